@@ -1,0 +1,3 @@
+"""rupturekit: alliance ruptures and resolution moves in psychotherapy transcripts."""
+
+__version__ = "0.1.0"

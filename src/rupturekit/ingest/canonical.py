@@ -1,0 +1,11 @@
+"""Reader for the canonical JSONL format."""
+
+from __future__ import annotations
+
+from rupturekit.ingest.options import ReadOptions
+from rupturekit.ingest.source import Source
+from rupturekit.records import Transcript, loads_jsonl
+
+
+def read_canonical(source: Source, options: ReadOptions) -> list[Transcript]:
+    return loads_jsonl(source.text, file=source.name)

@@ -1,0 +1,203 @@
+"""Typed records for transcripts and the canonical JSONL format.
+
+One line of canonical JSONL is one utterance (one speaker turn). Lines of a
+transcript share `transcript_id`; `utterance_id` gives their order. Writing is
+deterministic (fixed key order, no ASCII escaping), so write -> read -> write is
+byte-identical.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from rupturekit.errors import InputError
+
+Role = Literal["therapist", "client", "other", "unknown"]
+ROLES: tuple[str, ...] = ("therapist", "client", "other", "unknown")
+
+# Key order of a canonical line; fields a later stage adds (labels, scores, ...)
+# are kept as extras and written after these.
+CANONICAL_FIELDS: tuple[str, ...] = (
+    "transcript_id",
+    "utterance_id",
+    "speaker",
+    "role",
+    "start",
+    "end",
+    "text",
+    "segment_id",
+    "sentences",
+    "meta",
+    "codes",
+)
+
+
+class Code(BaseModel):
+    """One rater's code on one utterance: `label` is `dimension.value` or a codebook label."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rater: str
+    label: str
+    rating: float | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        record: dict[str, Any] = {"rater": self.rater, "label": self.label}
+        if self.rating is not None:
+            record["rating"] = self.rating
+        return record
+
+
+class Utterance(BaseModel):
+    """One speaker turn. `sentences` holds character spans [start, end) into `text`."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=False)
+
+    transcript_id: str
+    utterance_id: int = Field(ge=0)
+    speaker: str
+    role: Role = "unknown"
+    start: float | None = None
+    end: float | None = None
+    text: str
+    segment_id: int | None = None
+    sentences: list[tuple[int, int]] | None = None
+    meta: dict[str, Any] = Field(default_factory=dict)
+    codes: list[Code] = Field(default_factory=list)
+
+    @field_validator("start", "end")
+    @classmethod
+    def _finite_non_negative(cls, value: float | None) -> float | None:
+        if value is not None and (not math.isfinite(value) or value < 0):
+            raise ValueError("times must be finite and >= 0 seconds")
+        return value
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> Utterance:
+        if self.start is not None and self.end is not None and self.end < self.start:
+            raise ValueError(f"end ({self.end}) is before start ({self.start})")
+        return self
+
+    @property
+    def words(self) -> int:
+        return len(self.text.split())
+
+    def to_record(self) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "transcript_id": self.transcript_id,
+            "utterance_id": self.utterance_id,
+            "speaker": self.speaker,
+            "role": self.role,
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+            "segment_id": self.segment_id,
+            "sentences": [list(span) for span in self.sentences] if self.sentences is not None else None,
+            "meta": self.meta,
+            "codes": [code.to_record() for code in self.codes],
+        }
+        if self.model_extra:
+            record.update(self.model_extra)
+        return record
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_record(), ensure_ascii=False, allow_nan=False)
+
+
+class Transcript(BaseModel):
+    """The utterances of one session, in order."""
+
+    transcript_id: str
+    utterances: list[Utterance] = Field(default_factory=list)
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from the first start to the last end (or start) seen; None without times."""
+        starts = [u.start for u in self.utterances if u.start is not None]
+        ends = [u.end if u.end is not None else u.start for u in self.utterances]
+        ends = [e for e in ends if e is not None]
+        if not starts:
+            return None
+        return max(ends) - min(starts)
+
+
+class Corpus(BaseModel):
+    transcripts: list[Transcript] = Field(default_factory=list)
+
+    def utterances(self) -> Iterator[Utterance]:
+        for transcript in self.transcripts:
+            yield from transcript.utterances
+
+    def __len__(self) -> int:
+        return sum(len(t.utterances) for t in self.transcripts)
+
+
+def group_transcripts(utterances: Iterable[Utterance]) -> list[Transcript]:
+    """Group utterances by transcript, keeping first-seen transcript order."""
+    by_id: dict[str, Transcript] = {}
+    for utterance in utterances:
+        transcript = by_id.get(utterance.transcript_id)
+        if transcript is None:
+            transcript = by_id[utterance.transcript_id] = Transcript(
+                transcript_id=utterance.transcript_id
+            )
+        transcript.utterances.append(utterance)
+    return list(by_id.values())
+
+
+def dumps_jsonl(transcripts: Iterable[Transcript]) -> str:
+    return "".join(u.to_json() + "\n" for t in transcripts for u in t.utterances)
+
+
+def write_jsonl(transcripts: Iterable[Transcript], path: str | Path) -> None:
+    Path(path).write_text(dumps_jsonl(transcripts), encoding="utf-8")
+
+
+def _first_error(error: ValidationError) -> str:
+    detail = error.errors()[0]
+    where = ".".join(str(part) for part in detail["loc"]) or "record"
+    return f"field '{where}': {detail['msg']}"
+
+
+def loads_jsonl(text: str, file: str = "<string>") -> list[Transcript]:
+    """Parse canonical JSONL. Raises InputError naming the line for any bad record."""
+    utterances: list[Utterance] = []
+    seen: dict[tuple[str, int], int] = {}
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(file, f"not valid JSON ({exc.msg})", "fix or remove this line",
+                             location=f"line {line_number}") from None
+        if not isinstance(record, dict):
+            raise InputError(file, "a JSONL line must be an object", "fix or remove this line",
+                             location=f"line {line_number}")
+        try:
+            utterance = Utterance.model_validate(record)
+        except ValidationError as exc:
+            raise InputError(file, f"not a canonical utterance record ({_first_error(exc)})",
+                             "fix the record, or read the file as a table with --format table",
+                             location=f"line {line_number}") from None
+        key = (utterance.transcript_id, utterance.utterance_id)
+        if key in seen:
+            raise InputError(file, f"utterance {key[1]} of transcript '{key[0]}' repeats line {seen[key]}",
+                             "give each utterance of a transcript its own utterance_id",
+                             location=f"line {line_number}")
+        seen[key] = line_number
+        utterances.append(utterance)
+    transcripts = group_transcripts(utterances)
+    for transcript in transcripts:
+        transcript.utterances.sort(key=lambda u: u.utterance_id)
+    return transcripts
+
+
+def read_jsonl(path: str | Path) -> list[Transcript]:
+    return loads_jsonl(Path(path).read_text(encoding="utf-8"), file=str(path))
