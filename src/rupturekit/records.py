@@ -169,7 +169,9 @@ def loads_jsonl(text: str, file: str = "<string>") -> list[Transcript]:
     """Parse canonical JSONL. Raises InputError naming the line for any bad record."""
     utterances: list[Utterance] = []
     seen: dict[tuple[str, int], int] = {}
-    for line_number, line in enumerate(text.splitlines(), start=1):
+    # Split on "\n" only: str.splitlines() would also split inside texts holding
+    # U+0085 or U+2028, which json.dumps(ensure_ascii=False) leaves unescaped.
+    for line_number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:

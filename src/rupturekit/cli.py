@@ -1,0 +1,284 @@
+"""The `rupturekit` command line.
+
+Bad input ends in one line on stderr (file, line or record, what to do) and
+exit status 2; never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import track
+from rich.table import Table
+
+from rupturekit.errors import InputError
+
+app = typer.Typer(
+    name="rupturekit",
+    help="Find alliance ruptures and resolution moves in psychotherapy transcripts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False)
+
+EXIT_BAD_INPUT = 2
+MAX_WARNINGS_SHOWN = 30
+
+FormatOption = Annotated[
+    str | None,
+    typer.Option("--format", "-f", help="Input format: text, vtt, srt, whisper, eaf, table, annomi or jsonl. "
+                                         "Detected from extension and content when left out."),
+]
+RolesOption = Annotated[
+    str | None,
+    typer.Option("--roles", help='Speaker roles, e.g. "Dr. Smith=therapist,Anna=client". Overrides the '
+                                  "defaults and the inference for generic labels such as SPEAKER_00."),
+]
+SegmentOption = Annotated[
+    str | None,
+    typer.Option("--segment", help="3RS coding segments: a time window (5m, 300s) when the transcript has "
+                                    "timestamps, else N utterances (40u) or N words (600w). Default 5m, "
+                                    "keeping the segments a canonical .jsonl input already has."),
+]
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", markup=True)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def _print_problems(result, show_all: bool) -> None:
+    shown = result.warnings if show_all else result.warnings[:MAX_WARNINGS_SHOWN]
+    for warning in shown:
+        err.print(f"[yellow]warning:[/] {warning}", markup=True)
+    if len(result.warnings) > len(shown):
+        err.print(f"[yellow]warning:[/] … {len(result.warnings) - len(shown)} more warnings "
+                  "(rerun with --all-warnings to see them)", markup=True)
+    for failure in result.failures:
+        err.print(f"[bold red]error:[/] {failure}", markup=True)
+
+
+def _load_config(path: Path | None):
+    from pydantic import ValidationError
+
+    from rupturekit.ingest.batch import IngestConfig
+
+    if path is None:
+        return IngestConfig()
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return IngestConfig.model_validate(data)
+    except OSError as exc:
+        raise _fail(f"{path}: cannot read the config ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":line {mark.line + 1}" if mark else ""
+        raise _fail(f"{path}{where}: not valid YAML; fix the config") from None
+    except ValidationError as exc:
+        detail = exc.errors()[0]
+        field = ".".join(str(p) for p in detail["loc"])
+        raise _fail(f"{path}: '{field}': {detail['msg']}; see configs/ingest.yaml for the fields") from None
+
+
+def _run_ingest(inputs: list[str], config_path: Path | None, overrides: dict, columns: dict,
+                read_overrides: dict):
+    """Build the ingest config (YAML file, then command-line overrides) and run it."""
+    from rupturekit.ingest.batch import ingest
+    from rupturekit.ingest.detect import FORMATS
+    from rupturekit.ingest.roles import parse_role_overrides
+    from rupturekit.segment import SegmentSpec
+
+    config = _load_config(config_path)
+    overrides = {key: value for key, value in overrides.items() if value is not None}
+    if isinstance(overrides.get("roles"), str):
+        try:
+            overrides["roles"] = {**config.roles, **parse_role_overrides(overrides["roles"])}
+        except ValueError as exc:
+            raise _fail(f"--roles: {exc}") from None
+    columns = {key: value for key, value in columns.items() if value is not None}
+    read_overrides = {key: value for key, value in read_overrides.items() if value is not None}
+    read = config.read.model_copy(update={
+        "columns": config.read.columns.model_copy(update=columns), **read_overrides})
+    config = config.model_copy(update={**overrides, "read": read})
+    if config.format is not None and config.format not in FORMATS:
+        raise _fail(f"--format: unknown format '{config.format}'; use one of {', '.join(FORMATS)}")
+    for option, spec in (("--segment", config.segment), ("segment_fallback", config.segment_fallback)):
+        try:
+            if spec is not None:
+                SegmentSpec.parse(spec)
+        except ValueError as exc:
+            raise _fail(f"{option}: {exc}") from None
+
+    def progress(paths):
+        return track(paths, description="reading", console=err, transient=True,
+                     disable=len(paths) < 2 or not err.is_terminal)
+
+    return ingest(inputs, config, progress=progress)
+
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Ingest config (YAML, see configs/ingest.yaml); options given "
+                                        "on the command line override it."),
+]
+
+
+def _text_option(name: str, help_text: str):
+    return Annotated[str | None, typer.Option(name, help=help_text)]
+
+
+def _flag(names: str, help_text: str, tristate: bool = False):
+    kind = bool | None if tristate else bool
+    return Annotated[kind, typer.Option(names, help=help_text, show_default=False)]
+
+
+@app.command("ingest")
+def ingest_command(
+    inputs: Annotated[list[str], typer.Argument(help="Transcript files, globs or folders.", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output file (.jsonl, .csv, .eaf, .vtt), or a "
+                                                                "folder for one file per transcript.")],
+    config: ConfigOption = None,
+    format_name: FormatOption = None,
+    to: _text_option("--to", "Output format: jsonl, csv, eaf or vtt (default: from the output's extension, "
+                             "else jsonl).") = None,
+    roles: RolesOption = None,
+    segment: SegmentOption = None,
+    sentences: _flag("--sentences/--no-sentences", "Store sentence spans (spaCy sentencizer).", True) = None,
+    strict: _flag("--strict", "Treat any warning or bad file as fatal; then nothing is written.") = False,
+    text_col: _text_option("--text-col", "Tables: the text column.") = None,
+    speaker_col: _text_option("--speaker-col", "Tables: the speaker column.") = None,
+    transcript_col: _text_option("--transcript-col", "Tables: the transcript (session) id column.") = None,
+    order_col: _text_option("--order-col", "Tables: the utterance order (id) column.") = None,
+    start_col: _text_option("--start-col", "Tables: the start time column.") = None,
+    end_col: _text_option("--end-col", "Tables: the end time column.") = None,
+    merge: _flag("--merge/--no-merge", "Whisper: merge consecutive segments of one speaker (default: merge).",
+                 True) = None,
+    max_merge_gap: Annotated[float | None, typer.Option(
+        "--max-merge-gap", help="Whisper: do not merge across a silence longer than this (seconds).")] = None,
+    all_warnings: _flag("--all-warnings", "Print every warning, not only the first 30.") = False,
+) -> None:
+    """Read transcripts in any supported format and write the canonical JSONL (or CSV, ELAN, WebVTT)."""
+    from rupturekit.export.output import write_transcripts
+
+    result = _run_ingest(
+        inputs, config,
+        overrides={"format": format_name, "roles": roles, "segment": segment, "sentences": sentences},
+        columns={"text": text_col, "speaker": speaker_col, "transcript": transcript_col,
+                 "order": order_col, "start": start_col, "end": end_col},
+        read_overrides={"merge_segments": merge, "max_merge_gap": max_merge_gap},
+    )
+    _print_problems(result, all_warnings)
+    if strict and (result.failures or result.warnings):
+        n = len(result.failures) + len(result.warnings)
+        raise _fail(f"--strict: {n} problem{'s' * (n != 1)} above; nothing was written")
+    if not result.transcripts:
+        raise _fail("no transcript could be read; nothing was written")
+    try:
+        written = write_transcripts(result.transcripts, output, to)
+    except InputError as error:
+        raise _fail(str(error)) from None
+    except OSError as exc:
+        raise _fail(f"{output}: cannot write ({exc.strerror}); check the path and its permissions") from None
+    n_utterances = sum(len(t.utterances) for t in result.transcripts)
+    target = output if len(written) == 1 else f"{len(written)} files in {output}"
+    err.print(f"wrote {n_utterances:,} utterances in {len(result.transcripts):,} transcripts "
+              f"from {len(result.files_read)} file{'s' * (len(result.files_read) != 1)} to {target}")
+    if result.failures:
+        raise _fail(f"{len(result.failures)} input{'s' * (len(result.failures) != 1)} could not be read (above)")
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
+
+
+@app.command("info")
+def info_command(
+    inputs: Annotated[list[str], typer.Argument(help="Transcript files, globs or folders (any format ingest reads).",
+                                                show_default=False)],
+    config: ConfigOption = None,
+    format_name: FormatOption = None,
+    roles: RolesOption = None,
+    segment: SegmentOption = None,
+    by_transcript: Annotated[bool, typer.Option("--by-transcript", help="One row per transcript as well.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
+) -> None:
+    """Print utterances per role, words, duration, 3RS segments and the share of coded utterances."""
+    from rupturekit.report.corpus_stats import describe
+
+    result = _run_ingest(inputs, config, overrides={"format": format_name, "roles": roles,
+                                                    "segment": segment, "sentences": False},
+                         columns={}, read_overrides={})
+    _print_problems(result, False)
+    if not result.transcripts:
+        raise _fail("no transcript could be read")
+    stats = describe(result.transcripts)
+    if as_json:
+        data = stats.to_dict()
+        if by_transcript:
+            data["by_transcript"] = {t.transcript_id: describe([t]).to_dict() for t in result.transcripts}
+        out.print_json(json.dumps(data))
+    else:
+        table = Table(title=f"{stats.transcripts:,} transcripts, {stats.utterances:,} utterances")
+        for column in ("role", "utterances", "words", "coded"):
+            table.add_column(column, justify="left" if column == "role" else "right")
+        for role, counts in stats.by_role.items():
+            share = counts.coded / counts.utterances
+            table.add_row(role, f"{counts.utterances:,}", f"{counts.words:,}", f"{counts.coded:,} ({share:.0%})")
+        table.add_row("total", f"{stats.utterances:,}", f"{stats.words:,}",
+                      f"{stats.coded:,} ({stats.coded_share:.0%})", style="bold")
+        out.print(table)
+        timed = f"{stats.timed_transcripts}/{stats.transcripts} transcripts have times"
+        out.print(f"duration: {_duration(stats.duration_seconds)} ({timed})")
+        out.print(f"3RS segments: {stats.segments:,} ({segment or 'default 5m'})")
+        out.print(f"raters: {len(stats.raters)}" + (f" ({', '.join(stats.raters[:12])})" if stats.raters else ""))
+        if by_transcript:
+            per = Table(title="by transcript")
+            for column in ("transcript", "utterances", "therapist", "client", "other/unknown", "words",
+                           "duration", "segments", "coded"):
+                per.add_column(column, justify="left" if column == "transcript" else "right")
+            for transcript in result.transcripts:
+                one = describe([transcript])
+                roles_n = {r: c.utterances for r, c in one.by_role.items()}
+                rest = roles_n.get("other", 0) + roles_n.get("unknown", 0)
+                duration = transcript.duration
+                per.add_row(transcript.transcript_id, f"{one.utterances:,}", f"{roles_n.get('therapist', 0):,}",
+                            f"{roles_n.get('client', 0):,}", f"{rest:,}", f"{one.words:,}",
+                            _duration(duration) if duration is not None else "–", str(one.segments),
+                            f"{one.coded_share:.0%}")
+            out.print(per)
+    if result.failures:
+        raise _fail(f"{len(result.failures)} input{'s' * (len(result.failures) != 1)} could not be read (above)")
+
+
+def main() -> None:
+    """Entry point: run the app, turning unexpected errors into one line unless debugging."""
+    try:
+        app()
+    except InputError as error:  # a stage raised past its command: still one line
+        err.print(f"[bold red]error:[/] {error}", markup=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the promise is one line, never a traceback
+        if os.environ.get("RUPTUREKIT_DEBUG"):
+            raise
+        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} "
+                  "(rerun with RUPTUREKIT_DEBUG=1 for the traceback, and report it)", markup=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""Ingest a batch of files: read, map roles, segment, and collect problems per file.
+
+One bad file never stops the others; the caller decides (``--strict``) whether
+any problem is fatal before anything is written.
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from rupturekit.errors import InputError, Problem, ProblemLog
+from rupturekit.ingest import read_source
+from rupturekit.ingest.detect import detect_format
+from rupturekit.ingest.options import ReadOptions
+from rupturekit.ingest.roles import assign_roles
+from rupturekit.ingest.source import Source
+from rupturekit.records import Transcript
+from rupturekit.segment import SegmentSpec, SentenceSplitter, assign_segments
+from rupturekit.segment.segments import DEFAULT_FALLBACK, DEFAULT_SEGMENT
+
+# Extensions picked up when a directory is given; files named explicitly are always read.
+TRANSCRIPT_EXTENSIONS = frozenset(
+    {".txt", ".text", ".vtt", ".webvtt", ".srt", ".json", ".eaf", ".csv", ".tsv", ".tab", ".jsonl"}
+)
+# Formats holding one transcript named after the file (the others carry their own ids).
+SINGLE_TRANSCRIPT_FORMATS = frozenset({"text", "vtt", "srt", "whisper", "eaf"})
+
+
+class IngestConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: str | None = None
+    read: ReadOptions = ReadOptions()
+    roles: dict[str, str] = {}
+    # None keeps the segment ids a canonical input already has and fills the rest with 5m.
+    segment: str | None = None
+    segment_fallback: str = DEFAULT_FALLBACK
+    sentences: bool = False
+
+
+@dataclass
+class IngestResult:
+    transcripts: list[Transcript] = field(default_factory=list)
+    log: ProblemLog = field(default_factory=ProblemLog)
+    failures: list[InputError] = field(default_factory=list)
+    files_read: list[str] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return self.log.warnings
+
+
+def expand_inputs(inputs: Iterable[str], result: IngestResult) -> list[Path]:
+    """Files, globs and directories -> a sorted, de-duplicated list of files."""
+    paths: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*")
+                           if p.is_file() and p.suffix.lower() in TRANSCRIPT_EXTENSIONS
+                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            if not found:
+                result.failures.append(InputError(
+                    item, "the folder holds no transcript files",
+                    "give files, or a folder with .txt, .vtt, .srt, .json, .eaf, .csv or .jsonl files"))
+            paths.extend(found)
+        elif path.exists():
+            paths.append(path)
+        elif glob.has_magic(item):
+            matches = sorted(Path(p) for p in glob.glob(item, recursive=True) if Path(p).is_file())
+            if not matches:
+                result.failures.append(InputError(item, "no files match this pattern", "check the pattern"))
+            paths.extend(matches)
+        else:
+            result.failures.append(InputError(item, "no such file or folder", "check the path"))
+    unique: dict[Path, None] = {}
+    for path in paths:
+        unique.setdefault(path.resolve(), None)
+    resolved = {p.resolve(): p for p in paths}
+    return [resolved[p] for p in unique]
+
+
+def _rename_clashing(transcripts: list[Transcript], source: Source, format_name: str,
+                     taken: dict[str, str], result: IngestResult) -> None:
+    for transcript in transcripts:
+        old = transcript.transcript_id
+        if old not in taken:
+            taken[old] = source.name
+            continue
+        if format_name not in SINGLE_TRANSCRIPT_FORMATS:
+            raise InputError(source.name, f"transcript id '{old}' is also in {taken[old]}",
+                             "ingest the files separately, or give each transcript its own id")
+        new, n = f"{source.path.parent.name}_{old}", 2
+        while new in taken:
+            new, n = f"{source.path.parent.name}_{old}_{n}", n + 1
+        for utterance in transcript.utterances:
+            utterance.transcript_id = new
+        transcript.transcript_id = new
+        taken[new] = source.name
+        result.log.warn(source.name, f"transcript id '{old}' is also in {taken[old]}; renamed to '{new}'")
+
+
+def ingest(inputs: Iterable[str], config: IngestConfig,
+           progress: Callable[[Iterable[Path]], Iterable[Path]] | None = None) -> IngestResult:
+    """Read every input; failures are kept per file in `result.failures`."""
+    result = IngestResult()
+    segment = SegmentSpec.parse(config.segment or DEFAULT_SEGMENT)
+    fallback = SegmentSpec.parse(config.segment_fallback)
+    paths = expand_inputs(inputs, result)
+    taken: dict[str, str] = {}
+    speakers_seen: set[str] = set()
+    for path in progress(paths) if progress else paths:
+        source = Source(path, log=ProblemLog())
+        try:
+            format_name = config.format or detect_format(source)
+            transcripts = read_source(source, format_name, config.read)
+            _rename_clashing(transcripts, source, format_name, taken, result)
+        except InputError as error:
+            result.failures.append(error)
+            continue
+        finally:
+            result.log.warnings.extend(source.log.warnings)
+        for transcript in transcripts:
+            assign_roles(transcript, config.roles, result.log, source.name)
+            assign_segments(transcript, segment, fallback, result.log, source.name,
+                            overwrite=config.segment is not None)
+            speakers_seen.update(u.speaker for u in transcript.utterances)
+        result.transcripts.extend(transcripts)
+        result.files_read.append(source.name)
+    unused = sorted(set(config.roles) - speakers_seen)
+    if unused and result.transcripts:
+        result.log.warn("--roles", f"no speaker is labelled {', '.join(repr(s) for s in unused)}",)
+    if config.sentences and result.transcripts:
+        SentenceSplitter()(result.transcripts)
+    return result

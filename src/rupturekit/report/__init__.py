@@ -1,0 +1,1 @@
+"""Reports: corpus descriptions now; agreement reports build on this."""
