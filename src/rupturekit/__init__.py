@@ -1,3 +1,12 @@
 """rupturekit: alliance ruptures and resolution moves in psychotherapy transcripts."""
 
+from __future__ import annotations
+
 __version__ = "0.1.0"
+
+
+def read(*inputs, **config):
+    """Read transcripts from files, globs or folders; see `rupturekit.ingest.batch.read_transcripts`."""
+    from rupturekit.ingest.batch import read_transcripts
+
+    return read_transcripts(*inputs, **config)

@@ -182,6 +182,8 @@ def ingest_command(
         n = len(result.failures) + len(result.warnings)
         raise _fail(f"--strict: {n} problem{'s' * (n != 1)} above; nothing was written")
     if not result.transcripts:
+        if result.failures:  # each failure has had its own line
+            raise typer.Exit(EXIT_BAD_INPUT)
         raise _fail("no transcript could be read; nothing was written")
     try:
         written = write_transcripts(result.transcripts, output, to)
@@ -222,6 +224,8 @@ def info_command(
                          columns={}, read_overrides={})
     _print_problems(result, False)
     if not result.transcripts:
+        if result.failures:
+            raise typer.Exit(EXIT_BAD_INPUT)
         raise _fail("no transcript could be read")
     stats = describe(result.transcripts)
     if as_json:

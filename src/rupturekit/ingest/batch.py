@@ -17,7 +17,7 @@ from rupturekit.errors import InputError, Problem, ProblemLog
 from rupturekit.ingest import read_source
 from rupturekit.ingest.detect import detect_format
 from rupturekit.ingest.options import ReadOptions
-from rupturekit.ingest.roles import assign_roles
+from rupturekit.ingest.roles import assign_roles, normalise_label
 from rupturekit.ingest.source import Source
 from rupturekit.records import Transcript
 from rupturekit.segment import SegmentSpec, SentenceSplitter, assign_segments
@@ -95,9 +95,12 @@ def _rename_clashing(transcripts: list[Transcript], source: Source, format_name:
         if format_name not in SINGLE_TRANSCRIPT_FORMATS:
             raise InputError(source.name, f"transcript id '{old}' is also in {taken[old]}",
                              "ingest the files separately, or give each transcript its own id")
-        new, n = f"{source.path.parent.name}_{old}", 2
+        # session.vtt beside session.srt -> session_srt; a/s1.txt and b/s1.txt -> b_s1.
+        same_folder = Path(taken[old]).parent == source.path.parent
+        base = f"{old}_{source.path.suffix.lstrip('.')}" if same_folder else f"{source.path.parent.name}_{old}"
+        new, n = base, 2
         while new in taken:
-            new, n = f"{source.path.parent.name}_{old}_{n}", n + 1
+            new, n = f"{base}_{n}", n + 1
         for utterance in transcript.utterances:
             utterance.transcript_id = new
         transcript.transcript_id = new
@@ -129,12 +132,28 @@ def ingest(inputs: Iterable[str], config: IngestConfig,
             assign_roles(transcript, config.roles, result.log, source.name)
             assign_segments(transcript, segment, fallback, result.log, source.name,
                             overwrite=config.segment is not None)
-            speakers_seen.update(u.speaker for u in transcript.utterances)
+            speakers_seen.update(normalise_label(u.speaker) for u in transcript.utterances)
         result.transcripts.extend(transcripts)
         result.files_read.append(source.name)
-    unused = sorted(set(config.roles) - speakers_seen)
+    unused = sorted(label for label in config.roles if normalise_label(label) not in speakers_seen)
     if unused and result.transcripts:
         result.log.warn("--roles", f"no speaker is labelled {', '.join(repr(s) for s in unused)}",)
     if config.sentences and result.transcripts:
         SentenceSplitter()(result.transcripts)
     return result
+
+
+def read_transcripts(*inputs: str | Path, **config) -> list[Transcript]:
+    """Python API: read files, globs or folders into transcripts.
+
+    Keyword arguments are IngestConfig fields (format, roles, segment, sentences, read).
+    Warnings are issued with `warnings.warn`; the first unreadable input raises InputError.
+    """
+    import warnings
+
+    result = ingest([str(item) for item in inputs], IngestConfig(**config))
+    for problem in result.warnings:
+        warnings.warn(str(problem), stacklevel=2)
+    if result.failures:
+        raise result.failures[0]
+    return result.transcripts

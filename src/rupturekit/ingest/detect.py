@@ -17,6 +17,8 @@ ANNOMI_COLUMNS = frozenset({"transcript_id", "utterance_id", "interlocutor", "ut
 _CANONICAL_KEYS = frozenset({"transcript_id", "utterance_id", "speaker", "text"})
 _SRT_CUE = re.compile(r"^\s*\d+\s*\r?\n\s*\d{1,2}:\d{2}:\d{2}[,.]\d{1,3}\s*-->", re.MULTILINE)
 
+_JSON_ARRAY = re.compile(r'\[\s*[\[{\]"]')
+
 _BY_EXTENSION = {
     ".vtt": "vtt",
     ".webvtt": "vtt",
@@ -65,7 +67,9 @@ def detect_format(source: Source) -> str:
                          "pass --format to name its format")
     if _SRT_CUE.match(head):
         return "srt"
-    if head.startswith("{") or head.startswith("["):
+    # "[" also opens a bracketed timestamp ("[00:00:05] T: ..."), so a JSON array
+    # must continue with a value that JSON allows there.
+    if head.startswith("{") or _JSON_ARRAY.match(head):
         if suffix == ".jsonl" or (suffix != ".json" and "\n{" in text.strip()):
             record = _first_json_record(text)
             if isinstance(record, dict) and _CANONICAL_KEYS <= record.keys():
