@@ -22,7 +22,7 @@ class ReadOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     columns: TableColumns = TableColumns()
-    # Whisper/WhisperX: merge consecutive segments of one speaker into one utterance
+    # Whisper segments and subtitle cues: merge consecutive pieces of one speaker into one utterance
     # unless the silence between them is longer than `max_merge_gap` seconds.
     merge_segments: bool = True
     max_merge_gap: float | None = None

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 
 from rupturekit.errors import InputError, ProblemLog
+from rupturekit.ingest.common import stage_directions
 from rupturekit.ingest.options import ReadOptions
 from rupturekit.ingest.roles import alias_role, is_generic_label
 from rupturekit.ingest.source import Source
@@ -45,8 +46,6 @@ _LABEL_LINE = re.compile(
 _BRACKETED_TS = re.compile(_BRACKETED)
 _LEADING_BARE = re.compile(rf"(?P<ts>{_BARE})(?=\s|$)")
 _ONLY_TIMESTAMPS = re.compile(rf"^(?:(?:{_BRACKETED}|{_BARE}){_H}*)+$")
-_STAGE = re.compile(r"\[([^\[\]\n]{1,80})\]|\(([^()\n]{1,80})\)")
-_MAX_STAGE_WORDS = 5
 
 # Words that start prose or header lines ("So: ...", "Date: ...", "Client ID: ...") and
 # never make a speaker label; checked against every word of a candidate label.
@@ -251,15 +250,6 @@ class _Reader:
         return turn
 
 
-def _stage_directions(text: str) -> list[str]:
-    found = []
-    for match in _STAGE.finditer(text):
-        inner = " ".join((match.group(1) or match.group(2)).split())
-        if inner and len(inner.split()) <= _MAX_STAGE_WORDS:
-            found.append(inner)
-    return found
-
-
 def _utterance(turn: _Turn, transcript_id: str, utterance_id: int, file: str) -> Utterance:
     raw = "\n".join(turn.lines)
     text = raw.strip()
@@ -274,7 +264,7 @@ def _utterance(turn: _Turn, transcript_id: str, utterance_id: int, file: str) ->
              "time": seconds}
             for index, offset, seconds in turn.stamps
         ]
-    stage = _stage_directions(text)
+    stage = stage_directions(text)
     if stage:
         meta["stage_directions"] = stage
     return Utterance(transcript_id=transcript_id, utterance_id=utterance_id,

@@ -1,0 +1,51 @@
+"""Write utterances as a CSV table, one row per utterance."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from rupturekit.records import Code, Transcript
+
+CSV_COLUMNS: tuple[str, ...] = (
+    "transcript_id", "utterance_id", "speaker", "role", "start", "end", "segment_id", "text",
+    "codes", "meta",
+)
+
+
+def format_code(code: Code) -> str:
+    """``rater:label``, with ``=rating`` appended when the code has a rating."""
+    text = f"{code.rater}:{code.label}"
+    return f"{text}={code.rating:g}" if code.rating is not None else text
+
+
+def _cell(value: object) -> object:
+    return "" if value is None else value
+
+
+def write_csv(transcripts: Iterable[Transcript], path: str | Path) -> None:
+    """Write a UTF-8 CSV with the columns in `CSV_COLUMNS`.
+
+    Missing times and segment ids are empty cells; ``codes`` is
+    ``"rater:label; rater:label"`` and ``meta`` is compact JSON. Fields that
+    later stages add (labels, scores, ...) are not columns: use JSONL for them.
+    """
+    with Path(path).open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, quoting=csv.QUOTE_MINIMAL)
+        writer.writerow(CSV_COLUMNS)
+        for transcript in transcripts:
+            for utterance in transcript.utterances:
+                writer.writerow([
+                    utterance.transcript_id,
+                    utterance.utterance_id,
+                    utterance.speaker,
+                    utterance.role,
+                    _cell(utterance.start),
+                    _cell(utterance.end),
+                    _cell(utterance.segment_id),
+                    utterance.text,
+                    "; ".join(format_code(code) for code in utterance.codes),
+                    json.dumps(utterance.meta, ensure_ascii=False, separators=(",", ":")),
+                ])
