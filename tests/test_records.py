@@ -88,7 +88,8 @@ def utterances(draw, transcript_id, utterance_id):
     start = draw(times)
     end = None if start is None else draw(st.none() | st.floats(min_value=start, max_value=start + 600))
     codes = draw(st.lists(st.builds(Code, rater=texts, label=texts,
-                                    rating=st.none() | st.integers(1, 5).map(float)), max_size=3))
+                                    rating=st.none() | st.integers(1, 5).map(float),
+                                    note=st.none() | texts), max_size=3))
     return Utterance(transcript_id=transcript_id, utterance_id=utterance_id, speaker=draw(texts),
                      role=draw(st.sampled_from(["therapist", "client", "other", "unknown"])),
                      start=start, end=end, text=draw(texts),

@@ -39,18 +39,22 @@ CANONICAL_FIELDS: tuple[str, ...] = (
 
 
 class Code(BaseModel):
-    """One rater's code on one utterance: `label` is `dimension.value` or a codebook label."""
+    """One rater's code on one utterance: a codebook label (``family.subtype``), an optional
+    1-5 style `rating`, and the coder's optional `note`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     rater: str
     label: str
     rating: float | None = None
+    note: str | None = None
 
     def to_record(self) -> dict[str, Any]:
         record: dict[str, Any] = {"rater": self.rater, "label": self.label}
         if self.rating is not None:
             record["rating"] = self.rating
+        if self.note is not None:
+            record["note"] = self.note
         return record
 
 

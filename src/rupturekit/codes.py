@@ -1,0 +1,262 @@
+"""Human codes: read them in long format, check them against a codebook, attach them to
+utterances keeping every rater's codes, and derive consensus views on demand.
+
+Long format is one row per (utterance, rater, label): ``transcript_id, utterance_id,
+rater, label`` plus optional ``rating`` (for 1-5 scales) and ``note``. A row whose
+label is the codebook's none label (``none``) records "coded, nothing applies".
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from rupturekit.codebook import Codebook, Dimension
+from rupturekit.errors import InputError
+from rupturekit.ingest.source import Source
+from rupturekit.records import Code, Transcript, Utterance
+
+LONG_COLUMNS = ("transcript_id", "utterance_id", "rater", "label")
+OPTIONAL_COLUMNS = ("rating", "note")
+Consensus = Literal["majority", "any", "unanimous"]
+_EXAMPLES = 3
+
+
+@dataclass(frozen=True)
+class CodeRow:
+    """One rater's label on one utterance, with where it was read (for messages)."""
+
+    transcript_id: str
+    utterance_id: int
+    rater: str
+    label: str
+    rating: float | None = None
+    note: str | None = None
+    where: str = ""
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.transcript_id, self.utterance_id)
+
+    def to_code(self) -> Code:
+        return Code(rater=self.rater, label=self.label, rating=self.rating, note=self.note)
+
+
+# ------------------------------------------------------------------ reading
+
+
+def _row(values: dict, file: str, location: str) -> CodeRow:
+    missing = [column for column in LONG_COLUMNS if values.get(column) in (None, "")]
+    if missing:
+        raise InputError(file, f"empty or missing {', '.join(missing)}",
+                         "give every code row a transcript_id, utterance_id, rater and label", location=location)
+    try:
+        utterance_id = int(str(values["utterance_id"]).strip())
+    except ValueError:
+        raise InputError(file, f"utterance_id '{values['utterance_id']}' is not a whole number",
+                         "use the utterance ids of the canonical JSONL", location=location) from None
+    rating = values.get("rating")
+    if rating in ("", None):
+        rating = None
+    else:
+        try:
+            rating = float(rating)
+        except (TypeError, ValueError):
+            raise InputError(file, f"rating '{rating}' is not a number", "use a number such as 1-5, or leave it empty",
+                             location=location) from None
+    note = values.get("note")
+    return CodeRow(str(values["transcript_id"]).strip(), utterance_id, str(values["rater"]).strip(),
+                   str(values["label"]).strip(), rating, note if note not in ("", None) else None,
+                   f"{file}:{location}")
+
+
+def read_long_codes(path: str | Path) -> list[CodeRow]:
+    """Codes in long format from CSV, TSV or JSONL; every problem names its line."""
+    source = Source(Path(path))
+    file, text = source.name, source.text
+    rows: list[CodeRow] = []
+    if text.lstrip().startswith("{"):
+        for number, line in enumerate(text.split("\n"), start=1):
+            if not line.strip():
+                continue
+            try:
+                values = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(file, f"not valid JSON ({exc.msg})", "fix or remove this line",
+                                 location=f"line {number}") from None
+            if not isinstance(values, dict):
+                raise InputError(file, "a code line must be a JSON object", "fix this line", location=f"line {number}")
+            rows.append(_row(values, file, f"line {number}"))
+        return rows
+    delimiter = "\t" if source.path.suffix.lower() in (".tsv", ".tab") else ","
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header = [name.strip() for name in reader.fieldnames or []]
+    missing = [column for column in LONG_COLUMNS if column not in header]
+    if missing:
+        raise InputError(file, f"the header lacks {', '.join(missing)} (it has: {', '.join(header)})",
+                         "codes in long format need the columns transcript_id, utterance_id, rater, label",
+                         location="line 1")
+    reader.fieldnames = header
+    line_of_row = 1
+    for values in reader:
+        rows.append(_row(values, file, f"line {line_of_row + 1}"))
+        line_of_row = reader.line_num
+    return rows
+
+
+def rows_from_transcripts(transcripts: Iterable[Transcript]) -> list[CodeRow]:
+    """The codes that ingest already attached (AnnoMI, ELAN code tiers, canonical JSONL)."""
+    return [
+        CodeRow(u.transcript_id, u.utterance_id, code.rater, code.label, code.rating, code.note,
+                f"{u.transcript_id}#{u.utterance_id}")
+        for t in transcripts for u in t.utterances for code in u.codes
+    ]
+
+
+# ------------------------------------------------------------------ checking
+
+
+def _first(items: list[str]) -> str:
+    shown = ", ".join(items[:_EXAMPLES])
+    return shown + (f" and {len(items) - _EXAMPLES} more" if len(items) > _EXAMPLES else "")
+
+
+def check_labels(rows: Iterable[CodeRow], codebook: Codebook, file: str) -> None:
+    """Every label must be in the codebook; an unknown one names the nearest valid labels."""
+    unknown: dict[str, list[CodeRow]] = defaultdict(list)
+    for row in rows:
+        if not codebook.is_valid(row.label):
+            unknown[row.label].append(row)
+    if not unknown:
+        return
+    label, bad = next(iter(unknown.items()))
+    near = codebook.suggest(label)
+    others = f"; {len(unknown) - 1} other unknown labels too" if len(unknown) > 1 else ""
+    raise InputError(file, f"unknown label '{label}' in codebook '{codebook.name}' ({len(bad)} rows, first at "
+                           f"{bad[0].where}){others}",
+                     f"did you mean {' or '.join(near)}?" if near else
+                     f"use labels from `rupturekit codebook show {codebook.name}`")
+
+
+def check_rows(rows: list[CodeRow], codebook: Codebook, roles: dict[tuple[str, int], str], file: str) -> None:
+    """Labels valid and fit the speaker's role; no rater codes one utterance twice in a
+    single-label dimension (or gives the same label twice)."""
+    check_labels(rows, codebook, file)
+    seen: dict[tuple[str, int, str, str], CodeRow] = {}
+    for row in rows:
+        role = roles.get(row.key)
+        dimension = codebook.dimension_of(row.label)
+        if dimension is not None and role is not None and role not in ("unknown",) and not dimension.applies_to(role):
+            raise InputError(file, f"label '{row.label}' is for {dimension.role} utterances, but "
+                                   f"{row.transcript_id}#{row.utterance_id} is a {role} utterance (at {row.where})",
+                             "check the utterance id, or the speaker's role in the corpus")
+        slot = row.label if dimension is None or dimension.multi_label else dimension.name
+        key = (row.transcript_id, row.utterance_id, row.rater, slot)
+        if key in seen:
+            earlier = seen[key]
+            what = (f"gives label '{row.label}' twice" if earlier.label == row.label else
+                    f"codes it twice in single-label dimension '{slot}' ('{earlier.label}' and '{row.label}')")
+            raise InputError(file, f"rater '{row.rater}' {what} on {row.transcript_id}#{row.utterance_id} "
+                                   f"(at {earlier.where} and {row.where})",
+                             "keep one code per rater and utterance in a single-label dimension")
+        seen[key] = row
+
+
+def attach_codes(transcripts: list[Transcript], rows: list[CodeRow], file: str,
+                 replace: bool = False) -> list[Transcript]:
+    """Copies of `transcripts` with `rows` added to their utterances' codes.
+
+    Raises InputError, before changing anything, when rows refer to transcripts or
+    utterances that do not exist, or (unless `replace`) when a rater already has codes.
+    """
+    utterances = {(u.transcript_id, u.utterance_id): u for t in transcripts for u in t.utterances}
+    missing = [row for row in rows if row.key not in utterances]
+    if missing:
+        transcript_ids = {t.transcript_id for t in transcripts}
+        no_transcript = sorted({r.transcript_id for r in missing if r.transcript_id not in transcript_ids})
+        no_utterance = [r for r in missing if r.transcript_id in transcript_ids]
+        parts = []
+        if no_transcript:
+            parts.append(f"{len(no_transcript)} unknown transcripts ({_first([repr(t) for t in no_transcript])})")
+        if no_utterance:
+            parts.append(f"{len(no_utterance)} rows for utterances that do not exist "
+                         f"({_first([f'{r.transcript_id}#{r.utterance_id} at {r.where}' for r in no_utterance])})")
+        raise InputError(file, f"{len(missing)} of {len(rows)} code rows match no utterance: {'; '.join(parts)}",
+                         "check the ids against the corpus (rupturekit info), or ingest those transcripts first")
+    raters = {row.rater for row in rows}
+    already = sorted({c.rater for u in utterances.values() for c in u.codes} & raters)
+    if already and not replace:
+        raise InputError(file, f"the corpus already has codes by rater {', '.join(repr(r) for r in already)}",
+                         "import as another rater (--rater), or pass --replace to replace that rater's codes")
+    by_key: dict[tuple[str, int], list[Code]] = defaultdict(list)
+    for row in rows:
+        by_key[row.key].append(row.to_code())
+    copies = []
+    for transcript in transcripts:
+        new_utterances = []
+        for utterance in transcript.utterances:
+            kept = [c for c in utterance.codes if c.rater not in raters]
+            added = by_key.get((utterance.transcript_id, utterance.utterance_id), [])
+            new_utterances.append(utterance.model_copy(update={"codes": kept + added}))
+        copies.append(transcript.model_copy(update={"utterances": new_utterances}))
+    return copies
+
+
+# ------------------------------------------------------------------ consensus
+
+
+def raters_of(utterance: Utterance, codebook: Codebook, dimension: Dimension) -> set[str]:
+    """Raters who coded this utterance in this dimension (a none code counts)."""
+    return {c.rater for c in utterance.codes
+            if c.label == codebook.none_label or codebook.dimension_of(c.label) == dimension}
+
+
+def consensus_labels(utterance: Utterance, codebook: Codebook, dimension: Dimension,
+                     how: Consensus = "majority", raters: Iterable[str] | None = None) -> list[str] | None:
+    """Labels of `dimension` on which the raters agree; None when nobody coded it.
+
+    majority: given by more than half of the raters who coded the utterance (for a
+    single-label dimension at most one label can pass); any: given by at least one;
+    unanimous: given by all of them. [] means they agree that no label applies.
+    """
+    allowed = set(raters) if raters is not None else None
+    coders = {r for r in raters_of(utterance, codebook, dimension) if allowed is None or r in allowed}
+    if not coders:
+        return None
+    votes = Counter()
+    for code in utterance.codes:
+        if code.rater in coders and codebook.dimension_of(code.label) == dimension:
+            votes[code.label] += 1
+    needed = {"majority": len(coders) // 2 + 1, "any": 1, "unanimous": len(coders)}[how]
+    return sorted(label for label, n in votes.items() if n >= needed)
+
+
+def consensus_rows(transcripts: Iterable[Transcript], codebook: Codebook, how: Consensus = "majority",
+                   raters: Iterable[str] | None = None) -> list[CodeRow]:
+    """A consensus view as long-format rows with rater = `how` (never stored over raw codes)."""
+    raters = list(raters) if raters is not None else None
+    rows = []
+    for transcript in transcripts:
+        for utterance in transcript.utterances:
+            for dimension in codebook.dimensions_for(utterance.role):
+                labels = consensus_labels(utterance, codebook, dimension, how, raters)
+                if labels is None:
+                    continue
+                for label in labels or [codebook.none_label]:
+                    rows.append(CodeRow(utterance.transcript_id, utterance.utterance_id, how, label))
+    return rows
+
+
+def write_long_codes(rows: Iterable[CodeRow], path: str | Path) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*LONG_COLUMNS, *OPTIONAL_COLUMNS])
+        for row in rows:
+            writer.writerow([row.transcript_id, row.utterance_id, row.rater, row.label,
+                             "" if row.rating is None else f"{row.rating:g}", row.note or ""])

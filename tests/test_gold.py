@@ -1,0 +1,69 @@
+"""Both gold corpora load, and their label counts match their datasheets."""
+
+import re
+
+import pytest
+
+from rupturekit.codebook import load_codebook
+from rupturekit.gold import gold_dir, label_counts, load_gold
+
+
+def datasheet_counts(name):
+    text = (gold_dir() / name / "README.md").read_text(encoding="utf-8")
+    block = text.split("<!-- counts:start -->")[1].split("<!-- counts:end -->")[0]
+    return {label: int(n) for label, n in re.findall(r"^\| `([\w.]+)` \| (\d+) \|$", block, re.MULTILINE)}
+
+
+def check_corpus(transcripts, name):
+    codebook = load_codebook("3rs")
+    counts = label_counts(transcripts)
+    sheet = datasheet_counts(name)
+    assert set(sheet) == {*codebook.labels, "none"}
+    assert {label: counts.get(label, 0) for label in sheet} == sheet
+    assert set(counts) <= set(sheet)
+    for transcript in transcripts:
+        for utterance in transcript.utterances:
+            labels = [c.label for c in utterance.codes if c.rater == "team"]
+            assert labels, f"{utterance.transcript_id}#{utterance.utterance_id} is not coded"
+            assert "none" not in labels or labels == ["none"]
+            for label in labels:
+                dimension = codebook.dimension_of(label)
+                assert dimension is None or dimension.applies_to(utterance.role)
+    return counts
+
+
+def test_constructed_corpus_covers_every_label_at_least_8_times():
+    transcripts = load_gold("3rs-constructed")
+    counts = check_corpus(transcripts, "3rs-constructed")
+    assert len(transcripts) >= 30 and sum(len(t.utterances) for t in transcripts) >= 600
+    assert min(counts[label] for label in load_codebook("3rs").labels) >= 8
+    hard = [u for t in transcripts for u in t.utterances if "hard_negative" in u.meta]
+    assert len(hard) >= 100 and all([c.label for c in u.codes] == ["none"] for u in hard)
+    texts = [u.text for t in transcripts for u in t.utterances]
+    assert len(set(texts)) == len(texts)
+
+
+def test_annomi_3rs_codes_every_utterance_of_its_transcripts(annomi_dir):
+    transcripts = load_gold("annomi-3rs", annomi_dir)
+    check_corpus(transcripts, "annomi-3rs")
+    quality = [t.utterances[0].meta["mi_quality"] for t in transcripts]
+    assert quality.count("high") >= 4
+    assert len(transcripts) >= 12
+    all_low = {"9", "10", "15", "17", "32", "53", "57", "72", "74", "90", "92", "102", "106", "115", "118", "123",
+               "126", "131"}
+    assert all_low <= {t.transcript_id for t in transcripts}
+    # Ids join back to AnnoMI: utterance ids are AnnoMI's own, 0..n-1 in each transcript.
+    assert all([u.utterance_id for u in t.utterances] == list(range(len(t.utterances))) for t in transcripts)
+
+
+def test_annomi_3rs_stores_no_annomi_text():
+    codes = (gold_dir() / "annomi-3rs" / "codes.csv").read_text(encoding="utf-8")
+    assert codes.splitlines()[0] == "transcript_id,utterance_id,rater,label,note"
+    assert len(codes.splitlines()) == 731
+
+
+def test_unknown_gold_corpus_is_one_line():
+    from rupturekit.errors import InputError
+
+    with pytest.raises(InputError, match="no such gold corpus; use one of 3rs-constructed, annomi-3rs"):
+        load_gold("nope")
