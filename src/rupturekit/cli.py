@@ -266,6 +266,237 @@ def info_command(
         raise _fail(f"{len(result.failures)} input{'s' * (len(result.failures) != 1)} could not be read (above)")
 
 
+# ------------------------------------------------------------------ codebooks
+
+codebook_app = typer.Typer(help="List and show codebooks (3RS, CIS, AnnoMI, or your own YAML).",
+                           no_args_is_help=True)
+app.add_typer(codebook_app, name="codebook")
+
+CodebookDirOption = Annotated[
+    list[Path] | None,
+    typer.Option("--codebook-dir", help="A folder of your own codebook YAML files (repeatable); also read from "
+                                        "$RUPTUREKIT_CODEBOOKS."),
+]
+CodebookOption = Annotated[str, typer.Option("--codebook", help="Codebook name or YAML file.")]
+
+
+def _codebook(name: str, dirs: list[Path] | None):
+    from rupturekit.codebook import load_codebook
+
+    try:
+        return load_codebook(name, dirs or [])
+    except InputError as error:
+        raise _fail(str(error)) from None
+
+
+@codebook_app.command("list")
+def codebook_list(codebook_dir: CodebookDirOption = None) -> None:
+    """List the codebooks found, with their dimensions and label counts."""
+    from rupturekit.codebook import available_codebooks
+
+    table = Table(title="codebooks")
+    for column in ("name", "title", "dimensions", "labels", "file"):
+        table.add_column(column)
+    for name, path in available_codebooks(codebook_dir or []).items():
+        codebook = _codebook(str(path), None)
+        table.add_row(name, codebook.title, ", ".join(d.name for d in codebook.dimensions),
+                      str(len(codebook.labels)), str(path))
+    out.print(table)
+
+
+@codebook_app.command("show")
+def codebook_show(
+    name: Annotated[str, typer.Argument(help="Codebook name (e.g. 3rs, cis, annomi) or a YAML file.")],
+    codebook_dir: CodebookDirOption = None,
+    examples: _flag("--examples", "Also print each label's examples.") = False,
+) -> None:
+    """Print a codebook: one table per dimension, with each label and its definition."""
+    codebook = _codebook(name, codebook_dir)
+    out.print(f"[bold]{codebook.title or codebook.name}[/] ({codebook.name}, {len(codebook.labels)} labels)")
+    width = max(len(label) for label in codebook.labels)
+    for dimension in codebook.dimensions:
+        kind = "multi-label" if dimension.multi_label else "single-label"
+        table = Table(title=f"{dimension.name}: {dimension.role} utterances, {kind}", title_justify="left",
+                      show_lines=examples)
+        table.add_column("label", no_wrap=True, min_width=width)
+        table.add_column("definition", overflow="fold")
+        for label in dimension.labels:
+            definition = label.definition
+            if examples and label.examples:
+                definition += "\n" + "\n".join(f"e.g. {example}" for example in label.examples)
+            table.add_row(label.name, definition)
+        out.print(table)
+    out.print(f"'{codebook.none_label}': coded, and no label of the dimension applies")
+    for rating in codebook.ratings:
+        out.print(f"rating {rating.name}: {rating.title}, {rating.scale[0]}-{rating.scale[1]} per {rating.unit}")
+    for crosswalk in codebook.crosswalks:
+        pairs = ", ".join(f"{a} -> {b or '(no counterpart)'}" for a, b in crosswalk.families.items())
+        out.print(f"crosswalk to {crosswalk.to}: {pairs}")
+
+
+@codebook_app.command("labelstudio")
+def codebook_labelstudio(
+    name: Annotated[str, typer.Argument(help="Codebook name or YAML file.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the labeling config (.xml).")],
+    codebook_dir: CodebookDirOption = None,
+) -> None:
+    """Write the Label Studio labeling config generated from a codebook."""
+    from rupturekit.export.labelstudio import labeling_config
+    from rupturekit.export.output import atomic_write
+
+    codebook = _codebook(name, codebook_dir)
+    atomic_write(output, lambda p: p.write_text(labeling_config(codebook), encoding="utf-8"))
+    err.print(f"wrote the Label Studio config for '{codebook.name}' to {output}")
+
+
+# ------------------------------------------------------------------ human codes
+
+codes_app = typer.Typer(help="Import human codes (several raters) and derive consensus views.", no_args_is_help=True)
+app.add_typer(codes_app, name="codes")
+
+CODE_FORMATS = ("long", "eaf", "labelstudio", "ingest")
+
+
+def _read_corpus(path: Path):
+    from rupturekit.records import read_jsonl
+
+    try:
+        return read_jsonl(path)
+    except FileNotFoundError:
+        raise _fail(f"{path}: no such file; ingest the transcripts first (rupturekit ingest)") from None
+    except InputError as error:
+        raise _fail(str(error)) from None
+
+
+def _code_format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix == ".eaf":
+        return "eaf"
+    if suffix == ".json":
+        return "labelstudio"
+    if suffix in (".csv", ".tsv", ".jsonl"):
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            head = handle.readline()
+        if "rater" in head and "label" in head and "utterance_id" in head:
+            return "long"
+    return "ingest"
+
+
+@codes_app.command("import")
+def codes_import(
+    inputs: Annotated[list[Path], typer.Argument(help="Code files: long-format CSV/TSV/JSONL, reviewed .eaf files, "
+                                                      "a Label Studio export (.json), or any file ingest reads that "
+                                                      "carries codes (e.g. AnnoMI-full.csv).", show_default=False)],
+    into: Annotated[Path, typer.Option("--into", help="The corpus (canonical JSONL) the codes belong to.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the coded corpus (.jsonl).")],
+    codebook: CodebookOption = "3rs",
+    codebook_dir: CodebookDirOption = None,
+    format_name: _text_option("--format", f"One of {', '.join(CODE_FORMATS)}; detected when left out.") = None,
+    rater: _text_option("--rater", "Store the codes under this rater name (reviewed ELAN/Label Studio files: "
+                                   "default 'review' / the Label Studio user).") = None,
+    tier: Annotated[str, typer.Option("--tier", help="ELAN: the code tier to read (codes@TIER).")] = "review",
+    replace: _flag("--replace", "Replace the codes a rater already has in the corpus.") = False,
+) -> None:
+    """Attach human codes to a corpus, keeping every rater's codes; nothing is written unless all are valid."""
+    from dataclasses import replace as with_rater
+
+    from rupturekit.codes import attach_codes, check_rows, read_long_codes, rows_from_transcripts
+    from rupturekit.export.output import atomic_write
+    from rupturekit.records import dumps_jsonl
+    from rupturekit.review import import_reviewed
+
+    book = _codebook(codebook, codebook_dir)
+    corpus = _read_corpus(into)
+    rows = []
+    try:
+        for path in inputs:
+            kind = format_name or _code_format(path)
+            if kind not in CODE_FORMATS:
+                raise _fail(f"--format: unknown code format '{kind}'; use one of {', '.join(CODE_FORMATS)}")
+            if kind == "long":
+                read = read_long_codes(path)
+                rows.extend(with_rater(r, rater=rater) for r in read) if rater else rows.extend(read)
+            elif kind in ("eaf", "labelstudio"):
+                rows.extend(import_reviewed([path], corpus, book, "elan" if kind == "eaf" else "labelstudio",
+                                            rater, tier))
+            else:
+                from rupturekit.ingest.batch import read_transcripts
+
+                read = rows_from_transcripts(read_transcripts(path))
+                rows.extend(with_rater(r, rater=rater) for r in read) if rater else rows.extend(read)
+        roles = {(u.transcript_id, u.utterance_id): u.role for t in corpus for u in t.utterances}
+        check_rows(rows, book, roles, ", ".join(str(p) for p in inputs))
+        coded = attach_codes(corpus, rows, ", ".join(str(p) for p in inputs), replace=replace)
+    except InputError as error:
+        raise _fail(str(error)) from None
+    text = dumps_jsonl(coded)
+    atomic_write(output, lambda p: p.write_text(text, encoding="utf-8"))
+    raters = sorted({r.rater for r in rows})
+    coded_utterances = len({r.key for r in rows})
+    err.print(f"attached {len(rows):,} codes by {len(raters)} rater{'s' * (len(raters) != 1)} "
+              f"({', '.join(raters[:10])}) to {coded_utterances:,} utterances; wrote {output}")
+
+
+@codes_app.command("consensus")
+def codes_consensus(
+    corpus_path: Annotated[Path, typer.Argument(help="A coded corpus (canonical JSONL).", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Long-format codes file (.csv) to write.")],
+    codebook: CodebookOption = "3rs",
+    codebook_dir: CodebookDirOption = None,
+    how: Annotated[str, typer.Option("--how", help="majority (more than half of the raters), any, or unanimous.")]
+    = "majority",
+    raters: _text_option("--raters", "Comma-separated raters to use (default: all).") = None,
+) -> None:
+    """Write a consensus view of several raters' codes (the raw codes are never changed)."""
+    from rupturekit.codes import consensus_rows, write_long_codes
+    from rupturekit.export.output import atomic_write
+
+    if how not in ("majority", "any", "unanimous"):
+        raise _fail(f"--how: '{how}' is not one of majority, any, unanimous")
+    book = _codebook(codebook, codebook_dir)
+    corpus = _read_corpus(corpus_path)
+    chosen = [r.strip() for r in raters.split(",") if r.strip()] if raters else None
+    if chosen:
+        present = {c.rater for t in corpus for u in t.utterances for c in u.codes}
+        missing = [r for r in chosen if r not in present]
+        if missing:
+            raise _fail(f"{corpus_path}: rater {', '.join(repr(r) for r in missing)} has no codes; "
+                        f"raters present: {', '.join(sorted(present))}")
+    rows = consensus_rows(corpus, book, how, chosen)  # type: ignore[arg-type]
+    atomic_write(output, lambda p: write_long_codes(rows, p))
+    err.print(f"wrote {len(rows):,} {how} codes on {len({r.key for r in rows}):,} utterances to {output}")
+
+
+# ------------------------------------------------------------------ review export
+
+@app.command("export")
+def export_command(
+    corpus_path: Annotated[Path, typer.Argument(help="A corpus (canonical JSONL) with codes and tags.",
+                                                show_default=False)],
+    to: Annotated[str, typer.Option("--to", help="elan (one .eaf per transcript) or labelstudio (tasks + config).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="A folder (elan), or a tasks .json file or folder "
+                                                                "(labelstudio).")],
+    codebook: CodebookOption = "3rs",
+    codebook_dir: CodebookDirOption = None,
+    prefill: _text_option("--prefill", "Pre-annotate the review with this rater's (or model's) codes.") = None,
+    tier: Annotated[str, typer.Option("--tier", help="ELAN: name of the editable review tier.")] = "review",
+) -> None:
+    """Export transcripts with every rater's codes for review in ELAN or Label Studio."""
+    from rupturekit.review import export_for_review
+
+    if to not in ("elan", "labelstudio"):
+        raise _fail(f"--to: '{to}' is not one of elan, labelstudio")
+    book = _codebook(codebook, codebook_dir)
+    corpus = _read_corpus(corpus_path)
+    if prefill and not any(c.rater == prefill for t in corpus for u in t.utterances for c in u.codes):
+        raise _fail(f"--prefill: rater '{prefill}' has no codes in {corpus_path}")
+    try:
+        written = export_for_review(corpus, output, to, book, prefill, tier)  # type: ignore[arg-type]
+    except InputError as error:
+        raise _fail(str(error)) from None
+    err.print(f"wrote {len(written)} file{'s' * (len(written) != 1)} for review to {output}")
+
+
 def main() -> None:
     """Entry point: run the app, turning unexpected errors into one line unless debugging."""
     try:

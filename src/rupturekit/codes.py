@@ -212,9 +212,11 @@ def attach_codes(transcripts: list[Transcript], rows: list[CodeRow], file: str,
 
 
 def raters_of(utterance: Utterance, codebook: Codebook, dimension: Dimension) -> set[str]:
-    """Raters who coded this utterance in this dimension (a none code counts)."""
+    """Raters who coded this utterance in this dimension; a none code counts for every
+    dimension that applies to the utterance's role."""
+    none_counts = dimension.applies_to(utterance.role)
     return {c.rater for c in utterance.codes
-            if c.label == codebook.none_label or codebook.dimension_of(c.label) == dimension}
+            if (c.label == codebook.none_label and none_counts) or codebook.dimension_of(c.label) == dimension}
 
 
 def consensus_labels(utterance: Utterance, codebook: Codebook, dimension: Dimension,

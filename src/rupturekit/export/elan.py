@@ -65,8 +65,14 @@ def _number_slots_in_time_order(eaf: pympi.Elan.Eaf) -> None:
             aligned[annotation] = (names[slot1], names[slot2], value, svg)
 
 
-def write_eaf(transcript: Transcript, path: str | Path) -> None:
-    """Write `transcript` as an ELAN .eaf file (see the module docstring for the layout)."""
+def write_eaf(transcript: Transcript, path: str | Path, review_tier: str | None = None,
+              prefill_from: str | None = None) -> None:
+    """Write `transcript` as an ELAN .eaf file (see the module docstring for the layout).
+
+    With `review_tier`, also write an editable tier ``codes@<review_tier>`` with one
+    annotation per utterance, holding the labels of rater `prefill_from` (pre-annotations
+    for a reviewer to correct) or left empty; `rupturekit codes import` reads it back.
+    """
     spans, synthetic = _spans_ms(transcript, path)
     eaf = pympi.Elan.Eaf(author="rupturekit")
     eaf.remove_tier("default")
@@ -94,6 +100,16 @@ def write_eaf(transcript: Transcript, path: str | Path) -> None:
             if tier not in eaf.tiers:
                 eaf.add_tier(tier, ling="codes", ann=rater)
             eaf.add_annotation(tier, start, end, _NOT_XML.sub("", "; ".join(rater_labels)))
+
+    if review_tier is not None:
+        tier = f"{CODE_TIER_PREFIX}{review_tier}"
+        if tier in eaf.tiers:
+            raise InputError(str(path), f"the review tier '{tier}' would overwrite rater '{review_tier}'s codes",
+                             "name another review tier")
+        eaf.add_tier(tier, ling="codes", ann=review_tier)
+        for utterance, (start, end) in zip(transcript.utterances, spans, strict=True):
+            labels = [code.label for code in utterance.codes if code.rater == prefill_from]
+            eaf.add_annotation(tier, start, end, _NOT_XML.sub("", "; ".join(labels)))
 
     _number_slots_in_time_order(eaf)
     eaf.add_property("lastUsedAnnotationId", str(eaf.maxaid))

@@ -17,7 +17,7 @@ _PER_TRANSCRIPT = {"eaf", "vtt"}
 _UNSAFE = re.compile(r"[^\w.-]+")
 
 
-def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Write through a temporary file, so a failure never leaves half a file behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
@@ -33,19 +33,24 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> None:
 def _write_one(transcripts: list[Transcript], path: Path, format_name: str) -> None:
     if format_name == "jsonl":
         text = dumps_jsonl(transcripts)
-        _atomic(path, lambda p: p.write_text(text, encoding="utf-8"))
+        atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
     elif format_name == "csv":
         from rupturekit.export.tables import write_csv
 
-        _atomic(path, lambda p: write_csv(transcripts, p))
+        atomic_write(path, lambda p: write_csv(transcripts, p))
     elif format_name == "eaf":
         from rupturekit.export.elan import write_eaf
 
-        _atomic(path, lambda p: write_eaf(transcripts[0], p))
+        atomic_write(path, lambda p: write_eaf(transcripts[0], p))
     else:
         from rupturekit.export.subtitles import write_vtt
 
-        _atomic(path, lambda p: write_vtt(transcripts[0], p))
+        atomic_write(path, lambda p: write_vtt(transcripts[0], p))
+
+
+def safe_file_stem(transcript_id: str) -> str:
+    """A file name for a transcript id ("session 1/a" -> "session_1_a")."""
+    return _UNSAFE.sub("_", transcript_id) or "transcript"
 
 
 def output_format(out: Path, requested: str | None) -> tuple[str, bool]:
@@ -71,7 +76,7 @@ def write_transcripts(transcripts: list[Transcript], out: Path, requested: str |
     written = []
     used: set[str] = set()
     for transcript in transcripts:
-        name = _UNSAFE.sub("_", transcript.transcript_id) or "transcript"
+        name = safe_file_stem(transcript.transcript_id)
         stem, n = name, 2
         while stem in used:
             stem, n = f"{name}_{n}", n + 1
