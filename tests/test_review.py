@@ -88,3 +88,42 @@ def test_elan_import_refuses_an_edited_transcript(cli, tmp_path):
     assert result.error_lines[0] == (
         f"error: {eaf_path}:utterance 1: utterance 1 reads 'Fine, I guess.', but s 1#11 is 'Fine.'; do not edit or "
         "move speaker annotations while reviewing")
+
+
+def test_labelstudio_round_trip_through_the_cli(cli, tmp_path):
+    import json
+
+    from test_labelstudio import as_labelstudio_export
+
+    source = tmp_path / "corpus.jsonl"
+    write_jsonl(corpus(False), source)
+    tasks_path = tmp_path / "ls" / "tasks.json"
+    result = cli("export", source, "--to", "labelstudio", "-o", tasks_path, "--prefill", "model")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "ls" / "tasks.config.xml").read_text(encoding="utf-8").startswith("<View>")
+    export = as_labelstudio_export(json.loads(tasks_path.read_text(encoding="utf-8")))
+    results = export[0]["annotations"][0]["result"]
+    [edited] = [r for r in results if r["value"]["start"] == "3"]
+    edited["value"]["paragraphlabels"] = ["confrontation.complaint_progress"]
+    reviewed = tmp_path / "export.json"
+    reviewed.write_text(json.dumps(export), encoding="utf-8")
+    out = tmp_path / "reviewed.jsonl"
+    result = cli("codes", "import", reviewed, "--into", source, "-o", out, "--rater", "reviewer2")
+    assert result.exit_code == 0, result.stderr
+    [transcript] = read_jsonl(out)
+    got = {u.utterance_id: [c.label for c in u.codes if c.rater == "reviewer2"] for u in transcript.utterances}
+    assert got == {10: ["none"], 11: ["withdrawal.minimal_response"], 12: ["none"],
+                   13: ["confrontation.complaint_progress"], 14: ["resolution.acknowledges_contribution"],
+                   15: ["none"]}
+
+
+def test_shipped_labelstudio_configs_are_generated_from_the_codebooks():
+    from pathlib import Path
+
+    from rupturekit.codebook import load_codebook
+    from rupturekit.export.labelstudio import labeling_config
+
+    folder = Path(__file__).resolve().parents[1] / "configs" / "labelstudio"
+    for name in ("3rs", "cis", "annomi"):
+        assert (folder / f"{name}.xml").read_text(encoding="utf-8") == labeling_config(load_codebook(name)), (
+            f"regenerate with: rupturekit codebook labelstudio {name} -o configs/labelstudio/{name}.xml")
