@@ -1,0 +1,133 @@
+"""Training configs: plain YAML validated by pydantic, with ``--set key=value`` overrides.
+
+One config trains one model on one codebook. ``data`` lists where the coded utterances come
+from; each entry's codes are reduced to one target per utterance by a consensus rule.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from rupturekit.errors import InputError
+
+
+class DataSource(BaseModel):
+    """Coded utterances: a gold corpus by name, or a file that `rupturekit ingest` reads."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    gold: str | None = None
+    path: str | None = None
+    raters: list[str] | None = None  # None: every rater in the source
+    consensus: Literal["majority", "any", "unanimous"] = "majority"
+    # Weak labels (from `rupturekit weak-label`): probabilities used as soft targets / weights.
+    weak: bool = False
+    weight: float = 1.0
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataSource:
+        if (self.gold is None) == (self.path is None):
+            raise ValueError("give exactly one of 'gold' or 'path'")
+        return self
+
+    @property
+    def name(self) -> str:
+        return self.gold if self.gold is not None else Path(self.path or "").name
+
+
+class EvaluationConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    folds: int = Field(5, ge=2)
+    seed: int = 13
+    bootstrap: int = Field(1000, ge=0)
+
+
+class BaselineConfig(BaseModel):
+    """Features + TF-IDF word and character n-grams -> calibrated logistic regression per label."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    use_features: bool = True
+    word_ngrams: tuple[int, int] = (1, 2)
+    char_ngrams: tuple[int, int] = (2, 5)
+    min_df: int = 2
+    max_features: int | None = 50_000
+    context_turns: int = Field(1, ge=0)  # n-grams of the previous turn(s), prefixed, as context
+    C: float = Field(1.0, gt=0)
+    class_weight: Literal["balanced"] | None = "balanced"
+    calibration_folds: int = Field(3, ge=2)
+    evidence_top: int = Field(5, ge=0)
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: Literal["baseline", "transformer"] = "baseline"
+    codebook: str = "3rs"
+    codebook_dirs: list[str] = Field(default_factory=list)
+    dimensions: list[str] | None = None  # None: every dimension of the codebook
+    level: Literal["label", "family"] = "label"
+    data: list[DataSource]
+    annomi_dir: str | None = None
+    evaluation: EvaluationConfig = EvaluationConfig()
+    baseline: BaselineConfig = BaselineConfig()
+    seed: int = 13
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = data
+    for key in keys[:-1]:
+        if isinstance(node, list):
+            node = node[int(key)]
+        else:
+            node = node.setdefault(key, {})
+    last = keys[-1]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """``key.sub=value`` pairs; values are parsed as YAML (``5``, ``true``, ``[1, 3]``, ``null``)."""
+    for override in overrides:
+        key, sep, raw = override.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set '{override}' is not key=value")
+        try:
+            _set_dotted(data, key.strip(), yaml.safe_load(raw))
+        except (ValueError, IndexError, TypeError, AttributeError):
+            raise ValueError(f"--set '{override}': '{key}' is not a path into the config") from None
+    return data
+
+
+def load_train_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
+    file = str(path)
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise InputError(file, f"cannot read the config ({exc.strerror})", "check the path") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise InputError(file, "not valid YAML", "fix the config",
+                         location=f"line {mark.line + 1}" if mark else None) from None
+    if not isinstance(data, dict):
+        raise InputError(file, "a training config must be a YAML mapping", "see configs/baseline-3rs.yaml")
+    try:
+        data = apply_overrides(data, overrides or [])
+        return TrainConfig.model_validate(data)
+    except ValueError as exc:
+        if isinstance(exc, ValidationError):
+            detail = exc.errors()[0]
+            where = ".".join(str(part) for part in detail["loc"])
+            message = f"'{where}': {detail['msg'].removeprefix('Value error, ')}"
+        else:
+            message = str(exc)
+        raise InputError(file, f"invalid training config ({message})",
+                         "fix the config or the --set override; see configs/baseline-3rs.yaml") from None

@@ -1,0 +1,134 @@
+"""From coded corpora to prediction tasks: one task per codebook dimension, with one target
+per utterance that the dimension applies to and that some rater coded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rupturekit.codebook import Codebook, load_codebook
+from rupturekit.codes import Consensus, consensus_labels
+from rupturekit.errors import InputError
+from rupturekit.records import Transcript
+from rupturekit.tag.config import DataSource, TrainConfig
+
+
+@dataclass(frozen=True)
+class Task:
+    """One dimension as a prediction task; at level 'family', labels are the families."""
+
+    name: str
+    role: str
+    multi_label: bool
+    labels: tuple[str, ...]
+    level: str = "label"
+
+    def target(self, label: str) -> str:
+        return label.split(".", 1)[0] if self.level == "family" else label
+
+    def applies_to(self, role: str) -> bool:
+        return self.role == "any" or self.role == role
+
+
+def tasks_for(codebook: Codebook, dimensions: list[str] | None = None, level: str = "label") -> list[Task]:
+    names = dimensions or [d.name for d in codebook.dimensions]
+    tasks = []
+    for name in names:
+        try:
+            dimension = codebook.dimension(name)
+        except KeyError:
+            known = ", ".join(d.name for d in codebook.dimensions)
+            raise InputError(codebook.name, f"no dimension '{name}'", f"the codebook has: {known}") from None
+        labels = dimension.label_names
+        if level == "family" and dimension.multi_label:
+            labels = list(dict.fromkeys(label.split(".", 1)[0] for label in labels))
+            tasks.append(Task(name, dimension.role, True, tuple(labels), "family"))
+        else:
+            tasks.append(Task(name, dimension.role, dimension.multi_label, tuple(labels), "label"))
+    return tasks
+
+
+@dataclass
+class Examples:
+    """Rows of one task: which utterances, their transcript (for grouped splits), targets."""
+
+    task: Task
+    keys: list[tuple[str, int]]
+    groups: np.ndarray  # transcript id per row
+    targets: np.ndarray  # (n, n_labels) 0/1; one 1 per row for single-label tasks
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @property
+    def classes(self) -> np.ndarray:
+        """Single-label tasks: the class index per row."""
+        return self.targets.argmax(axis=1)
+
+
+def task_examples(transcripts: list[Transcript], codebook: Codebook, task: Task,
+                  consensus: Consensus = "majority", raters: list[str] | None = None) -> Examples:
+    dimension = codebook.dimension(task.name)
+    index = {label: i for i, label in enumerate(task.labels)}
+    keys, groups, rows = [], [], []
+    for transcript in transcripts:
+        for utterance in transcript.utterances:
+            if not task.applies_to(utterance.role):
+                continue
+            labels = consensus_labels(utterance, codebook, dimension, consensus, raters)
+            if labels is None:
+                continue  # nobody coded it: not an example
+            if not task.multi_label and len(labels) != 1:
+                continue  # no consensus on a single label
+            row = np.zeros(len(task.labels), dtype=np.float32)
+            for label in labels:
+                row[index[task.target(label)]] = 1.0
+            keys.append((utterance.transcript_id, utterance.utterance_id))
+            groups.append(utterance.transcript_id)
+            rows.append(row)
+    targets = np.vstack(rows) if rows else np.zeros((0, len(task.labels)), dtype=np.float32)
+    return Examples(task, keys, np.asarray(groups, dtype=object), targets)
+
+
+def load_source(source: DataSource, config: TrainConfig) -> list[Transcript]:
+    """The transcripts of one data source, keeping only the chosen raters' codes."""
+    if source.gold is not None:
+        from rupturekit.gold import load_gold
+
+        transcripts = load_gold(source.gold, config.annomi_dir)
+    else:
+        from rupturekit.ingest.batch import read_transcripts
+
+        path = Path(source.path or "")
+        if not path.exists():
+            raise InputError(str(path), "no such data file", "check the 'data' entries of the config")
+        transcripts = read_transcripts(path)
+    if source.raters is not None:
+        keep = set(source.raters)
+        present = {c.rater for t in transcripts for u in t.utterances for c in u.codes}
+        missing = sorted(keep - present)
+        if missing:
+            raise InputError(source.name, f"no codes by rater {', '.join(missing)}",
+                             f"raters present: {', '.join(sorted(present)) or 'none'}")
+        transcripts = [t.model_copy(update={"utterances": [
+            u.model_copy(update={"codes": [c for c in u.codes if c.rater in keep]}) for u in t.utterances]})
+            for t in transcripts]
+    return transcripts
+
+
+def load_training_data(config: TrainConfig) -> tuple[Codebook, list[Transcript]]:
+    """The codebook and the transcripts of every data source (transcript ids must not clash)."""
+    codebook = load_codebook(config.codebook, config.codebook_dirs)
+    transcripts: list[Transcript] = []
+    seen: dict[str, str] = {}
+    for source in config.data:
+        for transcript in load_source(source, config):
+            earlier = seen.get(transcript.transcript_id)
+            if earlier is not None:
+                raise InputError(source.name, f"transcript '{transcript.transcript_id}' is also in {earlier}",
+                                 "use each transcript in one data source only")
+            seen[transcript.transcript_id] = source.name
+            transcripts.append(transcript)
+    return codebook, transcripts
