@@ -183,3 +183,26 @@ def test_annomi_full_ingests_to_8297_utterances_with_10_raters_on_three_transcri
     assert {u.role for u in utterances} == {"therapist", "client"}
     info = cli("info", out, "--json")
     assert json.loads(info.stdout)["coded_share"] == 1.0
+
+
+def test_features_list_is_generated_from_the_registry(cli):
+    from rupturekit.features import FEATURES
+
+    result = cli("features", "--list")
+    assert result.exit_code == 0
+    for spec in FEATURES:
+        assert spec.name in result.stdout
+
+
+def test_features_write_one_row_per_utterance(cli, tmp_path):
+    import pandas as pd
+
+    source = write(tmp_path / "s.txt", "T: What brings you here today?\nC: Dunno.\nT: Take your time.\n")
+    out = tmp_path / "f.csv"
+    result = cli("features", source, "-o", out, "--no-embeddings")
+    assert result.exit_code == 0, result.stderr
+    frame = pd.read_csv(out)
+    assert list(frame["utterance_id"]) == [0, 1, 2] and list(frame["role"]) == ["therapist", "client", "therapist"]
+    assert frame.loc[1, "short_after_open_question"] == 1.0 and frame.loc[0, "short_after_open_question"] == 0.0
+    bad = cli("features", source, "-o", tmp_path / "f.xlsx")
+    assert bad.exit_code == 2 and "write the features as .parquet or .csv" in bad.error_lines[0]

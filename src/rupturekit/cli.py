@@ -266,6 +266,56 @@ def info_command(
         raise _fail(f"{len(result.failures)} input{'s' * (len(result.failures) != 1)} could not be read (above)")
 
 
+# ------------------------------------------------------------------ features
+
+@app.command("features")
+def features_command(
+    inputs: Annotated[list[str] | None, typer.Argument(help="Transcript files, globs or folders (any format ingest "
+                                                            "reads).", show_default=False)] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Feature table: .parquet or .csv.")] = None,
+    list_features: _flag("--list", "Print the features and the 3RS markers each derives from, then exit.") = False,
+    config: ConfigOption = None,
+    format_name: FormatOption = None,
+    roles: RolesOption = None,
+    no_embeddings: _flag("--no-embeddings", "Skip the word-piece embedding similarity feature.") = False,
+) -> None:
+    """Compute the CIS/3RS cue features, one row per utterance (or list them with --list)."""
+    from rupturekit.features import FEATURES
+
+    if list_features:
+        for family in dict.fromkeys(spec.family for spec in FEATURES):
+            table = Table(title=f"{family} features", title_justify="left")
+            table.add_column("feature", no_wrap=True)
+            table.add_column("3RS markers", no_wrap=True)
+            table.add_column("roles", no_wrap=True)
+            table.add_column("what it measures", overflow="fold")
+            for spec in (f for f in FEATURES if f.family == family):
+                table.add_row(spec.name, "\n".join(spec.markers) or "-", ", ".join(spec.roles), spec.description)
+            out.print(table)
+        return
+    if not inputs or output is None:
+        raise _fail("give INPUT... and -o OUTPUT (.parquet or .csv), or --list")
+    if output.suffix.lower() not in (".parquet", ".csv"):
+        raise _fail(f"{output}: write the features as .parquet or .csv")
+    from rupturekit.export.output import atomic_write
+    from rupturekit.features import FeatureExtractor
+
+    result = _run_ingest(inputs, config, overrides={"format": format_name, "roles": roles},
+                         columns={}, read_overrides={})
+    _print_problems(result, False)
+    if not result.transcripts:
+        raise typer.Exit(EXIT_BAD_INPUT) if result.failures else _fail("no transcript could be read")
+    with err.status(f"computing features for {sum(len(t.utterances) for t in result.transcripts):,} utterances"):
+        frame = FeatureExtractor(embeddings=not no_embeddings)(result.transcripts).to_pandas()
+    if output.suffix.lower() == ".csv":
+        atomic_write(output, lambda p: frame.to_csv(p, index=False))
+    else:
+        atomic_write(output, lambda p: frame.to_parquet(p, index=False))
+    err.print(f"wrote {len(frame):,} rows x {len(FEATURES)} features to {output}")
+    if result.failures:
+        raise _fail(f"{len(result.failures)} input{'s' * (len(result.failures) != 1)} could not be read (above)")
+
+
 # ------------------------------------------------------------------ codebooks
 
 codebook_app = typer.Typer(help="List and show codebooks (3RS, CIS, AnnoMI, or your own YAML).",
