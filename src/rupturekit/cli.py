@@ -284,13 +284,14 @@ def features_command(
 
     if list_features:
         for family in dict.fromkeys(spec.family for spec in FEATURES):
+            specs = [f for f in FEATURES if f.family == family]
             table = Table(title=f"{family} features", title_justify="left")
-            table.add_column("feature", no_wrap=True)
-            table.add_column("3RS markers", no_wrap=True)
-            table.add_column("roles", no_wrap=True)
-            table.add_column("what it measures", overflow="fold")
-            for spec in (f for f in FEATURES if f.family == family):
-                table.add_row(spec.name, "\n".join(spec.markers) or "-", ", ".join(spec.roles), spec.description)
+            table.add_column("feature", min_width=max(len(f.name) for f in specs))
+            table.add_column("3RS markers", min_width=max(len(m) for f in specs for m in f.markers or ["-"]))
+            table.add_column("what it measures (for which speakers)", overflow="fold")
+            for spec in specs:
+                table.add_row(spec.name, "\n".join(spec.markers) or "-",
+                              f"{spec.description} ({', '.join(spec.roles)})")
             out.print(table)
         return
     if not inputs or output is None:
