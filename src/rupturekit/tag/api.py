@@ -1,0 +1,70 @@
+"""Load a trained tagger (baseline or transformer) and tag transcripts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Protocol
+
+from rupturekit.errors import InputError
+from rupturekit.records import Transcript
+
+
+class Tagger(Protocol):
+    """What `rupturekit tag` needs of a model: tag copies of the transcripts."""
+
+    def tag(self, transcripts: list[Transcript]) -> list[Transcript]: ...
+
+
+def default_model_dir() -> Path:
+    """models/default of the checkout, or its copy inside an installed wheel."""
+    packaged = Path(__file__).resolve().parents[1] / "models" / "default"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[3] / "models" / "default"
+
+
+def model_kind(folder: Path) -> str:
+    """'baseline' or 'transformer', from the folder's model.json."""
+    manifest = folder / "model.json"
+    if not folder.is_dir():
+        raise InputError(str(folder), "no such model folder",
+                         "give a folder written by `rupturekit train`, or 'default'")
+    try:
+        kind = json.loads(manifest.read_text(encoding="utf-8")).get("kind")
+    except FileNotFoundError:
+        raise InputError(str(folder), "not a rupturekit model (no model.json)",
+                         "give a folder written by `rupturekit train`") from None
+    except (json.JSONDecodeError, AttributeError):
+        raise InputError(str(manifest), "model.json is corrupt", "retrain the model, or restore the folder") from None
+    if kind not in ("baseline", "transformer"):
+        raise InputError(str(manifest), f"unknown model kind {kind!r}", "retrain the model with `rupturekit train`")
+    return kind
+
+
+def load_tagger(model: str | Path = "default", codebook: str | None = None) -> Tagger:
+    """A tagger from a model folder, or the shipped default model; `codebook` checks it matches."""
+    folder = default_model_dir() if str(model) == "default" else Path(model)
+    if model_kind(folder) == "baseline":
+        from rupturekit.tag.baseline import BaselineTagger
+
+        return BaselineTagger.load(folder, codebook=codebook)
+    from rupturekit.tag.transformer import TransformerTagger
+
+    return TransformerTagger.load(folder, codebook=codebook)
+
+
+def tag(transcripts: str | Path | Transcript | list[Transcript], model: str | Path | Tagger = "default",
+        **read_config) -> list[Transcript]:
+    """Tag a transcript, a list of them, or files/folders in any format ingest reads.
+
+    Returns copies whose utterances carry `labels`, `scores` and `evidence`.
+    """
+    if isinstance(transcripts, (str, Path)):
+        from rupturekit.ingest.batch import read_transcripts
+
+        transcripts = read_transcripts(transcripts, **read_config)
+    elif isinstance(transcripts, Transcript):
+        transcripts = [transcripts]
+    tagger = model if hasattr(model, "tag") else load_tagger(model)  # type: ignore[arg-type]
+    return tagger.tag(list(transcripts))

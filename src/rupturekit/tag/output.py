@@ -1,0 +1,68 @@
+"""Write tagged transcripts: canonical JSONL (+ labels, scores, evidence), CSV, ELAN, HTML."""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+from pathlib import Path
+
+from rupturekit.records import Code, Transcript
+
+TAG_FORMATS = ("jsonl", "csv", "eaf", "html")
+
+
+def with_tags_as_codes(transcripts: list[Transcript], rater: str) -> list[Transcript]:
+    """Copies where each utterance's predicted labels are also codes of `rater` (for ELAN review)."""
+    return [t.model_copy(update={"utterances": [
+        u.model_copy(update={"codes": [*u.codes, *(Code(rater=rater, label=label)
+                                                   for label in (u.model_extra or {}).get("labels", []))]})
+        for u in t.utterances]}) for t in transcripts]
+
+
+def write_tags_csv(transcripts: list[Transcript], path: Path) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["transcript_id", "utterance_id", "speaker", "role", "start", "end", "text", "labels",
+                         "scores"])
+        for transcript in transcripts:
+            for u in transcript.utterances:
+                extra = u.model_extra or {}
+                writer.writerow([u.transcript_id, u.utterance_id, u.speaker, u.role,
+                                 "" if u.start is None else u.start, "" if u.end is None else u.end, u.text,
+                                 ";".join(extra.get("labels", [])),
+                                 json.dumps({k: round(v, 4) for k, v in extra.get("scores", {}).items()})])
+
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
+h2{border-bottom:1px solid #ccc;padding-bottom:.3rem}
+.turn{display:grid;grid-template-columns:7rem 1fr;gap:.6rem;padding:.35rem 0;border-bottom:1px solid #eee}
+.who{font-weight:600;color:#555}.therapist .who{color:#1f5fa8}.client .who{color:#8a3b12}
+.tag{display:inline-block;font-size:.8rem;border-radius:.6rem;padding:0 .5rem;margin:.15rem .25rem 0 0}
+.withdrawal{background:#fde2c8}.confrontation{background:#f8c9c9}.resolution{background:#cfe8d4}
+.other{background:#e3e3f3}.note{color:#666;font-size:.85rem}
+"""
+
+
+def write_tags_html(transcripts: list[Transcript], path: Path, model_name: str) -> None:
+    """One self-contained page: each turn with its labels; hover a label for score and evidence."""
+    parts = [f"<!doctype html><html lang=en><meta charset=utf-8><title>rupturekit tags</title>"
+             f"<style>{_STYLE}</style><h1>rupturekit tags</h1>"
+             f"<p class=note>Model: {html.escape(model_name)}. Research tool, not a clinical instrument.</p>"]
+    for transcript in transcripts:
+        parts.append(f"<h2>{html.escape(transcript.transcript_id)}</h2>")
+        for u in transcript.utterances:
+            extra = u.model_extra or {}
+            chips = []
+            for label in extra.get("labels", []):
+                family = label.split(".", 1)[0]
+                css = family if family in ("withdrawal", "confrontation", "resolution") else "other"
+                reasons = extra.get("evidence", {}).get(label, [])
+                evidence = "; ".join(f"{name} ({value:.2g})" for name, value in reasons)
+                title = f"p = {extra.get('scores', {}).get(label, 0):.2f}" + (f" | {evidence}" if evidence else "")
+                chips.append(f'<span class="tag {css}" title="{html.escape(title)}">{html.escape(label)}</span>')
+            when = f"{u.start:.0f}s " if u.start is not None else ""
+            parts.append(f'<div class="turn {html.escape(u.role)}"><div class=who>{when}{html.escape(u.speaker)}</div>'
+                         f"<div>{html.escape(u.text)}<div>{''.join(chips)}</div></div></div>")
+    path.write_text("".join(parts) + "</html>\n", encoding="utf-8")
