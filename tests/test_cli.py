@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from rupturekit.codebook import load_codebook
 from rupturekit.records import read_jsonl
 
 GOOD_TEXT = "T: How have you been since last week?\nC: Not great, honestly.\n"
@@ -206,3 +207,20 @@ def test_features_write_one_row_per_utterance(cli, tmp_path):
     assert frame.loc[1, "short_after_open_question"] == 1.0 and frame.loc[0, "short_after_open_question"] == 0.0
     bad = cli("features", source, "-o", tmp_path / "f.xlsx")
     assert bad.exit_code == 2 and "write the features as .parquet or .csv" in bad.error_lines[0]
+
+
+def test_weak_label_writes_probabilities_codes_and_the_lf_table(cli, tmp_path):
+    source = write(tmp_path / "s.txt", "T: How was the exercise this week?\nC: Honestly, this isn't helping. "
+                                       "We keep going in circles.\nT: That makes sense. Thank you for telling me.\n")
+    out, table = tmp_path / "weak.jsonl", tmp_path / "lfs.md"
+    result = cli("weak-label", source, "-o", out, "--report", table)
+    assert result.exit_code == 0, result.stderr
+    [transcript] = read_jsonl(out)
+    client = transcript.utterances[1]
+    assert client.model_extra["weak"]["confrontation.complaint_progress"] >= 0.5
+    assert "confrontation.complaint_progress" in [c.label for c in client.codes if c.rater == "weak"]
+    assert set(transcript.utterances[0].model_extra["weak"]) == {
+        label for label in load_codebook("3rs").labels if label.startswith("resolution.")}
+    assert "progress_complaint" in table.read_text(encoding="utf-8")
+    bad = cli("weak-label", source, "-o", out, "--codebook", "cis")
+    assert bad.exit_code == 2 and bad.error_lines[0].startswith("error: --codebook cis:")

@@ -317,6 +317,149 @@ def features_command(
         raise _fail(f"{len(result.failures)} input{'s' * (len(result.failures) != 1)} could not be read (above)")
 
 
+# ------------------------------------------------------------------ training and tagging
+
+@app.command("train")
+def train_command(
+    config_path: Annotated[Path, typer.Argument(help="Training config (YAML), e.g. configs/baseline-3rs.yaml.",
+                                                show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the trained model.")],
+    overrides: Annotated[list[str] | None, typer.Option(
+        "--set", help="Override a config value: key.sub=value (repeatable), e.g. --set baseline.C=0.5.")] = None,
+    fresh: _flag("--fresh", "Transformer: ignore a checkpoint in the output folder and start over.") = False,
+) -> None:
+    """Train a tagger (baseline or transformer) from a config; write the model, its metrics and a model card."""
+    from rupturekit.tag.config import load_train_config
+
+    try:
+        config = load_train_config(config_path, overrides or [])
+        if config.model == "baseline":
+            from rupturekit.tag.train import train_baseline
+
+            folder = train_baseline(config, output, progress=lambda line: err.print(line))
+        else:
+            from rupturekit.tag.transformer_train import train_transformer
+
+            folder = train_transformer(config, output, progress=lambda line: err.print(line), resume=not fresh)
+    except InputError as error:
+        raise _fail(str(error)) from None
+    err.print(f"wrote the {config.model} model to {folder}")
+
+
+@app.command("tag")
+def tag_command(
+    inputs: Annotated[list[str], typer.Argument(help="Transcripts in any format ingest reads (files, globs, folders).",
+                                                show_default=False)],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output file (or folder for eaf); "
+                                                                       "default: JSONL on standard output.")] = None,
+    model: Annotated[str, typer.Option("--model", "-m", help="A model folder from `rupturekit train`, or "
+                                                             "'default' (the shipped 3RS model).")] = "default",
+    out_format: _text_option("--format", "Output: jsonl, csv, eaf or html (default: from the extension).") = None,
+    threshold: Annotated[float | None, typer.Option(
+        "--threshold", min=0.0, max=1.0, help="Use this probability threshold for every multi-label label instead "
+                                              "of the model's tuned per-label thresholds.")] = None,
+    config: ConfigOption = None,
+    format_name: FormatOption = None,
+    roles: RolesOption = None,
+) -> None:
+    """Tag utterances with rupture markers and resolution moves: labels, probabilities and evidence."""
+    from rupturekit.export.output import atomic_write
+    from rupturekit.tag.api import load_tagger
+    from rupturekit.tag.output import TAG_FORMATS, with_tags_as_codes, write_tags_csv, write_tags_html
+
+    kind = out_format or (output.suffix.lower().lstrip(".") if output is not None and output.suffix else "jsonl")
+    if kind not in TAG_FORMATS:
+        raise _fail(f"--format: '{kind}' is not one of {', '.join(TAG_FORMATS)}")
+    try:
+        tagger = load_tagger(model)
+    except InputError as error:
+        raise _fail(str(error)) from None
+    if threshold is not None:
+        tagger.set_threshold(threshold)
+    result = _run_ingest(inputs, config, overrides={"format": format_name, "roles": roles}, columns={},
+                         read_overrides={})
+    _print_problems(result, False)
+    if not result.transcripts:
+        raise typer.Exit(EXIT_BAD_INPUT) if result.failures else _fail("no transcript could be read")
+    tagged = []
+    for transcript in track(result.transcripts, description="tagging", console=err, transient=True,
+                            disable=not err.is_terminal):
+        tagged.extend(tagger.tag([transcript]))
+    from rupturekit.records import dumps_jsonl
+
+    if output is None:
+        if kind != "jsonl":
+            raise _fail(f"--format {kind} needs --output")
+        sys.stdout.write(dumps_jsonl(tagged))
+    elif kind == "jsonl":
+        text = dumps_jsonl(tagged)
+        atomic_write(output, lambda p: p.write_text(text, encoding="utf-8"))
+    elif kind == "csv":
+        atomic_write(output, lambda p: write_tags_csv(tagged, p))
+    elif kind == "html":
+        atomic_write(output, lambda p: write_tags_html(tagged, p, str(model)))
+    else:
+        from rupturekit.export.output import write_transcripts
+
+        try:
+            write_transcripts(with_tags_as_codes(tagged, "model"), output, "eaf")
+        except InputError as error:
+            raise _fail(str(error)) from None
+    n_labels = sum(len((u.model_extra or {}).get("labels", [])) for t in tagged for u in t.utterances)
+    err.print(f"tagged {sum(len(t.utterances) for t in tagged):,} utterances in {len(tagged)} transcripts "
+              f"({n_labels:,} labels)" + (f"; wrote {output}" if output else ""))
+    if result.failures:
+        raise _fail(f"{len(result.failures)} input{'s' * (len(result.failures) != 1)} could not be read (above)")
+
+
+@app.command("weak-label")
+def weak_label_command(
+    inputs: Annotated[list[str], typer.Argument(help="Transcripts in any format ingest reads.", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Canonical JSONL with `weak` probabilities and "
+                                                                "codes by rater 'weak'.")],
+    label_model: Annotated[str, typer.Option("--label-model", help="generative (learns each labeling function's "
+                                                                   "accuracy) or majority.")] = "generative",
+    codebook: CodebookOption = "3rs",
+    report_path: Annotated[Path | None, typer.Option("--report", help="Also write the labeling-function table "
+                                                                      "(coverage, overlap, conflict) as Markdown.")]
+    = None,
+    config: ConfigOption = None,
+    format_name: FormatOption = None,
+    roles: RolesOption = None,
+) -> None:
+    """Label a corpus weakly: labeling functions over the cue features, combined by a label model."""
+    from rupturekit.export.output import atomic_write
+    from rupturekit.records import dumps_jsonl
+    from rupturekit.weak import weak_label
+
+    if label_model not in ("generative", "majority"):
+        raise _fail(f"--label-model: '{label_model}' is not one of generative, majority")
+    book = _codebook(codebook, None)
+    result = _run_ingest(inputs, config, overrides={"format": format_name, "roles": roles}, columns={},
+                         read_overrides={})
+    _print_problems(result, False)
+    if not result.transcripts:
+        raise typer.Exit(EXIT_BAD_INPUT) if result.failures else _fail("no transcript could be read")
+    try:
+        with err.status(f"weak-labelling {sum(len(t.utterances) for t in result.transcripts):,} utterances"):
+            labelled, weak_report = weak_label(result.transcripts, book, model=label_model)
+    except ValueError as exc:
+        raise _fail(f"--codebook {book.name}: {exc}") from None
+    if not any(weak_report.rows_by_role.get(role) for role in ("client", "therapist")):
+        err.print("[yellow]warning:[/] no utterance has role client or therapist, so nothing was labelled; "
+                  "name the speakers with --roles", markup=True)
+    text = dumps_jsonl(labelled)
+    atomic_write(output, lambda p: p.write_text(text, encoding="utf-8"))
+    if report_path is not None:
+        markdown = weak_report.to_markdown()
+        atomic_write(report_path, lambda p: p.write_text(markdown, encoding="utf-8"))
+    positive = sum(1 for t in labelled for u in t.utterances for c in u.codes
+                   if c.rater == "weak" and c.label != book.none_label)
+    err.print(f"wrote {sum(len(t.utterances) for t in labelled):,} utterances ({positive:,} weak labels) to {output}")
+    if result.failures:
+        raise _fail(f"{len(result.failures)} input{'s' * (len(result.failures) != 1)} could not be read (above)")
+
+
 # ------------------------------------------------------------------ codebooks
 
 codebook_app = typer.Typer(help="List and show codebooks (3RS, CIS, AnnoMI, or your own YAML).",
