@@ -670,3 +670,14 @@ def test_model_as_rater_numpy_input_and_validation():
     # A model label missing on some subjects just drops those subjects.
     partial = model_as_rater(HUMANS, [None, *MODEL[1:]])
     assert partial.model_vs_majority.n == 5
+
+
+def test_a_single_label_column_is_still_multi_label():
+    from rupturekit.agree.stats import label_report, multilabel_confusion_table
+
+    truth = np.array([[1], [0], [1], [0]])
+    pred = np.array([[1], [1], [0], [0]])
+    report = label_report(truth, pred, label_names=["resolution"])
+    assert report.loc["resolution", ["precision", "recall", "f1"]].tolist() == [0.5, 0.5, 0.5]
+    assert report.loc["resolution", "support"] == 2
+    assert multilabel_confusion_table(truth, pred, label_names=["resolution"]).loc["resolution"].tolist() == [1, 1, 1, 1]

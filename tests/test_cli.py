@@ -224,3 +224,25 @@ def test_weak_label_writes_probabilities_codes_and_the_lf_table(cli, tmp_path):
     assert "progress_complaint" in table.read_text(encoding="utf-8")
     bad = cli("weak-label", source, "-o", out, "--codebook", "cis")
     assert bad.exit_code == 2 and bad.error_lines[0].startswith("error: --codebook cis:")
+
+
+def test_agree_reproduces_annomi_fleiss_kappa_one_rater_against_the_rest(cli, tmp_path, annomi_dir):
+    full = annomi_dir / "AnnoMI-full.csv"
+    result = cli("agree", "-r", full, "-p", full, "--predicted-rater", "0", "--codebook", "annomi",
+                 "--transcript", "7", "--transcript", "55", "--transcript", "66", "--dimension", "therapist_behaviour",
+                 "--dimension", "client_talk_type", "-o", tmp_path / "agree", "--bootstrap", "50", "--no-figures")
+    assert result.exit_code == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert "therapist_behaviour (subtype): human Fleiss' κ: reference raters 0.727, all raters 0.728" in text
+    assert "client_talk_type (subtype): human Fleiss' κ: reference raters 0.469, all raters 0.479" in text
+    assert "rater 0: κ = .82, inside the human range .62–.91, above 3 of 9 raters" in text
+    assert {p.name for p in (tmp_path / "agree").iterdir()} >= {"report.html", "metrics.json", "summary.md"}
+
+
+def test_agree_bad_input_is_one_line(cli, tmp_path):
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"transcript_id": "s", "utterance_id": 0, "speaker": "C", "role": "client", "text": "no", '
+                      '"codes": [{"rater": "a", "label": "withdrawal.denail"}]}\n', encoding="utf-8")
+    result = cli("agree", "-r", corpus, "-p", corpus, "--predicted-rater", "a", "-o", tmp_path / "o")
+    assert result.exit_code == 2
+    assert len(result.error_lines) == 1 and "withdrawal.denail" in result.error_lines[0]

@@ -152,6 +152,11 @@ def _label_inputs(y_true: Any, y_pred: Any, labels: Sequence[Any] | None, label_
             names = [names_from_frame[i] for i in idx]
         if len(names) != len(idx):
             raise ValueError(f"{len(names)} label names for {len(idx)} labels")
+        if n_labels == 1:
+            # scikit-learn reads an (n, 1) indicator matrix as a binary vector and would score
+            # the absent class; a never-used second column keeps it multi-label.
+            yt = np.hstack([yt, np.zeros_like(yt)])
+            yp = np.hstack([yp, np.zeros_like(yp)])
         return yt, yp, idx, names, True
     if yt.ndim != 1:
         raise ValueError(f"labels must be a vector or an indicator matrix, got shape {yt.shape}")
@@ -215,7 +220,7 @@ def multilabel_confusion_table(y_true: Any, y_pred: Any, *, label_names: Sequenc
     yt, yp, idx, names, multilabel = _label_inputs(y_true, y_pred, None, label_names)
     if not multilabel:
         raise ValueError("multilabel_confusion_table takes 0/1 indicator matrices")
-    mcm = _skm.multilabel_confusion_matrix(yt, yp)
+    mcm = _skm.multilabel_confusion_matrix(yt, yp)[: len(idx)]
     flat = mcm.reshape(len(idx), 4)  # each 2x2 is [[tn, fp], [fn, tp]]
     return pd.DataFrame(flat, index=pd.Index(names, name="label"), columns=["tn", "fp", "fn", "tp"])
 
