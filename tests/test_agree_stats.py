@@ -680,4 +680,5 @@ def test_a_single_label_column_is_still_multi_label():
     report = label_report(truth, pred, label_names=["resolution"])
     assert report.loc["resolution", ["precision", "recall", "f1"]].tolist() == [0.5, 0.5, 0.5]
     assert report.loc["resolution", "support"] == 2
-    assert multilabel_confusion_table(truth, pred, label_names=["resolution"]).loc["resolution"].tolist() == [1, 1, 1, 1]
+    table = multilabel_confusion_table(truth, pred, label_names=["resolution"])
+    assert table.loc["resolution"].tolist() == [1, 1, 1, 1]

@@ -10,3 +10,10 @@ def read(*inputs, **config):
     from rupturekit.ingest.batch import read_transcripts
 
     return read_transcripts(*inputs, **config)
+
+
+def tag(transcripts, model="default", **read_config):
+    """Tag transcripts (records, or paths in any format ingest reads); see `rupturekit.tag.api.tag`."""
+    from rupturekit.tag.api import tag as tag_transcripts
+
+    return tag_transcripts(transcripts, model, **read_config)
