@@ -52,7 +52,7 @@ def test_word_windows_put_an_utterance_where_it_starts():
 def test_time_spec_without_times_falls_back_and_warns():
     ids, warnings = run(transcript(words=[400, 400, 400]), "5m", fallback="750w")
     assert ids == [0, 0, 1]
-    assert warnings == ["f: transcript 's' has no timestamps; 5m segments approximated by 750w"]
+    assert warnings == ["f: transcript 's' has no timestamps; 5m segments approximated by 750w (said once per file)"]
 
 
 def test_existing_ids_are_kept_without_overwrite():

@@ -99,7 +99,7 @@ def assign_segments(transcript: Transcript, spec: SegmentSpec, fallback: Segment
             _by_time(transcript, spec.size)
             return transcript
         log.warn(file, f"transcript '{transcript.transcript_id}' has no timestamps; "
-                       f"{spec} segments approximated by {fallback}", once=f"segments:{transcript.transcript_id}")
+                       f"{spec} segments approximated by {fallback} (said once per file)", once="segments")
         spec = fallback
         if spec.unit == "seconds":
             raise ValueError("the fallback segment size must count utterances or words")
