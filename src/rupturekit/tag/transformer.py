@@ -1,0 +1,723 @@
+"""The transformer tagger: a pretrained encoder read once per utterance, a light dialogue layer
+over the session, and one head per codebook dimension.
+
+Model (``TransformerConfig``):
+
+- Every utterance is encoded once by the pretrained encoder (all-MiniLM-L6-v2 by default; LoRA
+  on its attention query/value projections, or full fine-tuning) and mean-pooled over its tokens.
+  A turn longer than ``max_length`` tokens is split into overlapping windows whose vectors are
+  averaged, weighted by tokens, so nothing is truncated (`rupturekit.tag.encoder`).
+- ``context: dialogue`` (default): the session's sequence of utterance vectors, each plus a learned
+  role embedding (therapist/client/other/unknown) and a sinusoidal position of the turn, goes
+  through a small bidirectional TransformerEncoder (``dialogue_layer: transformer``) or a BiGRU.
+  Bidirectional on purpose: observer coders read the whole session, and a marker is often clearest
+  from the turn after it (the therapist's reaction to a withdrawal). Cost grows with the session's
+  tokens, not with k x tokens. Tags are therefore for finished transcripts, not live streams.
+- ``context: concat``: the previous ``context_turns`` turns ("therapist: ..." as text) are
+  prepended to each input (at most half of each window; pooling covers the utterance's own
+  tokens), no dialogue layer. ``context: none``: each utterance alone.
+- Heads: one linear head per task (per codebook dimension, plus auxiliary tasks from other
+  codebooks): multi-label tasks are sigmoids with per-label thresholds tuned on the validation
+  split; single-label tasks are a softmax read by argmax. A task scores only utterances of its role.
+
+A model folder holds ``model.json`` (kind "transformer"), ``heads.safetensors`` (dialogue layer and
+heads), ``adapter/`` (peft LoRA adapter) or ``encoder/`` (full encoder), ``tokenizer/``, the
+codebook YAML(s), ``config.yaml``, ``val_metrics.json`` and ``MODEL_CARD.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from rupturekit.codebook import Codebook
+from rupturekit.errors import InputError
+from rupturekit.records import ROLES, Transcript
+from rupturekit.tag.config import TransformerConfig
+from rupturekit.tag.dataset import Task
+from rupturekit.tag.encoder import (
+    Specials,
+    Window,
+    encode_windows,
+    load_encoder,
+    load_tokenizer,
+    resolve_base,
+    specials_of,
+    tokenize,
+    utterance_vectors,
+    windows,
+)
+
+__all__ = ["FORMAT", "MODEL_FILE", "DialogueModel", "SessionInput", "TaskSpec", "TransformerTagger",
+           "default_model_dir", "load_default"]
+
+FORMAT = "rupturekit-transformer"
+FORMAT_VERSION = 1
+MODEL_FILE = "model.json"
+HEADS_FILE = "heads.safetensors"
+ADAPTER_DIR = "adapter"
+ENCODER_DIR = "encoder"
+TOKENIZER_DIR = "tokenizer"
+CHECKPOINT_DIR = "checkpoint"
+EVIDENCE_TOP = 5
+_ROUND = 6  # decimals of scores written into tagged utterances (as the baseline)
+ROLE_INDEX = {role: i for i, role in enumerate(ROLES)}
+
+
+# ============================================================================ tasks
+
+
+@dataclass
+class TaskSpec:
+    """A prediction task of the model: a dimension of the main codebook, or an auxiliary one."""
+
+    codebook: str
+    name: str
+    role: str
+    multi_label: bool
+    labels: tuple[str, ...]
+    level: str = "label"
+    aux: bool = False
+    weight: float = 1.0
+    thresholds: list[float] | None = None  # multi-label: one per label
+
+    @property
+    def key(self) -> str:
+        """Module-safe name of the task's head (codebook and dimension)."""
+        return re.sub(r"[^0-9A-Za-z_]", "_", f"{self.codebook}__{self.name}")
+
+    def applies_to(self, role: str) -> bool:
+        return self.role == "any" or self.role == role
+
+    def task(self) -> Task:
+        return Task(self.name, self.role, self.multi_label, self.labels, self.level)
+
+    @classmethod
+    def of(cls, task: Task, codebook: str, aux: bool = False, weight: float = 1.0) -> TaskSpec:
+        return cls(codebook, task.name, task.role, task.multi_label, tuple(task.labels), task.level, aux, weight)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"codebook": self.codebook, "name": self.name, "role": self.role, "multi_label": self.multi_label,
+                "labels": list(self.labels), "level": self.level, "aux": self.aux, "weight": self.weight,
+                "thresholds": (None if self.thresholds is None else
+                               {label: round(float(t), 6) for label, t in zip(self.labels, self.thresholds,
+                                                                               strict=True)})}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TaskSpec:
+        labels = tuple(str(x) for x in data["labels"])
+        thresholds = data.get("thresholds")
+        if thresholds is not None:
+            thresholds = [float(thresholds[label]) for label in labels]
+        return cls(str(data["codebook"]), str(data["name"]), str(data["role"]), bool(data["multi_label"]), labels,
+                   str(data.get("level", "label")), bool(data.get("aux", False)), float(data.get("weight", 1.0)),
+                   thresholds)
+
+
+# ============================================================================ model
+
+
+def sinusoid(positions: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal encodings (len(positions) x dim) of turn positions in the session."""
+    half = (dim + 1) // 2
+    frequency = torch.exp(-math.log(10000.0) * torch.arange(half, device=positions.device, dtype=torch.float32)
+                          / max(half, 1))
+    angles = positions.float().unsqueeze(1) * frequency.unsqueeze(0)
+    return torch.cat([angles.sin(), angles.cos()], dim=1)[:, :dim]
+
+
+class DialogueModel(nn.Module):
+    """Encoder + (optional) dialogue layer + task heads. See the module docstring."""
+
+    def __init__(self, encoder: nn.Module, hidden: int, tasks: Sequence[TaskSpec], config: TransformerConfig):
+        super().__init__()
+        self.encoder = encoder
+        self.hidden = hidden
+        self.context = config.context
+        self.layer_kind = config.dialogue_layer
+        self.utterance_norm = nn.LayerNorm(hidden)
+        self.dropout = nn.Dropout(config.dropout)
+        if self.context == "dialogue":
+            self.role_embedding = nn.Embedding(len(ROLES), hidden)
+            nn.init.normal_(self.role_embedding.weight, std=0.02)
+            # learned scale of the sinusoidal turn positions (small at first: content leads)
+            self.position_scale = nn.Parameter(torch.tensor(0.1))
+            if config.dialogue_layer == "transformer":
+                if hidden % config.dialogue_heads:
+                    raise InputError("transformer.dialogue_heads", f"{config.dialogue_heads} heads do not divide the "
+                                     f"encoder's hidden size {hidden}",
+                                     "pick a number of heads that divides it (e.g. 4 or 6 for 384)")
+                layer = nn.TransformerEncoderLayer(hidden, config.dialogue_heads, dim_feedforward=2 * hidden,
+                                                   dropout=config.dropout, activation="gelu", batch_first=True,
+                                                   norm_first=True)
+                self.dialogue = nn.TransformerEncoder(layer, config.dialogue_layers, norm=nn.LayerNorm(hidden),
+                                                      enable_nested_tensor=False)
+            else:
+                between = config.dropout if config.dialogue_layers > 1 else 0.0
+                self.dialogue = nn.GRU(hidden, hidden, num_layers=config.dialogue_layers, batch_first=True,
+                                       bidirectional=True, dropout=between)
+                self.gru_out = nn.Linear(2 * hidden, hidden)
+                self.gru_norm = nn.LayerNorm(hidden)
+        self.heads = nn.ModuleDict({task.key: nn.Linear(hidden, len(task.labels)) for task in tasks})
+
+    def non_encoder_state(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items() if not k.startswith("encoder.")}
+
+    def contextualize(self, vectors: torch.Tensor, sessions: Sequence[SessionInput]) -> torch.Tensor:
+        """Utterance vectors (sum of session lengths x hidden, sessions concatenated) in context."""
+        x = self.utterance_norm(vectors)
+        if self.context != "dialogue":
+            return x
+        device = x.device
+        pieces, start = [], 0
+        for session in sessions:
+            n = session.n
+            roles = torch.as_tensor(session.roles, dtype=torch.long, device=device)
+            piece = x[start:start + n] + self.role_embedding(roles)
+            if self.layer_kind == "transformer":
+                positions = torch.arange(session.offset, session.offset + n, device=device)
+                piece = piece + self.position_scale * sinusoid(positions, self.hidden).to(piece.dtype)
+            pieces.append(piece)
+            start += n
+        if len(pieces) == 1:  # one session (always so at inference): no padding at all
+            padded = pieces[0].unsqueeze(0)
+            pad_mask = None
+        else:
+            padded = nn.utils.rnn.pad_sequence(pieces, batch_first=True)
+            lengths = torch.tensor([p.shape[0] for p in pieces], device=device)
+            pad_mask = torch.arange(padded.shape[1], device=device).unsqueeze(0) >= lengths.unsqueeze(1)
+        padded = self.dropout(padded)
+        if self.layer_kind == "transformer":
+            out = self.dialogue(padded, src_key_padding_mask=pad_mask)
+        else:
+            if pad_mask is None:
+                recurrent, _ = self.dialogue(padded)
+            else:
+                lengths = (~pad_mask).sum(1).cpu()
+                packed = nn.utils.rnn.pack_padded_sequence(padded, lengths, batch_first=True, enforce_sorted=False)
+                recurrent, _ = self.dialogue(packed)
+                recurrent, _ = nn.utils.rnn.pad_packed_sequence(recurrent, batch_first=True,
+                                                               total_length=padded.shape[1])
+            out = self.gru_norm(padded + self.dropout(self.gru_out(recurrent)))
+        if pad_mask is None:
+            return out[0]
+        return out[~pad_mask]
+
+    def logits(self, contextual: torch.Tensor) -> dict[str, torch.Tensor]:
+        h = self.dropout(contextual)
+        return {key: head(h).float() for key, head in self.heads.items()}
+
+
+# ============================================================================ inputs
+
+
+@dataclass
+class SessionInput:
+    """The encoder inputs of one session (or a crop of it): role index per utterance, the windows
+    of every utterance and which utterance owns each window; `offset` is the first utterance's
+    position in the whole session."""
+
+    roles: np.ndarray
+    windows: list[Window]
+    owner: np.ndarray
+    offset: int = 0
+    tokens: int = field(default=0)
+
+    @property
+    def n(self) -> int:
+        return len(self.roles)
+
+    def crop(self, start: int, stop: int) -> SessionInput:
+        keep = np.flatnonzero((self.owner >= start) & (self.owner < stop))
+        return SessionInput(self.roles[start:stop], [self.windows[i] for i in keep], self.owner[keep] - start,
+                            self.offset + start, int(sum(len(self.windows[i].ids) for i in keep)))
+
+
+def role_prefixes(tokenizer) -> dict[str, list[int]]:
+    """Token ids of "therapist:", "client:", ... (the speaker role as text, for context "concat")."""
+    return dict(zip(ROLES, tokenize(tokenizer, [f"{role}:" for role in ROLES]), strict=True))
+
+
+def session_input(token_ids: Sequence[Sequence[int]], roles: Sequence[str], config: TransformerConfig,
+                  specials: Specials, prefixes: dict[str, list[int]]) -> SessionInput:
+    """Windows of every utterance of one session (with previous turns prepended for "concat")."""
+    all_windows: list[Window] = []
+    owner: list[int] = []
+    for i, ids in enumerate(token_ids):
+        context: list[int] = []
+        if config.context == "concat" and config.context_turns:
+            for j in range(max(0, i - config.context_turns), i):
+                context += prefixes.get(roles[j], []) + list(token_ids[j]) + list(specials.suffix)
+            context = context[: len(context) - len(specials.suffix)] if context else context
+        for window in windows(ids, specials, config.max_length, config.window_stride, context):
+            all_windows.append(window)
+            owner.append(i)
+    role_index = np.asarray([ROLE_INDEX.get(r, ROLE_INDEX["unknown"]) for r in roles], dtype=np.int64)
+    return SessionInput(role_index, all_windows, np.asarray(owner, dtype=np.int64), 0,
+                        int(sum(len(w.ids) for w in all_windows)))
+
+
+def run_sessions(model: DialogueModel, sessions: Sequence[SessionInput], pad_id: int, budget_tokens: int,
+                 device: torch.device, autocast_dtype=None, per_session: bool = False) -> dict[str, torch.Tensor]:
+    """Logits per task key, (sum of session lengths x n_labels), sessions concatenated in order.
+
+    Every window of every session goes through the encoder once, in length-sorted batches of at
+    most `budget_tokens` padded tokens; then the dialogue layer runs over the sessions (one at a
+    time with `per_session`, as at inference, else padded together)."""
+    all_windows: list[Window] = []
+    owners: list[np.ndarray] = []
+    start = 0
+    for session in sessions:
+        all_windows.extend(session.windows)
+        owners.append(session.owner + start)
+        start += session.n
+    total = start
+    window_vectors = encode_windows(model.encoder, all_windows, pad_id, budget_tokens, device, autocast_dtype)
+    owner = torch.as_tensor(np.concatenate(owners) if owners else np.zeros(0, np.int64), dtype=torch.long)
+    weights = torch.tensor([w.weight for w in all_windows], dtype=torch.float32)
+    vectors = utterance_vectors(window_vectors, owner, weights, total)
+    if per_session:
+        pieces, start = [], 0
+        for session in sessions:
+            if session.n:
+                pieces.append(model.contextualize(vectors[start:start + session.n], [session]))
+            start += session.n
+        contextual = torch.cat(pieces, 0) if pieces else vectors
+    else:
+        contextual = model.contextualize(vectors, sessions)
+    return model.logits(contextual)
+
+
+def probabilities(task: TaskSpec, logits: torch.Tensor) -> np.ndarray:
+    if task.multi_label:
+        return torch.sigmoid(logits).cpu().numpy().astype(np.float64)
+    return torch.softmax(logits, dim=-1).cpu().numpy().astype(np.float64)
+
+
+def decide(task: TaskSpec, probability: np.ndarray) -> np.ndarray:
+    """0/1 indicators: per-label thresholds (multi-label) or argmax (single-label)."""
+    if task.multi_label:
+        thresholds = np.asarray(task.thresholds if task.thresholds is not None else [0.5] * len(task.labels))
+        return (probability >= thresholds).astype(np.int8)
+    out = np.zeros(probability.shape, dtype=np.int8)
+    if probability.shape[0]:
+        out[np.arange(probability.shape[0]), probability.argmax(axis=1)] = 1
+    return out
+
+
+def best_threshold(probability: np.ndarray, truth: np.ndarray) -> float:
+    """The cut (predict at >= cut) that maximises F1 on `truth`; 0.5 without positives. Cuts lie
+    half-way between neighbouring distinct scores; ties go to the higher cut."""
+    y = np.asarray(truth) > 0.5
+    p = np.asarray(probability, dtype=np.float64)
+    positives = int(y.sum())
+    if positives == 0 or not len(p):
+        return 0.5
+    order = np.argsort(-p, kind="stable")
+    p_sorted, y_sorted = p[order], y[order]
+    tp = np.cumsum(y_sorted)
+    predicted = np.arange(1, len(p) + 1)
+    last_of_value = np.r_[p_sorted[1:] != p_sorted[:-1], True]
+    f1 = np.where(last_of_value, 2.0 * tp / (predicted + positives), -1.0)
+    best = int(np.argmax(f1))
+    below = p_sorted[best + 1] if best + 1 < len(p_sorted) else 0.0
+    return float((p_sorted[best] + below) / 2.0)
+
+
+# ============================================================================ evidence
+
+
+def _relevant_features(labels: Sequence[str]) -> dict[str, list[str]]:
+    """Feature names whose 3RS markers include each label (or, for a family, any of its labels)."""
+    from rupturekit.features import FEATURES
+
+    out: dict[str, list[str]] = {}
+    for label in labels:
+        family = label.split(".", 1)[0]
+        names = []
+        for spec in FEATURES:
+            markers = set(spec.markers)
+            if label in markers or family in markers or ("." not in label and
+                                                          any(m.split(".", 1)[0] == label for m in markers)):
+                names.append(spec.name)
+        out[label] = names
+    return out
+
+
+def evidence_lists(transcripts: Sequence[Transcript], predicted: dict[int, list[str]],
+                   relevant: dict[str, list[str]], top: int = EVIDENCE_TOP) -> dict[int, dict[str, list[list[Any]]]]:
+    """Per utterance row (corpus order) and predicted label: the top cue features that fired."""
+    out: dict[int, dict[str, list[list[Any]]]] = {}
+    if not any(relevant.get(label) for labels in predicted.values() for label in labels):
+        return {row: {label: [] for label in labels} for row, labels in predicted.items()}
+    from rupturekit.features import FeatureExtractor
+
+    extractor = FeatureExtractor(embeddings=False)
+    table = extractor(list(transcripts))
+    for row, labels in predicted.items():
+        fired = extractor.evidence(table, row, top=len(table.names))
+        out[row] = {}
+        for label in labels:
+            names = set(relevant.get(label, ()))
+            out[row][label] = [[name, round(float(value), _ROUND)] for name, value in fired if name in names][:top]
+    return out
+
+
+# ============================================================================ devices
+
+
+def pick_device(setting: str) -> torch.device:
+    if setting == "cuda" or (setting == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise InputError("transformer.device", "cuda was asked for but no CUDA device is available",
+                             "set transformer.device to auto or cpu")
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def autocast_dtype(setting: str, device: torch.device):
+    """bf16 autocast on CUDA devices that support it (``bf16: auto``), or when ``on``."""
+    if device.type != "cuda" or setting == "off":
+        return None
+    if setting == "on" or torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
+# ============================================================================ the tagger
+
+
+def _read_json(path: Path, folder: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(str(folder), f"not a transformer model folder (no {path.name})",
+                         "give the folder written by `rupturekit train`") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(str(path), f"cannot read the model ({type(exc).__name__})",
+                         "retrain the model with `rupturekit train`, or restore the folder") from None
+    if not isinstance(data, dict):
+        raise InputError(str(path), "corrupt model manifest", "retrain the model with `rupturekit train`")
+    return data
+
+
+def _check_base(manifest: dict[str, Any], encoder: nn.Module, folder: Path) -> None:
+    expected = manifest.get("base", {}).get("fingerprint", {})
+    config = encoder.config
+    for key, value in expected.items():
+        if getattr(config, key, value) != value:
+            raise InputError(str(folder), f"the base encoder does not match the one the model was trained on "
+                                          f"({key} {getattr(config, key, None)} != {value})",
+                             "give the same base encoder (transformer.base) the model was trained with")
+
+
+def build_lora(encoder: nn.Module, config: TransformerConfig, targets: list[str]) -> nn.Module:
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=targets, bias="none")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # transformers deprecations peft still touches
+        return get_peft_model(encoder, lora)
+
+
+class TransformerTagger:
+    """A trained transformer tagger, loaded from its folder.
+
+        tagger = TransformerTagger.load("models/default", codebook="3rs")
+        tagged = tagger.tag(transcripts)     # copies; utterances gain labels, scores, evidence
+        vectors = tagger.encode_utterances(["I'm fine.", "You're not listening."])
+    """
+
+    def __init__(self, model: DialogueModel, tokenizer, manifest: dict[str, Any], tasks: list[TaskSpec],
+                 config: TransformerConfig, files: dict[str, bytes], device: torch.device | None = None):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.manifest = manifest
+        self.tasks = tasks
+        self.config = config
+        self.codebook_name = str(manifest["codebook"])
+        self.device = device or torch.device("cpu")
+        self.specials = specials_of(tokenizer)
+        self.prefixes = role_prefixes(tokenizer)
+        self._files = files  # the folder's files as loaded, for save()
+        labels = [label for task in tasks if not task.aux for label in task.labels]
+        self._relevant = _relevant_features(labels)
+
+    @property
+    def main_tasks(self) -> list[TaskSpec]:
+        return [task for task in self.tasks if not task.aux]
+
+    @property
+    def labels(self) -> list[str]:
+        return [label for task in self.main_tasks for label in task.labels]
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        return {label: float(t) for task in self.main_tasks if task.thresholds is not None
+                for label, t in zip(task.labels, task.thresholds, strict=True)}
+
+    def set_threshold(self, threshold: float) -> None:
+        """Use one probability threshold for every label of every multi-label task (instead of the
+        tuned per-label thresholds); single-label tasks keep predicting the most probable class."""
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError("a threshold is a probability between 0 and 1")
+        for task in self.tasks:
+            if task.multi_label:
+                task.thresholds = [float(threshold)] * len(task.labels)
+
+    # ------------------------------------------------------------------ load / save
+    @classmethod
+    def load(cls, directory: str | Path, codebook: str | Codebook | None = None,
+             device: str | None = None) -> TransformerTagger:
+        """Load a model folder offline. `codebook` (name, path or Codebook) must match the model's."""
+        folder = Path(directory)
+        if not folder.is_dir():
+            raise InputError(str(folder), "no such model folder", "give the folder written by `rupturekit train`")
+        manifest = _read_json(folder / MODEL_FILE, folder)
+        if manifest.get("kind") != "transformer" or manifest.get("format") != FORMAT:
+            raise InputError(str(folder), f"not a transformer model (kind {manifest.get('kind')!r})",
+                             "give a folder written by `rupturekit train` with model: transformer")
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise InputError(str(folder), f"model format version {manifest.get('format_version')} is not supported "
+                             f"(this rupturekit reads version {FORMAT_VERSION})", "retrain the model")
+        try:
+            tasks = [TaskSpec.from_json(t) for t in manifest["tasks"]]
+            config = TransformerConfig.model_validate(manifest["config"])
+            own_codebook = str(manifest["codebook"])
+            encoder_kind = str(manifest["encoder"])
+            base_given = str(manifest["base"]["given"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(str(folder / MODEL_FILE), f"corrupt model manifest ({type(exc).__name__}: {exc})"
+                             .splitlines()[0], "retrain the model with `rupturekit train`") from None
+        expected = codebook.name if isinstance(codebook, Codebook) else codebook
+        if expected is not None and str(expected).lower().endswith((".yaml", ".yml")) and Path(expected).exists():
+            from rupturekit.codebook import load_codebook
+
+            expected = load_codebook(expected).name
+        if expected is not None and expected != own_codebook:
+            raise InputError(str(folder), f"the model tags codebook '{own_codebook}', not '{expected}'",
+                             f"use a model trained on '{expected}', or pass --codebook {own_codebook}")
+        if isinstance(codebook, Codebook):
+            missing = [label for t in tasks if not t.aux and t.level == "label" for label in t.labels
+                       if codebook.dimension_of(label) is None]
+            if missing:
+                raise InputError(str(folder), f"the model's labels {', '.join(missing[:3])} are not in codebook "
+                                 f"'{codebook.name}' as given", "retrain the model on this codebook version")
+        for needed in (HEADS_FILE, TOKENIZER_DIR, ADAPTER_DIR if encoder_kind == "lora" else ENCODER_DIR):
+            if not (folder / needed).exists():
+                raise InputError(str(folder), f"the model folder lacks {needed}", "retrain or restore the model folder")
+        tokenizer = load_tokenizer(folder / TOKENIZER_DIR)
+        if encoder_kind == "lora":
+            recorded = manifest["base"].get("path")
+            try:
+                base = resolve_base(base_given, relative_to=folder)
+            except InputError:
+                if recorded and Path(recorded).is_dir():
+                    base = resolve_base(recorded)
+                else:
+                    raise
+            encoder = load_encoder(base.path)
+            _check_base(manifest, encoder, folder)
+            try:
+                from peft import PeftModel
+
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", FutureWarning)
+                    encoder = PeftModel.from_pretrained(encoder, str(folder / ADAPTER_DIR), is_trainable=False)
+                    encoder = encoder.merge_and_unload()
+            except Exception as exc:  # noqa: BLE001
+                raise InputError(str(folder / ADAPTER_DIR), f"cannot load the LoRA adapter ({type(exc).__name__})",
+                                 "retrain or restore the model folder") from None
+        else:
+            encoder = load_encoder(folder / ENCODER_DIR)
+        from rupturekit.tag.encoder import hidden_size
+
+        model = DialogueModel(encoder, hidden_size(encoder), tasks, config)
+        try:
+            from safetensors.torch import load_file
+
+            state = load_file(str(folder / HEADS_FILE))
+            missing, unexpected = model.load_state_dict(state, strict=False)
+        except Exception as exc:  # noqa: BLE001 - corrupt file, wrong shapes
+            raise InputError(str(folder / HEADS_FILE), f"cannot load the heads ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0][:160] if str(exc) else ''})",
+                             "retrain or restore the model folder") from None
+        missing = [k for k in missing if not k.startswith("encoder.")]
+        if missing or unexpected:
+            raise InputError(str(folder / HEADS_FILE), f"the heads do not fit the model (missing {missing[:3]}, "
+                             f"unexpected {unexpected[:3]})", "retrain or restore the model folder")
+        files = {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+                 if p.is_file() and CHECKPOINT_DIR not in p.relative_to(folder).parts}
+        chosen = pick_device(device or config.device)
+        model.to(chosen)
+        return cls(model, tokenizer, manifest, tasks, config, files, chosen)
+
+    def save(self, directory: str | Path) -> Path:
+        """Write the model folder (the files it was loaded from) into `directory`."""
+        folder = Path(directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        for relative, data in self._files.items():
+            path = folder / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        return folder
+
+    # ------------------------------------------------------------------ inference
+    def _session_inputs(self, transcripts: Sequence[Transcript]) -> list[SessionInput]:
+        texts = [u.text for t in transcripts for u in t.utterances]
+        ids = tokenize(self.tokenizer, texts)
+        sessions, start = [], 0
+        for transcript in transcripts:
+            n = len(transcript.utterances)
+            sessions.append(session_input(ids[start:start + n], [u.role for u in transcript.utterances],
+                                          self.config, self.specials, self.prefixes))
+            start += n
+        return sessions
+
+    @property
+    def _budget(self) -> int:
+        factor = 4 if self.device.type == "cuda" else 1
+        return self.config.inference_batch_tokens * factor
+
+    def predict(self, transcripts: Sequence[Transcript]) -> dict[str, np.ndarray]:
+        """Probabilities per task key, one row per utterance of the transcripts in corpus order
+        (rows of roles a task does not apply to are computed too; ignore them)."""
+        sessions = self._session_inputs(transcripts)
+        with torch.inference_mode():
+            logits = run_sessions(self.model, sessions, self.specials.pad, self._budget, self.device,
+                                  autocast_dtype(self.config.bf16, self.device), per_session=True)
+        return {task.key: probabilities(task, logits[task.key]) for task in self.tasks}
+
+    def tag(self, transcripts: list[Transcript], include_aux: bool = False) -> list[Transcript]:
+        """Copies of `transcripts` whose utterances carry `labels`, `scores` and `evidence`.
+
+        `labels`: the predicted labels of every task whose role matches the utterance; `scores`:
+        the probability of each label of those tasks; `evidence`: per predicted label, up to 5
+        [feature, value] cue features that fired and whose 3RS markers include the label ([] if
+        none did). Utterances of a role no task applies to get empty values. With `include_aux`,
+        auxiliary tasks (other codebooks trained alongside) are reported too.
+        """
+        transcripts = list(transcripts)
+        utterances = [u for t in transcripts for u in t.utterances]
+        tasks = [t for t in self.tasks if include_aux or not t.aux]
+        entries: list[dict[str, Any]] = [{"labels": [], "scores": {}, "evidence": {}} for _ in utterances]
+        if utterances:
+            probs = self.predict(transcripts)
+            roles = [u.role for u in utterances]
+            predicted: dict[int, list[str]] = {}
+            for task in tasks:
+                rows = np.asarray([i for i, role in enumerate(roles) if task.applies_to(role)], dtype=np.int64)
+                if not len(rows):
+                    continue
+                p = probs[task.key][rows]
+                chosen = decide(task, p)
+                for r, row in enumerate(rows):
+                    entry = entries[row]
+                    for j, label in enumerate(task.labels):
+                        entry["scores"][label] = round(float(p[r, j]), _ROUND)
+                        if chosen[r, j]:
+                            entry["labels"].append(label)
+                            predicted.setdefault(int(row), []).append(label)
+            evidence = evidence_lists(transcripts, predicted, self._relevant)
+            for row, per_label in evidence.items():
+                entries[row]["evidence"] = per_label
+        tagged, index = [], 0
+        for transcript in transcripts:
+            copies = []
+            for u in transcript.utterances:
+                copies.append(u.model_copy(update=entries[index]))
+                index += 1
+            tagged.append(transcript.model_copy(update={"utterances": copies}))
+        return tagged
+
+    def encode_utterances(self, texts: Sequence[str]) -> np.ndarray:
+        """One pooled encoder vector per text (n x hidden, float32), each text alone (no context,
+        no dialogue layer), long texts windowed."""
+        ids = tokenize(self.tokenizer, list(texts))
+        all_windows, owner = [], []
+        for i, token_ids in enumerate(ids):
+            for window in windows(token_ids, self.specials, self.config.max_length, self.config.window_stride):
+                all_windows.append(window)
+                owner.append(i)
+        with torch.inference_mode():
+            vectors = encode_windows(self.model.encoder, all_windows, self.specials.pad, self._budget, self.device,
+                                     autocast_dtype(self.config.bf16, self.device))
+            pooled = utterance_vectors(vectors, torch.as_tensor(owner, dtype=torch.long),
+                                       torch.tensor([w.weight for w in all_windows]), len(ids))
+        return pooled.float().cpu().numpy()
+
+    def token_counts(self, texts: Sequence[str]) -> dict[str, int]:
+        """Token counts for throughput figures: the texts' own tokens, and the tokens the encoder
+        actually reads (windows with special tokens and overlaps)."""
+        ids = tokenize(self.tokenizer, list(texts))
+        encoded = sum(len(w.ids) for token_ids in ids
+                      for w in windows(token_ids, self.specials, self.config.max_length, self.config.window_stride))
+        return {"utterances": len(ids), "tokens": int(sum(len(x) for x in ids)), "encoder_tokens": int(encoded)}
+
+
+# ============================================================================ default model
+
+
+def default_model_dir() -> Path:
+    """models/default of the checkout, or its copy inside an installed wheel."""
+    packaged = Path(__file__).resolve().parents[1] / "models" / "default"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[3] / "models" / "default"
+
+
+def load_default(codebook: str | Codebook | None = None, device: str | None = None) -> TransformerTagger:
+    """The shipped default model (3RS, LoRA over all-MiniLM-L6-v2)."""
+    return TransformerTagger.load(default_model_dir(), codebook=codebook, device=device)
+
+
+# ============================================================================ writing a model folder
+
+
+def write_model_folder(folder: Path, model: DialogueModel, tokenizer, manifest: dict[str, Any],
+                       texts: dict[str, str]) -> None:
+    """Write weights, tokenizer, manifest and the text files (config, metrics, card, codebooks).
+
+    Used by training; files are written into `folder` (kept: `checkpoint/`)."""
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in (ADAPTER_DIR, ENCODER_DIR, TOKENIZER_DIR):
+        if (folder / stale).exists():
+            shutil.rmtree(folder / stale)
+    from rupturekit.tag.encoder import quiet_transformers
+
+    encoder = model.encoder
+    if manifest["encoder"] == "lora":
+        config = encoder.peft_config["default"]
+        original = config.base_model_name_or_path
+        config.base_model_name_or_path = manifest["base"]["given"]  # no local paths in a shareable folder
+        try:
+            with warnings.catch_warnings(), quiet_transformers():
+                warnings.simplefilter("ignore", FutureWarning)
+                encoder.save_pretrained(str(folder / ADAPTER_DIR), save_embedding_layers=False)
+        finally:
+            config.base_model_name_or_path = original
+        readme = folder / ADAPTER_DIR / "README.md"
+        if readme.exists():
+            readme.unlink()
+    else:
+        with quiet_transformers():
+            encoder.save_pretrained(str(folder / ENCODER_DIR))
+    save_file(model.non_encoder_state(), str(folder / HEADS_FILE))
+    tokenizer.save_pretrained(str(folder / TOKENIZER_DIR))
+    (folder / MODEL_FILE).write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    for name, text in texts.items():
+        (folder / name).write_text(text, encoding="utf-8")

