@@ -16,10 +16,10 @@ from rupturekit.agree import label_report
 from rupturekit.codebook import parse_codebook
 from rupturekit.errors import InputError
 from rupturekit.records import Code, Transcript, Utterance, dumps_jsonl, write_jsonl
-from rupturekit.tag.baseline import MODEL_FILE, WEIGHTS_FILE, BaselineTagger, best_threshold, prepare_inputs
-from rupturekit.tag.config import BaselineConfig, TrainConfig, load_train_config
-from rupturekit.tag.dataset import Task, task_examples, tasks_for
-from rupturekit.tag.evaluate import assign_folds, cross_validate, reference_baselines, score_task
+from rupturekit.tagger.baseline import MODEL_FILE, WEIGHTS_FILE, BaselineTagger, best_threshold, prepare_inputs
+from rupturekit.tagger.config import BaselineConfig, TrainConfig, load_train_config
+from rupturekit.tagger.dataset import Task, task_examples, tasks_for
+from rupturekit.tagger.evaluate import assign_folds, cross_validate, reference_baselines, score_task
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -346,7 +346,7 @@ def test_single_label_metrics_kappa_and_majority_baseline():
 
 @pytest.mark.filterwarnings("ignore:.*no timestamps")
 def test_train_baseline_writes_model_metrics_config_and_card(tmp_path, monkeypatch, codebook):
-    from rupturekit.tag.train import train_baseline
+    from rupturekit.tagger.train import train_baseline
 
     (tmp_path / "books").mkdir()
     (tmp_path / "books" / "toy.yaml").write_text(TOY_CODEBOOK)
@@ -379,7 +379,7 @@ def test_train_baseline_writes_model_metrics_config_and_card(tmp_path, monkeypat
 
 @pytest.mark.filterwarnings("ignore:.*no timestamps")
 def test_train_baseline_refuses_a_task_without_examples(tmp_path, monkeypatch):
-    from rupturekit.tag.train import train_baseline
+    from rupturekit.tagger.train import train_baseline
 
     (tmp_path / "toy.yaml").write_text(TOY_CODEBOOK)
     corpus = toy_transcripts(3, seed=4)

@@ -120,3 +120,14 @@ def test_bad_models_and_configs_are_one_line(cli, tmp_path, trained):
     assert bad.exit_code == 2 and "'baseline.C'" in bad.error_lines[0]
     bad_set = cli("train", config, "-o", tmp_path / "m", "--set", "nonsense")
     assert bad_set.exit_code == 2 and "--set 'nonsense' is not key=value" in bad_set.error_lines[0]
+
+
+def test_python_api_tags_a_path_and_records(tmp_path, trained):
+    import rupturekit
+
+    session = tmp_path / "s.txt"
+    session.write_text("T: What has the week been like for you?\nC: Dunno.\n", encoding="utf-8")
+    [by_path] = rupturekit.tag(session, model=trained)
+    [by_record] = rupturekit.tag(rupturekit.read(session)[0], model=trained)
+    assert by_path.utterances[1].model_extra["labels"] == ["withdrawal.minimal_response"]
+    assert by_record.model_dump() == by_path.model_dump()

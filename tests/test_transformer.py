@@ -17,10 +17,11 @@ pytest.importorskip("peft", reason="peft (LoRA) is a dependency of the transform
 
 from rupturekit.errors import InputError  # noqa: E402
 from rupturekit.records import Code, Transcript, Utterance, read_jsonl, write_jsonl  # noqa: E402
-from rupturekit.tag.config import TrainConfig, TransformerConfig  # noqa: E402
-from rupturekit.tag.encoder import Specials, resolve_base, window_batches, windows  # noqa: E402
-from rupturekit.tag.transformer import TransformerTagger, default_model_dir, session_input  # noqa: E402
-from rupturekit.tag.transformer_train import (  # noqa: E402
+from rupturekit.tagger.api import default_model_dir  # noqa: E402
+from rupturekit.tagger.config import TrainConfig, TransformerConfig  # noqa: E402
+from rupturekit.tagger.encoder import Specials, resolve_base, window_batches, windows  # noqa: E402
+from rupturekit.tagger.transformer import TransformerTagger, session_input  # noqa: E402
+from rupturekit.tagger.transformer_train import (  # noqa: E402
     CROP_TOKENS,
     CROP_UTTERANCES,
     crop_span,

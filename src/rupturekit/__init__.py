@@ -13,7 +13,7 @@ def read(*inputs, **config):
 
 
 def tag(transcripts, model="default", **read_config):
-    """Tag transcripts (records, or paths in any format ingest reads); see `rupturekit.tag.api.tag`."""
-    from rupturekit.tag.api import tag as tag_transcripts
+    """Tag transcripts (records, or paths in any format ingest reads); see `rupturekit.tagger.api.tag`."""
+    from rupturekit.tagger.api import tag as tag_transcripts
 
     return tag_transcripts(transcripts, model, **read_config)

@@ -329,16 +329,16 @@ def train_command(
     fresh: _flag("--fresh", "Transformer: ignore a checkpoint in the output folder and start over.") = False,
 ) -> None:
     """Train a tagger (baseline or transformer) from a config; write the model, its metrics and a model card."""
-    from rupturekit.tag.config import load_train_config
+    from rupturekit.tagger.config import load_train_config
 
     try:
         config = load_train_config(config_path, overrides or [])
         if config.model == "baseline":
-            from rupturekit.tag.train import train_baseline
+            from rupturekit.tagger.train import train_baseline
 
             folder = train_baseline(config, output, progress=lambda line: err.print(line))
         else:
-            from rupturekit.tag.transformer_train import train_transformer
+            from rupturekit.tagger.transformer_train import train_transformer
 
             folder = train_transformer(config, output, progress=lambda line: err.print(line), resume=not fresh)
     except InputError as error:
@@ -359,13 +359,14 @@ def tag_command(
         "--threshold", min=0.0, max=1.0, help="Use this probability threshold for every multi-label label instead "
                                               "of the model's tuned per-label thresholds.")] = None,
     config: ConfigOption = None,
-    format_name: FormatOption = None,
+    format_name: _text_option("--input-format", "Input format (text, vtt, srt, whisper, eaf, table, annomi, jsonl); "
+                                                "detected when left out.") = None,
     roles: RolesOption = None,
 ) -> None:
     """Tag utterances with rupture markers and resolution moves: labels, probabilities and evidence."""
     from rupturekit.export.output import atomic_write
-    from rupturekit.tag.api import load_tagger
-    from rupturekit.tag.output import TAG_FORMATS, with_tags_as_codes, write_tags_csv, write_tags_html
+    from rupturekit.tagger.api import load_tagger
+    from rupturekit.tagger.output import TAG_FORMATS, with_tags_as_codes, write_tags_csv, write_tags_html
 
     kind = out_format or (output.suffix.lower().lstrip(".") if output is not None and output.suffix else "jsonl")
     if kind not in TAG_FORMATS:

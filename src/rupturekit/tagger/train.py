@@ -1,7 +1,7 @@
 """Train the baseline tagger from a training config: cross-validate, fit on all data, save.
 
-    from rupturekit.tag.config import load_train_config
-    from rupturekit.tag.train import train_baseline
+    from rupturekit.tagger.config import load_train_config
+    from rupturekit.tagger.train import train_baseline
     train_baseline(load_train_config("configs/baseline-3rs.yaml"), Path("models/baseline-3rs"))
 
 The output folder holds the model (``model.json``, ``weights.json``; see `BaselineTagger.save`),
@@ -28,10 +28,10 @@ import yaml
 from rupturekit.codebook import Codebook
 from rupturekit.errors import InputError
 from rupturekit.records import Transcript
-from rupturekit.tag.baseline import MIN_POSITIVES, BaselineTagger, prepare_inputs
-from rupturekit.tag.config import DataSource, TrainConfig
-from rupturekit.tag.dataset import Examples, Task, load_training_data, tasks_for
-from rupturekit.tag.evaluate import (
+from rupturekit.tagger.baseline import MIN_POSITIVES, BaselineTagger, prepare_inputs
+from rupturekit.tagger.config import DataSource, TrainConfig
+from rupturekit.tagger.dataset import Examples, Task, load_training_data, tasks_for
+from rupturekit.tagger.evaluate import (
     CVReport,
     TaskReport,
     cross_validate,

@@ -51,8 +51,8 @@ import scipy.sparse as sp
 from rupturekit.codebook import Codebook
 from rupturekit.errors import InputError
 from rupturekit.records import Transcript
-from rupturekit.tag.config import BaselineConfig
-from rupturekit.tag.dataset import Examples, Task
+from rupturekit.tagger.config import BaselineConfig
+from rupturekit.tagger.dataset import Examples, Task
 
 __all__ = ["MODEL_FILE", "WEIGHTS_FILE", "BaselineTagger", "Inputs", "prepare_inputs"]
 
@@ -657,7 +657,7 @@ class BaselineTagger:
             metas.append(meta)
             weights.append(weight)
         model = {
-            "kind": "baseline",  # read by rupturekit.tag.api.model_kind
+            "kind": "baseline",  # read by rupturekit.tagger.api.model_kind
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "codebook": self.codebook.name,

@@ -33,8 +33,8 @@ from rupturekit.agree import bootstrap_ci, cohen_kappa, score_report
 from rupturekit.codebook import Codebook
 from rupturekit.errors import InputError
 from rupturekit.records import Transcript
-from rupturekit.tag.config import DataSource, TrainConfig
-from rupturekit.tag.dataset import Examples, Task, task_examples
+from rupturekit.tagger.config import DataSource, TrainConfig
+from rupturekit.tagger.dataset import Examples, Task, task_examples
 
 __all__ = [
     "CVReport",
@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from rupturekit.tag.baseline import Inputs
+    from rupturekit.tagger.baseline import Inputs
 
 Progress = Callable[[str], None] | None
 
@@ -61,7 +61,7 @@ def _default_sources(config: TrainConfig, transcripts: list[Transcript]) -> dict
     first = config.data[0]
     if any((s.consensus, s.weight, s.weak) != (first.consensus, first.weight, first.weak) for s in config.data):
         raise ValueError("the config's data sources differ in consensus or weight: pass sources= "
-                         "(transcript id -> DataSource), e.g. from rupturekit.tag.train.load_data")
+                         "(transcript id -> DataSource), e.g. from rupturekit.tagger.train.load_data")
     return {t.transcript_id: first for t in transcripts}
 
 
@@ -451,7 +451,7 @@ def cross_validate(config: TrainConfig, transcripts: list[Transcript], codebook:
     consensus rules and weights) are optional; by default they come from `config`. `inputs` (from
     `prepare_inputs` over `transcripts`) saves recomputing the features.
     """
-    from rupturekit.tag.baseline import BaselineTagger, prepare_inputs
+    from rupturekit.tagger.baseline import BaselineTagger, prepare_inputs
 
     began = time.perf_counter()
     say = progress or (lambda _: None)

@@ -1,7 +1,7 @@
 """Training the transformer tagger: `train_transformer(config, out_dir)`.
 
 Data. Each ``data`` source of the config gives transcripts (read with
-`rupturekit.tag.dataset.load_training_data`, one source at a time, so that every source keeps
+`rupturekit.tagger.dataset.load_training_data`, one source at a time, so that every source keeps
 its own consensus rule and raters; transcript ids must not repeat across these sources). A source
 with ``weak: true`` is a JSONL whose utterances carry ``weak: {label: probability}``: the
 probabilities are soft targets for multi-label tasks (single-label tasks ignore them), and a
@@ -49,9 +49,9 @@ from rupturekit.codebook import Codebook, available_codebooks, load_codebook
 from rupturekit.codes import Consensus
 from rupturekit.errors import InputError
 from rupturekit.records import Transcript
-from rupturekit.tag.config import DataSource, TrainConfig, TransformerConfig
-from rupturekit.tag.dataset import load_source, load_training_data, task_examples, tasks_for
-from rupturekit.tag.encoder import (
+from rupturekit.tagger.config import DataSource, TrainConfig, TransformerConfig
+from rupturekit.tagger.dataset import load_source, load_training_data, task_examples, tasks_for
+from rupturekit.tagger.encoder import (
     hidden_size,
     load_encoder,
     load_tokenizer,
@@ -60,7 +60,7 @@ from rupturekit.tag.encoder import (
     specials_of,
     tokenize,
 )
-from rupturekit.tag.transformer import (
+from rupturekit.tagger.transformer import (
     CHECKPOINT_DIR,
     FORMAT,
     FORMAT_VERSION,

@@ -12,7 +12,7 @@ from rupturekit.codebook import Codebook, load_codebook
 from rupturekit.codes import Consensus, consensus_labels
 from rupturekit.errors import InputError
 from rupturekit.records import Transcript
-from rupturekit.tag.config import DataSource, TrainConfig
+from rupturekit.tagger.config import DataSource, TrainConfig
 
 
 @dataclass(frozen=True)

@@ -46,10 +46,10 @@ def load_tagger(model: str | Path = "default", codebook: str | None = None) -> T
     """A tagger from a model folder, or the shipped default model; `codebook` checks it matches."""
     folder = default_model_dir() if str(model) == "default" else Path(model)
     if model_kind(folder) == "baseline":
-        from rupturekit.tag.baseline import BaselineTagger
+        from rupturekit.tagger.baseline import BaselineTagger
 
         return BaselineTagger.load(folder, codebook=codebook)
-    from rupturekit.tag.transformer import TransformerTagger
+    from rupturekit.tagger.transformer import TransformerTagger
 
     return TransformerTagger.load(folder, codebook=codebook)
 

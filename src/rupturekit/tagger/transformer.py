@@ -6,7 +6,7 @@ Model (``TransformerConfig``):
 - Every utterance is encoded once by the pretrained encoder (all-MiniLM-L6-v2 by default; LoRA
   on its attention query/value projections, or full fine-tuning) and mean-pooled over its tokens.
   A turn longer than ``max_length`` tokens is split into overlapping windows whose vectors are
-  averaged, weighted by tokens, so nothing is truncated (`rupturekit.tag.encoder`).
+  averaged, weighted by tokens, so nothing is truncated (`rupturekit.tagger.encoder`).
 - ``context: dialogue`` (default): the session's sequence of utterance vectors, each plus a learned
   role embedding (therapist/client/other/unknown) and a sinusoidal position of the turn, goes
   through a small bidirectional TransformerEncoder (``dialogue_layer: transformer``) or a BiGRU.
@@ -44,9 +44,9 @@ import torch.nn as nn
 from rupturekit.codebook import Codebook
 from rupturekit.errors import InputError
 from rupturekit.records import ROLES, Transcript
-from rupturekit.tag.config import TransformerConfig
-from rupturekit.tag.dataset import Task
-from rupturekit.tag.encoder import (
+from rupturekit.tagger.config import TransformerConfig
+from rupturekit.tagger.dataset import Task
+from rupturekit.tagger.encoder import (
     Specials,
     Window,
     encode_windows,
@@ -60,7 +60,7 @@ from rupturekit.tag.encoder import (
 )
 
 __all__ = ["FORMAT", "MODEL_FILE", "DialogueModel", "SessionInput", "TaskSpec", "TransformerTagger",
-           "default_model_dir", "load_default"]
+           "load_default"]
 
 FORMAT = "rupturekit-transformer"
 FORMAT_VERSION = 1
@@ -542,7 +542,7 @@ class TransformerTagger:
                                  "retrain or restore the model folder") from None
         else:
             encoder = load_encoder(folder / ENCODER_DIR)
-        from rupturekit.tag.encoder import hidden_size
+        from rupturekit.tagger.encoder import hidden_size
 
         model = DialogueModel(encoder, hidden_size(encoder), tasks, config)
         try:
@@ -670,16 +670,10 @@ class TransformerTagger:
 # ============================================================================ default model
 
 
-def default_model_dir() -> Path:
-    """models/default of the checkout, or its copy inside an installed wheel."""
-    packaged = Path(__file__).resolve().parents[1] / "models" / "default"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parents[3] / "models" / "default"
-
-
 def load_default(codebook: str | Codebook | None = None, device: str | None = None) -> TransformerTagger:
     """The shipped default model (3RS, LoRA over all-MiniLM-L6-v2)."""
+    from rupturekit.tagger.api import default_model_dir
+
     return TransformerTagger.load(default_model_dir(), codebook=codebook, device=device)
 
 
@@ -697,7 +691,7 @@ def write_model_folder(folder: Path, model: DialogueModel, tokenizer, manifest: 
     for stale in (ADAPTER_DIR, ENCODER_DIR, TOKENIZER_DIR):
         if (folder / stale).exists():
             shutil.rmtree(folder / stale)
-    from rupturekit.tag.encoder import quiet_transformers
+    from rupturekit.tagger.encoder import quiet_transformers
 
     encoder = model.encoder
     if manifest["encoder"] == "lora":
