@@ -9,16 +9,12 @@ labelled per label, the labeling-function table, and both label models against t
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
-import warnings
-from pathlib import Path
 
-from benchlib import SHARED_DATA, machine, median_seconds, write_section
+from benchlib import annomi_arguments, machine, median_seconds, read_quietly, write_section
 
-import rupturekit
 from rupturekit.codebook import load_codebook
 from rupturekit.features import FeatureExtractor
 from rupturekit.gold import GOLD_CORPORA, load_gold
@@ -32,17 +28,8 @@ def _f1_line(evaluation, model: str) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=SHARED_DATA / "annomi" / "AnnoMI-simple.csv")
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
-    if not args.data.exists():
-        print(f"error: {args.data} not found; run scripts/download_annomi.py or pass --data", file=sys.stderr)
-        return 2
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # AnnoMI has a few irregular timestamps; reading is not what is timed
-        transcripts = rupturekit.read(str(args.data))
+    args = annomi_arguments(__doc__.split("\n")[0])
+    transcripts = read_quietly(args.data)
     utterances = sum(len(t.utterances) for t in transcripts)
     codebook = load_codebook("3rs")
     extractor = FeatureExtractor()

@@ -57,3 +57,30 @@ def write_section(name: str, markdown: str) -> None:
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.DOTALL)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     BENCHMARKS.write_text(text, encoding="utf-8")
+
+
+def annomi_arguments(description: str, file: str = "AnnoMI-simple.csv", repeats: int = 3):
+    """The --data/--repeats arguments every AnnoMI benchmark takes; exits with one line if the data is missing."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--data", type=Path, default=SHARED_DATA / "annomi" / file)
+    parser.add_argument("--repeats", type=int, default=repeats)
+    args = parser.parse_args()
+    if not args.data.exists():
+        print(f"error: {args.data} not found; run scripts/download_annomi.py or pass --data", file=sys.stderr)
+        sys.exit(2)
+    return args
+
+
+def read_quietly(path: Path):
+    """Transcripts of a file, without the reader's warnings (AnnoMI has an irregular timestamp;
+    reading is not what these benchmarks time)."""
+    import warnings
+
+    import rupturekit
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return rupturekit.read(str(path))

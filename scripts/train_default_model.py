@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from rupturekit.gold import default_annomi_dir  # noqa: E402
-from rupturekit.tag.config import TrainConfig  # noqa: E402
+from rupturekit.tagger.config import TrainConfig  # noqa: E402
 
 SIZE_LIMIT = 20 * 1024 * 1024
 
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     out: Path = args.out.resolve()
     os.chdir(ROOT)  # data paths in the config are relative to the repository root
 
-    from rupturekit.tag.transformer_train import train_transformer
+    from rupturekit.tagger.transformer_train import train_transformer
 
     with_annomi = not args.no_annomi and (default_annomi_dir() / "AnnoMI-simple.csv").exists()
     config = default_config(args.epochs, with_annomi)

@@ -49,7 +49,7 @@ def test_loads_groups_by_transcript_and_sorts_by_utterance_id():
     ("line", "expected"),
     [
         ("{not json", "f.jsonl:line 2: not valid JSON"),
-        ("[1, 2]", "f.jsonl:line 2: a JSONL line must be an object"),
+        ("[1, 2]", "f.jsonl:line 2: a JSONL line must be a JSON object"),
         ('{"transcript_id": "s", "utterance_id": -1, "speaker": "T", "text": "x"}',
          "f.jsonl:line 2: not a canonical utterance record (field 'utterance_id'"),
         ('{"transcript_id": "s", "utterance_id": 1, "speaker": "T", "text": "x", "start": 5, "end": 2}',

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from typing import Literal
 from rupturekit.codebook import Codebook, Dimension
 from rupturekit.errors import InputError
 from rupturekit.ingest.source import Source
-from rupturekit.records import Code, Transcript, Utterance
+from rupturekit.records import Code, Transcript, Utterance, json_objects
 
 LONG_COLUMNS = ("transcript_id", "utterance_id", "rater", "label")
 OPTIONAL_COLUMNS = ("rating", "note")
@@ -82,18 +81,7 @@ def read_long_codes(path: str | Path) -> list[CodeRow]:
     file, text = source.name, source.text
     rows: list[CodeRow] = []
     if text.lstrip().startswith("{"):
-        for number, line in enumerate(text.split("\n"), start=1):
-            if not line.strip():
-                continue
-            try:
-                values = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(file, f"not valid JSON ({exc.msg})", "fix or remove this line",
-                                 location=f"line {number}") from None
-            if not isinstance(values, dict):
-                raise InputError(file, "a code line must be a JSON object", "fix this line", location=f"line {number}")
-            rows.append(_row(values, file, f"line {number}"))
-        return rows
+        return [_row(values, file, f"line {number}") for number, values in json_objects(text, file)]
     delimiter = "\t" if source.path.suffix.lower() in (".tsv", ".tab") else ","
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     header = [name.strip() for name in reader.fieldnames or []]

@@ -169,10 +169,8 @@ def _first_error(error: ValidationError) -> str:
     return f"field '{where}': {detail['msg']}"
 
 
-def loads_jsonl(text: str, file: str = "<string>") -> list[Transcript]:
-    """Parse canonical JSONL. Raises InputError naming the line for any bad record."""
-    utterances: list[Utterance] = []
-    seen: dict[tuple[str, int], int] = {}
+def json_objects(text: str, file: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of JSONL; InputError names a bad line."""
     # Split on "\n" only: str.splitlines() would also split inside texts holding
     # U+0085 or U+2028, which json.dumps(ensure_ascii=False) leaves unescaped.
     for line_number, line in enumerate(text.split("\n"), start=1):
@@ -184,8 +182,16 @@ def loads_jsonl(text: str, file: str = "<string>") -> list[Transcript]:
             raise InputError(file, f"not valid JSON ({exc.msg})", "fix or remove this line",
                              location=f"line {line_number}") from None
         if not isinstance(record, dict):
-            raise InputError(file, "a JSONL line must be an object", "fix or remove this line",
+            raise InputError(file, "a JSONL line must be a JSON object", "fix or remove this line",
                              location=f"line {line_number}")
+        yield line_number, record
+
+
+def loads_jsonl(text: str, file: str = "<string>") -> list[Transcript]:
+    """Parse canonical JSONL. Raises InputError naming the line for any bad record."""
+    utterances: list[Utterance] = []
+    seen: dict[tuple[str, int], int] = {}
+    for line_number, record in json_objects(text, file):
         try:
             utterance = Utterance.model_validate(record)
         except ValidationError as exc:

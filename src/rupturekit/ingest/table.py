@@ -22,7 +22,7 @@ from rupturekit.errors import InputError, ProblemLog
 from rupturekit.ingest.options import ReadOptions, TableColumns
 from rupturekit.ingest.source import Source
 from rupturekit.ingest.timestamps import TimestampError, format_clock, parse_clock
-from rupturekit.records import Code, Transcript, Utterance
+from rupturekit.records import Code, Transcript, Utterance, json_objects
 
 # Column roles -> header names tried (case-insensitively, in this order) when the
 # user names no column.
@@ -135,17 +135,7 @@ def _parse_jsonl(source: Source, text: str) -> _Table:
     header: dict[str, None] = {}  # ordered union of the records' keys
     rows: list[tuple[int, dict[str, Any]]] = []
     first_line = 0
-    for line, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            record = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise InputError(file, f"not valid JSON ({exc.msg})", "fix or remove this line",
-                             location=f"line {line}") from None
-        if not isinstance(record, dict):
-            raise InputError(file, "a line of a JSONL table must be a JSON object",
-                             "fix or remove this line", location=f"line {line}")
+    for line, record in json_objects(text, file):
         first_line = first_line or line
         header.update(dict.fromkeys(record))
         rows.append((line, record))
