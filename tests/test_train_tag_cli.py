@@ -131,3 +131,20 @@ def test_python_api_tags_a_path_and_records(tmp_path, trained):
     [by_record] = rupturekit.tag(rupturekit.read(session)[0], model=trained)
     assert by_path.utterances[1].model_extra["labels"] == ["withdrawal.minimal_response"]
     assert by_record.model_dump() == by_path.model_dump()
+
+
+def test_onnx_runtime_tags_like_torch_and_is_refused_for_a_baseline(cli, tmp_path, trained):
+    pytest.importorskip("onnxruntime", reason="the ONNX runtime is optional: pip install 'rupturekit[onnx]'")
+    pytest.importorskip("peft", reason="the default model needs peft")
+    session = tmp_path / "s.txt"
+    session.write_text("T: How was the exercise?\nC: Honestly, this isn't helping.\nT: Thank you for telling me.\n",
+                       encoding="utf-8")
+    torch_out, onnx_out = tmp_path / "torch.jsonl", tmp_path / "onnx.jsonl"
+    assert cli("tag", session, "-o", torch_out).exit_code == 0
+    result = cli("tag", session, "-o", onnx_out, "--runtime", "onnx")
+    assert result.exit_code == 0, result.stderr
+    runs = (read_jsonl(torch_out)[0], read_jsonl(onnx_out)[0])
+    labels = [[u.model_extra["labels"] for u in t.utterances] for t in runs]
+    assert labels[0] == labels[1]
+    refused = cli("tag", session, "--model", trained, "--runtime", "onnx")
+    assert refused.exit_code == 2 and "a baseline model has no ONNX runtime" in refused.error_lines[0]

@@ -358,6 +358,8 @@ def tag_command(
     threshold: Annotated[float | None, typer.Option(
         "--threshold", min=0.0, max=1.0, help="Use this probability threshold for every multi-label label instead "
                                               "of the model's tuned per-label thresholds.")] = None,
+    runtime: Annotated[str, typer.Option("--runtime", help="torch, or onnx: the encoder in ONNX Runtime, int8 "
+                                                           "(CPU; needs the [onnx] extra).")] = "torch",
     config: ConfigOption = None,
     format_name: _text_option("--input-format", "Input format (text, vtt, srt, whisper, eaf, table, annomi, jsonl); "
                                                 "detected when left out.") = None,
@@ -371,10 +373,14 @@ def tag_command(
     kind = out_format or (output.suffix.lower().lstrip(".") if output is not None and output.suffix else "jsonl")
     if kind not in TAG_FORMATS:
         raise _fail(f"--format: '{kind}' is not one of {', '.join(TAG_FORMATS)}")
+    if runtime not in ("torch", "onnx"):
+        raise _fail(f"--runtime: '{runtime}' is not one of torch, onnx")
     try:
-        tagger = load_tagger(model)
+        tagger = load_tagger(model, runtime=runtime)
     except InputError as error:
         raise _fail(str(error)) from None
+    except ImportError as exc:
+        raise _fail(f"--runtime onnx needs {exc.name}: pip install 'rupturekit[onnx]'") from None
     if threshold is not None:
         tagger.set_threshold(threshold)
     result = _run_ingest(inputs, config, overrides={"format": format_name, "roles": roles}, columns={},

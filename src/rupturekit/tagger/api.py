@@ -42,16 +42,19 @@ def model_kind(folder: Path) -> str:
     return kind
 
 
-def load_tagger(model: str | Path = "default", codebook: str | None = None) -> Tagger:
-    """A tagger from a model folder, or the shipped default model; `codebook` checks it matches."""
+def load_tagger(model: str | Path = "default", codebook: str | None = None, runtime: str = "torch") -> Tagger:
+    """A tagger from a model folder, or the shipped default model; `codebook` checks it matches.
+    `runtime` "onnx" runs a transformer's encoder in ONNX Runtime (int8)."""
     folder = default_model_dir() if str(model) == "default" else Path(model)
     if model_kind(folder) == "baseline":
+        if runtime != "torch":
+            raise InputError(str(folder), "a baseline model has no ONNX runtime", "leave out --runtime")
         from rupturekit.tagger.baseline import BaselineTagger
 
         return BaselineTagger.load(folder, codebook=codebook)
     from rupturekit.tagger.transformer import TransformerTagger
 
-    return TransformerTagger.load(folder, codebook=codebook)
+    return TransformerTagger.load(folder, codebook=codebook, runtime=runtime)
 
 
 def tag(transcripts: str | Path | Transcript | list[Transcript], model: str | Path | Tagger = "default",

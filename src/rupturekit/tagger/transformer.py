@@ -73,6 +73,7 @@ CHECKPOINT_DIR = "checkpoint"
 EVIDENCE_TOP = 5
 _ROUND = 6  # decimals of scores written into tagged utterances (as the baseline)
 ROLE_INDEX = {role: i for i, role in enumerate(ROLES)}
+RUNTIMES = ("torch", "onnx")  # what runs the encoder at inference (`TransformerTagger.load(runtime=...)`)
 
 
 # ============================================================================ tasks
@@ -480,8 +481,11 @@ class TransformerTagger:
     # ------------------------------------------------------------------ load / save
     @classmethod
     def load(cls, directory: str | Path, codebook: str | Codebook | None = None,
-             device: str | None = None) -> TransformerTagger:
-        """Load a model folder offline. `codebook` (name, path or Codebook) must match the model's."""
+             device: str | None = None, runtime: str = "torch") -> TransformerTagger:
+        """Load a model folder offline. `codebook` (name, path or Codebook) must match the model's.
+        `runtime`: "torch", or "onnx" (the encoder in ONNX Runtime, int8; see `use_onnx`)."""
+        if runtime not in RUNTIMES:
+            raise InputError("runtime", f"unknown runtime {runtime!r}", f"use one of {', '.join(RUNTIMES)}")
         folder = Path(directory)
         if not folder.is_dir():
             raise InputError(str(folder), "no such model folder", "give the folder written by `rupturekit train`")
@@ -560,9 +564,30 @@ class TransformerTagger:
                              f"unexpected {unexpected[:3]})", "retrain or restore the model folder")
         files = {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
                  if p.is_file() and CHECKPOINT_DIR not in p.relative_to(folder).parts}
-        chosen = pick_device(device or config.device)
+        chosen = pick_device(device or ("cpu" if runtime == "onnx" else config.device))
         model.to(chosen)
-        return cls(model, tokenizer, manifest, tasks, config, files, chosen)
+        tagger = cls(model, tokenizer, manifest, tasks, config, files, chosen)
+        if runtime == "onnx":
+            tagger.use_onnx()
+        return tagger
+
+    @property
+    def runtime(self) -> str:
+        """"torch", or "onnx" once `use_onnx` has swapped the encoder."""
+        from rupturekit.tagger.onnx_runtime import OnnxEncoder
+
+        return "onnx" if isinstance(self.model.encoder, OnnxEncoder) else "torch"
+
+    def use_onnx(self, path: str | Path | None = None, precision: str = "int8", threads: int | None = None) -> None:
+        """Run the encoder with ONNX Runtime (CPU) from now on; the dialogue layer and heads stay in torch.
+
+        The encoder is exported (and, for "int8", dynamically quantised) once and cached, by default in
+        ``~/.cache/rupturekit/onnx/<hash of the encoder weights>/`` (``$RUPTUREKIT_CACHE`` moves it);
+        `path` is an ``.onnx`` file from an earlier build, or another folder to cache it in. Needs the
+        pip packages onnxruntime and onnx. See `rupturekit.tagger.onnx_runtime`."""
+        from rupturekit.tagger.onnx_runtime import attach
+
+        attach(self, path, precision=precision, threads=threads)
 
     def save(self, directory: str | Path) -> Path:
         """Write the model folder (the files it was loaded from) into `directory`."""
