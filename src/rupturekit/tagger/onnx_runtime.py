@@ -10,10 +10,12 @@ ONNX; the dialogue layer and the heads stay in torch, so the tags come out of th
   Runtime fuses and quantises well); every export is checked against torch on a padded probe batch,
   and another exporter is tried when the check fails.
 - `quantize_encoder(fp32, int8)`: dynamic int8 quantisation of the weights (MatMul and the
-  embedding Gathers; activations quantised on the fly) with ``onnxruntime.quantization``.
+  embedding Gathers, one scale per output channel; activations quantised per tensor on the fly)
+  with ``onnxruntime.quantization``. About 23 MB for all-MiniLM-L6-v2 (fp32: 90 MB).
 - `OnnxEncoder`: an ONNX Runtime session (CPUExecutionProvider, intra-op threads = usable cores)
-  behind the call signature of a transformers encoder, so `encode_windows` runs it unchanged.
-- `build(tagger)` / `attach(tagger)`: the exported (and quantised) encoder of a tagger is cached in
+  behind the call signature of a transformers encoder, so `encode_windows` runs it unchanged; it
+  re-slices each batch into runs of similar length of at most 2,048 padded tokens (faster on CPU).
+- `build(encoder)` / `attach(tagger)`: the exported (and quantised) encoder of a tagger is cached in
   ``$RUPTUREKIT_CACHE/onnx/<key>/`` (default ``~/.cache/rupturekit``, or ``$XDG_CACHE_HOME/rupturekit``),
   where ``<key>`` is a hash of the encoder's weights, and rebuilt when missing. Not inside the model
   folder: an installed default model may be read-only, and a model folder is read into memory
