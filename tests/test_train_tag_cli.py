@@ -133,8 +133,9 @@ def test_python_api_tags_a_path_and_records(tmp_path, trained):
     assert by_record.model_dump() == by_path.model_dump()
 
 
-def test_onnx_runtime_tags_like_torch_and_is_refused_for_a_baseline(cli, tmp_path, trained):
+def test_onnx_runtime_tags_like_torch_and_is_refused_for_a_baseline(cli, tmp_path, trained, monkeypatch):
     pytest.importorskip("onnxruntime", reason="the ONNX runtime is optional: pip install 'rupturekit[onnx]'")
+    monkeypatch.setenv("RUPTUREKIT_CACHE", str(tmp_path / "cache"))  # the exported encoder goes here
     pytest.importorskip("peft", reason="the default model needs peft")
     session = tmp_path / "s.txt"
     session.write_text("T: How was the exercise?\nC: Honestly, this isn't helping.\nT: Thank you for telling me.\n",
@@ -146,5 +147,21 @@ def test_onnx_runtime_tags_like_torch_and_is_refused_for_a_baseline(cli, tmp_pat
     runs = (read_jsonl(torch_out)[0], read_jsonl(onnx_out)[0])
     labels = [[u.model_extra["labels"] for u in t.utterances] for t in runs]
     assert labels[0] == labels[1]
+    assert list((tmp_path / "cache" / "onnx").rglob("*.onnx"))
     refused = cli("tag", session, "--model", trained, "--runtime", "onnx")
     assert refused.exit_code == 2 and "a baseline model has no ONNX runtime" in refused.error_lines[0]
+
+
+def test_tagging_a_batch_of_transcripts_equals_tagging_each_alone(cli, tmp_path, trained):
+    first = tmp_path / "a.txt"
+    second = tmp_path / "b.txt"
+    first.write_text("T: What happened next?\nC: Dunno.\n", encoding="utf-8")
+    second.write_text("T: How was the week?\nC: This is a waste of my time.\n", encoding="utf-8")
+    together = tmp_path / "both.jsonl"
+    assert cli("tag", first, second, "-o", together, "--model", trained).exit_code == 0
+    alone = []
+    for path in (first, second):
+        out = tmp_path / f"{path.stem}.jsonl"
+        assert cli("tag", path, "-o", out, "--model", trained).exit_code == 0
+        alone.append(out.read_text(encoding="utf-8"))
+    assert together.read_text(encoding="utf-8") == "".join(alone)

@@ -82,7 +82,8 @@ def _reviewed_eaf_rows(path: Path, corpus: dict[str, Transcript], tier: str, rat
 
 def import_reviewed(paths: list[Path], corpus: list[Transcript], codebook: Codebook, tool: ReviewTool,
                     rater: str | None = None, review_tier: str = DEFAULT_REVIEW_TIER) -> list[CodeRow]:
-    """Codes from reviewed ELAN files (the review tier) or a Label Studio export."""
+    """Codes from reviewed ELAN files (the review tier) or a Label Studio export; attach them with
+    `codes.attach_codes`, which refuses rows for utterances the corpus does not have."""
     by_id = {t.transcript_id: t for t in corpus}
     rows: list[CodeRow] = []
     for path in paths:
@@ -91,14 +92,7 @@ def import_reviewed(paths: list[Path], corpus: list[Transcript], codebook: Codeb
             continue
         from rupturekit.ingest.labelstudio import read_labelstudio_export
 
-        imported = read_labelstudio_export(path, codebook, rater)
-        for row in imported:
-            transcript = by_id.get(row.transcript_id)
-            utterance = next((u for u in transcript.utterances if u.utterance_id == row.utterance_id), None) \
-                if transcript else None
-            if utterance is None:
-                raise InputError(str(path), f"code for {row.transcript_id}#{row.utterance_id}, which is not in "
-                                            "the corpus", "import into the corpus the tasks were exported from")
-        rows.extend(imported)
+        # Rows for utterances the corpus lacks are reported (with counts) by `codes.attach_codes`.
+        rows.extend(read_labelstudio_export(path, codebook, rater))
     return rows
 
