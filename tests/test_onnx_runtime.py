@@ -117,6 +117,34 @@ def test_cached_file_is_reused_and_rebuilt_when_missing_or_broken(workspace, tag
     assert path.is_file()
 
 
+def test_a_cached_export_loads_without_the_torch_encoder(workspace, taggers, monkeypatch):  # noqa: F811
+    import rupturekit.tagger.transformer as transformer_module
+
+    transcripts = read_jsonl(workspace["data"])
+    reference = _decisions(taggers["int8"], transcripts)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the torch encoder was loaded although its export is cached")
+
+    monkeypatch.setattr(transformer_module, "load_encoder", refuse)
+    fast = TransformerTagger.load(workspace["model"], codebook="3rs", runtime="onnx")
+    assert fast.runtime == "onnx" and fast.model.encoder.path == taggers["int8"].model.encoder.path
+    assert (_decisions(fast, transcripts) == reference).all()
+    assert fast.model.encoder.config.hidden_size == taggers["torch"].model.encoder.config.hidden_size
+
+
+def test_source_key_follows_the_files_bytes(tmp_path):
+    first, second = tmp_path / "a.safetensors", tmp_path / "config.json"
+    first.write_bytes(b"weights")
+    second.write_text("{}")
+    key = onnx_runtime.source_key([first, second])
+    assert key == onnx_runtime.source_key([first, second]) and len(key) == 32
+    assert key != onnx_runtime.source_key([first, second], precision="fp32")
+    first.write_bytes(b"weightz")  # same size, other bytes
+    assert key != onnx_runtime.source_key([first, second])
+    assert onnx_runtime.cached_encoder("0" * 32) is None  # nothing recorded: the caller builds
+
+
 def test_explicit_files_folders_and_errors(workspace, taggers, tmp_path):  # noqa: F811
     from transformers import BertModel
 

@@ -19,7 +19,15 @@ from rupturekit.errors import InputError  # noqa: E402
 from rupturekit.records import Code, Transcript, Utterance, read_jsonl, write_jsonl  # noqa: E402
 from rupturekit.tagger.api import default_model_dir  # noqa: E402
 from rupturekit.tagger.config import TrainConfig, TransformerConfig  # noqa: E402
-from rupturekit.tagger.encoder import Specials, resolve_base, window_batches, windows  # noqa: E402
+from rupturekit.tagger.encoder import (  # noqa: E402
+    Specials,
+    Window,
+    pad_batch,
+    resolve_base,
+    tokenize,
+    window_batches,
+    windows,
+)
 from rupturekit.tagger.transformer import TransformerTagger, session_input  # noqa: E402
 from rupturekit.tagger.transformer_train import (  # noqa: E402
     CROP_TOKENS,
@@ -139,6 +147,26 @@ def test_window_batches_respect_the_token_budget():
     assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
     for batch in batches:
         assert len(batch) == 1 or max(lengths[i] for i in batch) * len(batch) <= 200
+
+
+def test_pad_batch_pads_right_and_pools_from_each_windows_start():
+    batch = [Window((101, 7, 8, 102), 0, 2.0), Window((101, 9, 102), 0, 1.0), Window((101, 5, 102, 6, 102), 3, 1.0)]
+    ids, attention, pool = pad_batch(batch, pad_id=0)
+    assert ids.tolist() == [[101, 7, 8, 102, 0], [101, 9, 102, 0, 0], [101, 5, 102, 6, 102]]
+    assert attention.tolist() == [[1, 1, 1, 1, 0], [1, 1, 1, 0, 0], [1, 1, 1, 1, 1]]
+    assert pool.tolist() == [[1, 1, 1, 1, 0], [1, 1, 1, 0, 0], [0, 0, 0, 1, 1]]
+    assert ids.dtype == torch.long and attention.dtype == torch.long and pool.dtype == torch.float32
+
+
+def test_fast_tokenize_path_gives_the_wrapper_s_ids(workspace):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(workspace["base"]))
+    texts = ["I don't know.", "Whatever you say, doc!"] + AWKWARD[:1] + AWKWARD[2:]
+    expected = [list(x) for x in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    assert hasattr(tokenizer.backend_tokenizer, "encode_batch_fast")  # the path under test is taken
+    assert tokenize(tokenizer, texts) == expected
+    assert tokenize(tokenizer, []) == []
 
 
 def test_training_crops_bound_turns_and_tokens():

@@ -20,6 +20,10 @@ ONNX; the dialogue layer and the heads stay in torch, so the tags come out of th
   where ``<key>`` is a hash of the encoder's weights, and rebuilt when missing. Not inside the model
   folder: an installed default model may be read-only, and a model folder is read into memory
   whole when it loads.
+- `source_key(files)` / `cached_encoder(key)` / `remember(key, path)`: an index from the files an
+  encoder is loaded from (model folder and base weights) to its cached export, so that a model
+  whose export is cached loads without the torch encoder at all (no peft, no LoRA merge: seconds
+  of every `rupturekit tag --runtime onnx`).
 
 Use it with ``TransformerTagger.load(folder, runtime="onnx")`` or ``tagger.use_onnx()``.
 """
@@ -47,7 +51,7 @@ from rupturekit.errors import InputError
 log = logging.getLogger(__name__)
 
 __all__ = ["EXPORT_VERSION", "PRECISIONS", "OnnxEncoder", "attach", "available", "build", "cache_root",
-           "encoder_key", "export_encoder", "quantize_encoder"]
+           "cached_encoder", "encoder_key", "export_encoder", "quantize_encoder", "remember", "source_key"]
 
 EXPORT_VERSION = 1  # bump when the exported graph changes: old cache entries are then ignored
 PRECISIONS = ("int8", "fp32")
@@ -110,6 +114,46 @@ def encoder_key(encoder) -> str:
         digest.update(f"{name}:{tuple(array.shape)}:{array.dtype};".encode())
         digest.update(array.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()[:20]
+
+
+def source_key(files: list[Path], precision: str = "int8") -> str:
+    """A hash of the files an encoder is built from (file names, sizes and bytes, in order),
+    of the export format and of the precision: the same files give the same cached export."""
+    digest = hashlib.blake2b(f"rupturekit-onnx-{EXPORT_VERSION}-opset{OPSET}-{precision}".encode(), digest_size=16)
+    for path in files:
+        digest.update(f"{path.name}:{path.stat().st_size};".encode())
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 22), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _index_file(source: str) -> Path:
+    return cache_root() / "onnx" / "sources" / f"{source}.json"
+
+
+def cached_encoder(source: str, config=None, threads: int | None = None,
+                   precision: str = "int8") -> OnnxEncoder | None:
+    """The cached export recorded for these source files, ready to run; None if there is none (or
+    it is gone or unreadable: the caller then builds it from the torch encoder)."""
+    try:
+        recorded = json.loads(_index_file(source).read_text(encoding="utf-8"))
+        path = Path(recorded["onnx"])
+        if not path.is_file():
+            return None
+        return OnnxEncoder(path, config=config, threads=threads, precision=precision)
+    except Exception:  # noqa: BLE001 - a broken index entry only costs the slow path
+        return None
+
+
+def remember(source: str, path: Path) -> None:
+    """Record that these source files export to `path` (best effort: the cache may be read-only)."""
+    index = _index_file(source)
+    with contextlib.suppress(OSError):
+        index.parent.mkdir(parents=True, exist_ok=True)
+        scratch = index.with_name(f".{index.name}.{os.getpid()}")
+        scratch.write_text(json.dumps({"onnx": str(path)}) + "\n", encoding="utf-8")
+        os.replace(scratch, index)
 
 
 def _file_name(precision: str) -> str:

@@ -413,6 +413,22 @@ def _read_json(path: Path, folder: Path) -> dict[str, Any]:
     return data
 
 
+def _encoder_files(folder: Path, encoder_kind: str, base) -> list[Path]:
+    """The files the encoder of a model folder is built from, in a fixed order: the adapter and
+    the base's config and weights (LoRA), or the saved encoder (full fine-tune)."""
+    if encoder_kind == "lora":
+        weights = sorted(p for p in base.path.iterdir() if p.is_file() and p.suffix in (".safetensors", ".bin"))
+        return [base.path / "config.json", *weights,
+                *sorted(p for p in (folder / ADAPTER_DIR).rglob("*") if p.is_file())]
+    return sorted(p for p in (folder / ENCODER_DIR).rglob("*") if p.is_file())
+
+
+def _encoder_config(folder: Path, encoder_kind: str, base):
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(str(base.path if encoder_kind == "lora" else folder / ENCODER_DIR))
+
+
 def _check_base(manifest: dict[str, Any], encoder: nn.Module, folder: Path) -> None:
     expected = manifest.get("base", {}).get("fingerprint", {})
     config = encoder.config
@@ -523,6 +539,7 @@ class TransformerTagger:
             if not (folder / needed).exists():
                 raise InputError(str(folder), f"the model folder lacks {needed}", "retrain or restore the model folder")
         tokenizer = load_tokenizer(folder / TOKENIZER_DIR)
+        base = None
         if encoder_kind == "lora":
             recorded = manifest["base"].get("path")
             try:
@@ -532,6 +549,19 @@ class TransformerTagger:
                     base = resolve_base(recorded)
                 else:
                     raise
+        chosen = pick_device(device or ("cpu" if runtime == "onnx" else config.device))
+        if runtime == "onnx" and chosen.type != "cpu":
+            raise InputError("runtime", "the ONNX runtime runs on the CPU only", "load the tagger with device 'cpu'")
+        source, encoder = None, None
+        if runtime == "onnx":  # a cached export of these very files: no torch encoder to load
+            from rupturekit.tagger import onnx_runtime
+
+            onnx_runtime._require()
+            source = onnx_runtime.source_key(_encoder_files(folder, encoder_kind, base))
+            encoder = onnx_runtime.cached_encoder(source, config=_encoder_config(folder, encoder_kind, base))
+            if encoder is not None:
+                _check_base(manifest, encoder, folder)
+        if encoder is None and encoder_kind == "lora":
             encoder = load_encoder(base.path)
             _check_base(manifest, encoder, folder)
             try:
@@ -544,7 +574,7 @@ class TransformerTagger:
             except Exception as exc:  # noqa: BLE001
                 raise InputError(str(folder / ADAPTER_DIR), f"cannot load the LoRA adapter ({type(exc).__name__})",
                                  "retrain or restore the model folder") from None
-        else:
+        elif encoder is None:
             encoder = load_encoder(folder / ENCODER_DIR)
         from rupturekit.tagger.encoder import hidden_size
 
@@ -564,11 +594,12 @@ class TransformerTagger:
                              f"unexpected {unexpected[:3]})", "retrain or restore the model folder")
         files = {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
                  if p.is_file() and CHECKPOINT_DIR not in p.relative_to(folder).parts}
-        chosen = pick_device(device or ("cpu" if runtime == "onnx" else config.device))
         model.to(chosen)
         tagger = cls(model, tokenizer, manifest, tasks, config, files, chosen)
-        if runtime == "onnx":
-            tagger.use_onnx()
+        if runtime == "onnx" and tagger.runtime != "onnx":
+            from rupturekit.tagger import onnx_runtime
+
+            onnx_runtime.remember(source, onnx_runtime.attach(tagger).path)
         return tagger
 
     @property
