@@ -23,16 +23,14 @@ import time
 import warnings
 from pathlib import Path
 
-from benchlib import ROOT, SHARED_DATA, machine, median_seconds, read_quietly, write_section
+from benchlib import ROOT, annomi_parser, machine, median_seconds, parse_annomi, read_quietly, write_section
 
 REFERENCE = {"naive": 95.0, "batches of 32": 205.0}  # utterances/s quoted in the issue, measured earlier here
 TARGETS = {"speedup": 3.0, "mfu": 0.50, "memory_bytes": 2 * 10**9}
 
 
 def arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=SHARED_DATA / "annomi" / "AnnoMI-simple.csv")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser = annomi_parser(__doc__.split("\n")[0], repeats=3)
     parser.add_argument("--naive", type=int, default=2000, help="utterances for the naive pipeline loop")
     parser.add_argument("--memory", type=int, default=10_000, help="utterances for the peak-memory runs")
     parser.add_argument("--no-write", action="store_true", help="print the section instead of writing it")
@@ -40,11 +38,7 @@ def arguments() -> argparse.Namespace:
     # internal: the subprocesses this script measures
     parser.add_argument("--child", choices=["memory"], help=argparse.SUPPRESS)
     parser.add_argument("--runtime", default="torch", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if not args.data.exists():
-        print(f"error: {args.data} not found; run scripts/download_annomi.py or pass --data", file=sys.stderr)
-        sys.exit(2)
-    return args
+    return parse_annomi(parser)
 
 
 # ============================================================================ helpers

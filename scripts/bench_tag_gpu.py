@@ -23,16 +23,14 @@ import time
 from pathlib import Path
 
 from bench_tag import agreement, decisions, fmt_runs, model_flops, quiet, repeated, windows_of
-from benchlib import ROOT, SHARED_DATA, machine, read_quietly, write_section
+from benchlib import ROOT, annomi_parser, machine, parse_annomi, read_quietly, write_section
 
 TARGET_UTTERANCES_PER_S = 40_000
 REFERENCE = {"plain bf16 forward": 45_000.0, "naive": 490.0}  # utterances/s quoted in the issue
 
 
 def arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=SHARED_DATA / "annomi" / "AnnoMI-simple.csv")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser = annomi_parser(__doc__.split("\n")[0], repeats=5)
     parser.add_argument("--copies", type=int, default=10, help="tag the corpus repeated this many times")
     parser.add_argument("--naive", type=int, default=2000, help="utterances for the naive pipeline loop")
     parser.add_argument("--train", action="store_true", help="also time `rupturekit train configs/annomi.yaml`")
@@ -42,11 +40,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--device", default="cuda", help="cpu: a smoke test of this script, not a benchmark")
     parser.add_argument("--transcripts", type=int, default=None, help="only the first N transcripts (smoke test)")
     parser.add_argument("--render", type=Path, default=None, help="write the section from this JSON of a run")
-    args = parser.parse_args()
-    if not args.data.exists():
-        print(f"error: {args.data} not found; run scripts/download_annomi.py or pass --data", file=sys.stderr)
-        sys.exit(2)
-    return args
+    return parse_annomi(parser)
 
 
 def sync(device: str) -> None:
@@ -147,7 +141,7 @@ def main() -> int:
     texts = [u.text for t in transcripts for u in t.utterances]
     n = len(texts)
     results: dict = {"gpu": gpu, "torch": torch.__version__, "transformers": transformers.__version__,
-                     "utterances": n, "copies": args.copies, "rows": {}, "machine": machine(),
+                     "utterances": n, "copies": args.copies, "transcripts": len(base), "rows": {}, "machine": machine(),
                      "args": {k: getattr(args, k) for k in ("repeats", "copies", "naive", "train")}}
     peak = peak_bf16(device)
     results["peak_bf16"] = peak
@@ -296,9 +290,10 @@ def render(args, results: dict) -> str:
     if "train" in results:
         t = results["train"]
         history = ", ".join(f"{h['val_macro_f1']:.3f}" for h in t["history"])
+        count = results.get("transcripts") or len(read_quietly(args.data))
         train = f"""
 Full AnnoMI fine-tune, whole process: `rupturekit train configs/annomi.yaml -o DIR` ({t['encoder']} encoder,
-all {len(read_quietly(args.data))} transcripts: training and its 15% validation split) took **{t['seconds']:.0f} s**
+all {count} transcripts: training and its 15% validation split) took **{t['seconds']:.0f} s**
 ({t['trained_seconds']:.0f} s inside `train_transformer`; {t['epochs_run']} epochs, best {t['best_epoch']};
 validation macro F1 by epoch {history}). Tagging AnnoMI with it, `rupturekit tag AnnoMI-simple.csv --model DIR
 -o tags.jsonl`, whole process: {t['tag_seconds']:.1f} s; {t['one_label_each']:,} of {t['therapist'] + t['client']:,}

@@ -59,19 +59,30 @@ def write_section(name: str, markdown: str) -> None:
     BENCHMARKS.write_text(text, encoding="utf-8")
 
 
-def annomi_arguments(description: str, file: str = "AnnoMI-simple.csv", repeats: int = 3):
-    """The --data/--repeats arguments every AnnoMI benchmark takes; exits with one line if the data is missing."""
+def annomi_parser(description: str, file: str = "AnnoMI-simple.csv", repeats: int = 3):
+    """An argument parser with the --data/--repeats arguments every AnnoMI benchmark takes."""
     import argparse
-    import sys
 
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data", type=Path, default=SHARED_DATA / "annomi" / file)
     parser.add_argument("--repeats", type=int, default=repeats)
+    return parser
+
+
+def parse_annomi(parser):
+    """Parse the command line; exits with one line if the AnnoMI file is missing."""
+    import sys
+
     args = parser.parse_args()
     if not args.data.exists():
         print(f"error: {args.data} not found; run scripts/download_annomi.py or pass --data", file=sys.stderr)
         sys.exit(2)
     return args
+
+
+def annomi_arguments(description: str, file: str = "AnnoMI-simple.csv", repeats: int = 3):
+    """The parsed --data/--repeats arguments (see `annomi_parser`)."""
+    return parse_annomi(annomi_parser(description, file, repeats))
 
 
 def read_quietly(path: Path):
