@@ -278,12 +278,12 @@ def main() -> int:
     timed("torch fp32: predict, 2,048-token batches", torch_tagger, "predict",
           "the same with `inference_batch_tokens` 2,048 (not the default)", budget=2048)
     timed("torch fp32: predict per transcript", torch_tagger, "per transcript",
-          "one transcript per call, as `rupturekit tag` does")
+          "one transcript per call (the CLI tags chunks of whole transcripts instead)")
     timed("torch fp32: tag", torch_tagger, "tag", "`tag()`: predict + labels, scores, cue evidence (spaCy)")
     timed("onnx int8: predict", int8_tagger, "predict",
           f"{whole_corpus}; ONNX Runtime re-slices them (≤ {onnx_runtime.BATCH_TOKENS:,} tokens, similar lengths)")
     timed("onnx int8: predict per transcript", int8_tagger, "per transcript",
-          "one transcript per call, as `rupturekit tag` does")
+          "one transcript per call (the CLI tags chunks of whole transcripts instead)")
     timed("onnx int8: tag", int8_tagger, "tag", "`tag()`: predict + labels, scores, cue evidence (spaCy)")
     timed("onnx fp32: predict", fp32_tagger, "predict", "as onnx int8, fp32 weights")
 
@@ -497,7 +497,7 @@ Peak memory (max RSS of a fresh subprocess: `getrusage(RUSAGE_CHILDREN).ru_maxrs
 
 Agreement of the ONNX tags with torch's on all {n:,} utterances: every (utterance, label) decision of
 every main task on the utterances of its role, and the share of utterances whose whole label set is the same,
-against torch called the same way (all transcripts in one call, or one per call as the CLI does). Dynamic int8
+against torch called the same way (all transcripts in one call, or one transcript per call). Dynamic int8
 quantises activations with one scale per batch, so int8 tags depend a little on which windows share a batch;
 the last row shows how far batching alone moves torch's fp32 tags.
 
