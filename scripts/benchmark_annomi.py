@@ -171,7 +171,7 @@ def main() -> int:
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override the training config (e.g. transformer.lora=false); repeatable")
+                        help="change the transformer's settings (e.g. transformer.lora=false); repeatable")
     parser.add_argument("--name", default=None, help="row label of the transformer (default: transformer)")
     parser.add_argument("--save-predictions", type=Path, default=None, metavar="DIR",
                         help="write each model's out-of-fold tags to DIR/LABEL.jsonl (+ .json: how they were made)")
