@@ -131,6 +131,7 @@ def test_a_cached_export_loads_without_the_torch_encoder(workspace, taggers, mon
     assert fast.runtime == "onnx" and fast.model.encoder.path == taggers["int8"].model.encoder.path
     assert (_decisions(fast, transcripts) == reference).all()
     assert fast.model.encoder.config.hidden_size == taggers["torch"].model.encoder.config.hidden_size
+    assert type(fast.tokenizer).__name__ == "PlainTokenizer"  # read without transformers
 
 
 def test_source_key_follows_the_files_bytes(tmp_path):

@@ -20,10 +20,14 @@ from rupturekit.records import Code, Transcript, Utterance, read_jsonl, write_js
 from rupturekit.tagger.api import default_model_dir  # noqa: E402
 from rupturekit.tagger.config import TrainConfig, TransformerConfig  # noqa: E402
 from rupturekit.tagger.encoder import (  # noqa: E402
+    PlainTokenizer,
     Specials,
     Window,
+    load_plain_tokenizer,
+    load_tokenizer,
     pad_batch,
     resolve_base,
+    specials_of,
     tokenize,
     window_batches,
     windows,
@@ -167,6 +171,17 @@ def test_fast_tokenize_path_gives_the_wrapper_s_ids(workspace):
     assert hasattr(tokenizer.backend_tokenizer, "encode_batch_fast")  # the path under test is taken
     assert tokenize(tokenizer, texts) == expected
     assert tokenize(tokenizer, []) == []
+
+
+@pytest.mark.parametrize("which", ["tiny", "default"])
+def test_plain_tokenizer_gives_the_transformers_tokenizer_s_ids(workspace, which):
+    folder = workspace["model"] / "tokenizer" if which == "tiny" else default_model_dir() / "tokenizer"
+    plain, wrapped = load_plain_tokenizer(folder), load_tokenizer(folder)
+    assert isinstance(plain, PlainTokenizer)
+    texts = ["I don't know.", "Whatever you SAY, doc!", "Mm-hmm... (laughs) it's fine, really — fine."] + AWKWARD
+    assert tokenize(plain, texts) == tokenize(wrapped, texts)
+    assert specials_of(plain) == specials_of(wrapped)
+    assert load_plain_tokenizer(workspace["root"]) is None  # no saved fast tokenizer there
 
 
 def test_training_crops_bound_turns_and_tokens():

@@ -35,6 +35,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -51,6 +52,7 @@ from rupturekit.tagger.encoder import (
     Window,
     encode_windows,
     load_encoder,
+    load_plain_tokenizer,
     load_tokenizer,
     resolve_base,
     specials_of,
@@ -423,10 +425,11 @@ def _encoder_files(folder: Path, encoder_kind: str, base) -> list[Path]:
     return sorted(p for p in (folder / ENCODER_DIR).rglob("*") if p.is_file())
 
 
-def _encoder_config(folder: Path, encoder_kind: str, base):
-    from transformers import AutoConfig
-
-    return AutoConfig.from_pretrained(str(base.path if encoder_kind == "lora" else folder / ENCODER_DIR))
+def _encoder_config(folder: Path, encoder_kind: str, base) -> SimpleNamespace:
+    """The encoder's config.json as attributes (what `OnnxEncoder` and `_check_base` read), without
+    importing transformers."""
+    file = (base.path if encoder_kind == "lora" else folder / ENCODER_DIR) / "config.json"
+    return SimpleNamespace(**json.loads(file.read_text(encoding="utf-8")))
 
 
 def _check_base(manifest: dict[str, Any], encoder: nn.Module, folder: Path) -> None:
@@ -538,7 +541,6 @@ class TransformerTagger:
         for needed in (HEADS_FILE, TOKENIZER_DIR, ADAPTER_DIR if encoder_kind == "lora" else ENCODER_DIR):
             if not (folder / needed).exists():
                 raise InputError(str(folder), f"the model folder lacks {needed}", "retrain or restore the model folder")
-        tokenizer = load_tokenizer(folder / TOKENIZER_DIR)
         base = None
         if encoder_kind == "lora":
             recorded = manifest["base"].get("path")
@@ -561,6 +563,9 @@ class TransformerTagger:
             encoder = onnx_runtime.cached_encoder(source, config=_encoder_config(folder, encoder_kind, base))
             if encoder is not None:
                 _check_base(manifest, encoder, folder)
+        # with a cached export nothing else needs transformers: read the tokenizer without it
+        tokenizer = (encoder is not None and load_plain_tokenizer(folder / TOKENIZER_DIR)) \
+            or load_tokenizer(folder / TOKENIZER_DIR)
         if encoder is None and encoder_kind == "lora":
             encoder = load_encoder(base.path)
             _check_base(manifest, encoder, folder)
