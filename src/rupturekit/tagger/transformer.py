@@ -425,11 +425,14 @@ def _encoder_files(folder: Path, encoder_kind: str, base) -> list[Path]:
     return sorted(p for p in (folder / ENCODER_DIR).rglob("*") if p.is_file())
 
 
-def _encoder_config(folder: Path, encoder_kind: str, base) -> SimpleNamespace:
+def _encoder_config(folder: Path, encoder_kind: str, base) -> SimpleNamespace | None:
     """The encoder's config.json as attributes (what `OnnxEncoder` and `_check_base` read), without
-    importing transformers."""
+    importing transformers; None if it cannot be read."""
     file = (base.path if encoder_kind == "lora" else folder / ENCODER_DIR) / "config.json"
-    return SimpleNamespace(**json.loads(file.read_text(encoding="utf-8")))
+    try:
+        return SimpleNamespace(**json.loads(file.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return None
 
 
 def _check_base(manifest: dict[str, Any], encoder: nn.Module, folder: Path) -> None:
@@ -559,8 +562,13 @@ class TransformerTagger:
             from rupturekit.tagger import onnx_runtime
 
             onnx_runtime._require()
-            source = onnx_runtime.source_key(_encoder_files(folder, encoder_kind, base))
-            encoder = onnx_runtime.cached_encoder(source, config=_encoder_config(folder, encoder_kind, base))
+            try:
+                source = onnx_runtime.source_key(_encoder_files(folder, encoder_kind, base))
+            except OSError:
+                source = None  # an unreadable file: the torch path below says which
+            encoder_config = _encoder_config(folder, encoder_kind, base)
+            if source is not None and encoder_config is not None:  # else the torch path says what is wrong
+                encoder = onnx_runtime.cached_encoder(source, config=encoder_config)
             if encoder is not None:
                 _check_base(manifest, encoder, folder)
         # with a cached export nothing else needs transformers: read the tokenizer without it
@@ -604,7 +612,9 @@ class TransformerTagger:
         if runtime == "onnx" and tagger.runtime != "onnx":
             from rupturekit.tagger import onnx_runtime
 
-            onnx_runtime.remember(source, onnx_runtime.attach(tagger).path)
+            path = onnx_runtime.attach(tagger).path
+            if source is not None:
+                onnx_runtime.remember(source, path)
         return tagger
 
     @property
