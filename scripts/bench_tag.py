@@ -23,18 +23,15 @@ import time
 import warnings
 from pathlib import Path
 
-from benchlib import ROOT, annomi_parser, machine, median_seconds, parse_annomi, read_quietly, write_section
+from benchlib import ROOT, machine, median_seconds, parse_annomi, read_quietly, speed_parser, write_section
 
 REFERENCE = {"naive": 95.0, "batches of 32": 205.0}  # utterances/s quoted in the issue, measured earlier here
 TARGETS = {"speedup": 3.0, "mfu": 0.50, "memory_bytes": 2 * 10**9}
 
 
 def arguments() -> argparse.Namespace:
-    parser = annomi_parser(__doc__.split("\n")[0], repeats=3)
-    parser.add_argument("--naive", type=int, default=2000, help="utterances for the naive pipeline loop")
+    parser = speed_parser(__doc__.split("\n")[0], repeats=3)
     parser.add_argument("--memory", type=int, default=10_000, help="utterances for the peak-memory runs")
-    parser.add_argument("--no-write", action="store_true", help="print the section instead of writing it")
-    parser.add_argument("--transcripts", type=int, default=None, help="only the first N transcripts (smoke test)")
     # internal: the subprocesses this script measures
     parser.add_argument("--child", choices=["memory"], help=argparse.SUPPRESS)
     parser.add_argument("--runtime", default="torch", help=argparse.SUPPRESS)

@@ -23,22 +23,19 @@ import time
 from pathlib import Path
 
 from bench_tag import agreement, decisions, fmt_runs, model_flops, quiet, repeated, windows_of
-from benchlib import ROOT, annomi_parser, machine, parse_annomi, read_quietly, write_section
+from benchlib import ROOT, machine, parse_annomi, read_quietly, speed_parser, write_section
 
 TARGET_UTTERANCES_PER_S = 40_000
 REFERENCE = {"plain bf16 forward": 45_000.0, "naive": 490.0}  # utterances/s quoted in the issue
 
 
 def arguments() -> argparse.Namespace:
-    parser = annomi_parser(__doc__.split("\n")[0], repeats=5)
+    parser = speed_parser(__doc__.split("\n")[0], repeats=5)
     parser.add_argument("--copies", type=int, default=10, help="tag the corpus repeated this many times")
-    parser.add_argument("--naive", type=int, default=2000, help="utterances for the naive pipeline loop")
     parser.add_argument("--train", action="store_true", help="also time `rupturekit train configs/annomi.yaml`")
     parser.add_argument("--train-out", type=Path, default=None, help="where --train writes the model")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers as JSON here")
-    parser.add_argument("--no-write", action="store_true", help="print the section instead of writing it")
     parser.add_argument("--device", default="cuda", help="cpu: a smoke test of this script, not a benchmark")
-    parser.add_argument("--transcripts", type=int, default=None, help="only the first N transcripts (smoke test)")
     parser.add_argument("--render", type=Path, default=None, help="write the section from this JSON of a run")
     return parse_annomi(parser)
 

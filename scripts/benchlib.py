@@ -69,6 +69,15 @@ def annomi_parser(description: str, file: str = "AnnoMI-simple.csv", repeats: in
     return parser
 
 
+def speed_parser(description: str, repeats: int):
+    """`annomi_parser` plus what both tagging-speed benchmarks take (--naive, --no-write, --transcripts)."""
+    parser = annomi_parser(description, repeats=repeats)
+    parser.add_argument("--naive", type=int, default=2000, help="utterances for the naive pipeline loop")
+    parser.add_argument("--no-write", action="store_true", help="print the section instead of writing it")
+    parser.add_argument("--transcripts", type=int, default=None, help="only the first N transcripts (smoke test)")
+    return parser
+
+
 def parse_annomi(parser):
     """Parse the command line; exits with one line if the AnnoMI file is missing."""
     import sys
