@@ -209,7 +209,7 @@ def main() -> int:
     results: dict[str, dict] = {}
 
     # ---------------------------------------------------------------- peak
-    peak, peak_runs = peak_matmul()
+    peak, _ = peak_matmul()
     print(f"peak fp32 matmul (torch, 2048x2048, {torch.get_num_threads()} threads): {peak / 1e9:.1f} GFLOP/s")
 
     # ---------------------------------------------------------------- taggers

@@ -78,12 +78,16 @@ def reference_a(tmp_path: Path, extra: dict[tuple[str, int], dict[str, str]] | N
     return _write(tmp_path / name, records)
 
 
-def tags_a(tmp_path: Path, keys=None, name: str = "tags.jsonl") -> Path:
+def tag_records(keys=None) -> list[dict]:
     records = []
     for key in keys or REFERENCE_A:
         score = {"withdrawal.denial": DENIAL_SCORES[key]} if key in DENIAL_SCORES else {}
         records.append(_record(*key, labels=MODEL_A.get(key, []), scores=score, text=TEXTS.get(key)))
-    return _write(tmp_path / name, records)
+    return records
+
+
+def tags_a(tmp_path: Path, keys=None, name: str = "tags.jsonl") -> Path:
+    return _write(tmp_path / name, tag_records(keys))
 
 
 def level(result, dimension: str, lvl: str) -> dict:
@@ -209,10 +213,7 @@ def test_different_utterances_raise_unless_allow_partial(tmp_path, rrs):
     assert level(result, "client_markers", "subtype")["n_compared"] == 3
     assert any(note.startswith("partial comparison") for note in result.notes)
 
-    extra = [*tags_a(tmp_path, name="x.jsonl").read_text().splitlines(),
-             json.dumps(_record("t9", 1, labels=["withdrawal.denial"]))]
-    more = tmp_path / "more.jsonl"
-    more.write_text("\n".join(extra) + "\n")
+    more = _write(tmp_path / "more.jsonl", [*tag_records(), _record("t9", 1, labels=["withdrawal.denial"])])
     with pytest.raises(InputError, match=r"1 predicted but not in the reference \(e\.g\. t9#1\)"):
         run_agreement(reference_a(tmp_path), more, rrs, tmp_path / "out", n_bootstrap=0, figures=False)
 
@@ -221,12 +222,9 @@ def test_unknown_labels_name_the_nearest(tmp_path, rrs):
     bad_ref = reference_a(tmp_path, extra={("t1", 1): {"h2": "withdrawl.denial"}})
     with pytest.raises(InputError, match=r"unknown label 'withdrawl\.denial'.*did you mean withdrawal\.denial"):
         run_agreement(bad_ref, tags_a(tmp_path), rrs, tmp_path / "out", n_bootstrap=0, figures=False)
-    lines = tags_a(tmp_path).read_text().splitlines()
-    record = json.loads(lines[2])
-    record["labels"] = ["resolution.redirect"]
-    lines[2] = json.dumps(record)
-    bad_tags = tmp_path / "bad_tags.jsonl"
-    bad_tags.write_text("\n".join(lines) + "\n")
+    records = tag_records()
+    records[2]["labels"] = ["resolution.redirect"]
+    bad_tags = _write(tmp_path / "bad_tags.jsonl", records)
     with pytest.raises(InputError, match=r"unknown label 'resolution\.redirect'.*resolution\.redirects"):
         run_agreement(reference_a(tmp_path), bad_tags, rrs, tmp_path / "out", n_bootstrap=0, figures=False)
 

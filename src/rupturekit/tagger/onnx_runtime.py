@@ -20,7 +20,7 @@ ONNX; the dialogue layer and the heads stay in torch, so the tags come out of th
   where ``<key>`` is a hash of the encoder's weights, and rebuilt when missing. Not inside the model
   folder: an installed default model may be read-only, and a model folder is read into memory
   whole when it loads.
-- `source_key(files)` / `cached_encoder(key)` / `remember(key, path)`: an index from the files an
+- `source_key(parts)` / `cached_encoder(key)` / `remember(key, path)`: an index from the files an
   encoder is loaded from (model folder and base weights) to its cached export, so that a model
   whose export is cached loads without the torch encoder at all (no peft, no LoRA merge: seconds
   of every `rupturekit tag --runtime onnx`).
@@ -35,7 +35,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import tempfile
 import time
 import warnings
@@ -116,13 +115,17 @@ def encoder_key(encoder) -> str:
     return digest.hexdigest()[:20]
 
 
-def source_key(files: list[Path], precision: str = "int8") -> str:
-    """A hash of the files an encoder is built from (file names, sizes and bytes, in order),
-    of the export format and of the precision: the same files give the same cached export."""
+def source_key(parts: list[tuple[str, bytes | Path]], precision: str = "int8") -> str:
+    """A hash of what an encoder is built from ((name, bytes or file) pairs, in order), of the
+    export format and of the precision: the same inputs give the same cached export."""
     digest = hashlib.blake2b(f"rupturekit-onnx-{EXPORT_VERSION}-opset{OPSET}-{precision}".encode(), digest_size=16)
-    for path in files:
-        digest.update(f"{path.name}:{path.stat().st_size};".encode())
-        with path.open("rb") as handle:
+    for name, data in parts:
+        size = len(data) if isinstance(data, bytes) else data.stat().st_size
+        digest.update(f"{name}:{size};".encode())
+        if isinstance(data, bytes):
+            digest.update(data)
+            continue
+        with data.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 22), b""):
                 digest.update(block)
     return digest.hexdigest()
@@ -135,7 +138,9 @@ def _index_file(source: str) -> Path:
 def cached_encoder(source: str, config=None, threads: int | None = None,
                    precision: str = "int8") -> OnnxEncoder | None:
     """The cached export recorded for these source files, ready to run; None if there is none (or
-    it is gone or unreadable: the caller then builds it from the torch encoder)."""
+    it is gone or unreadable: the caller then builds it from the torch encoder). Without
+    onnxruntime installed: the one-line `InputError` saying so."""
+    _require()
     try:
         recorded = json.loads(_index_file(source).read_text(encoding="utf-8"))
         path = Path(recorded["onnx"])
@@ -525,8 +530,3 @@ def attach(tagger, path: str | Path | None = None, precision: str = "int8", thre
     runtime = OnnxEncoder(onnx_path, config=current.config, threads=threads, precision=precision)
     tagger.model.encoder = runtime
     return runtime
-
-
-def remove_cache() -> None:
-    """Delete every cached ONNX export (they are rebuilt on demand)."""
-    shutil.rmtree(cache_root() / "onnx", ignore_errors=True)

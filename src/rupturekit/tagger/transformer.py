@@ -415,23 +415,27 @@ def _read_json(path: Path, folder: Path) -> dict[str, Any]:
     return data
 
 
-def _encoder_files(folder: Path, encoder_kind: str, base) -> list[Path]:
-    """The files the encoder of a model folder is built from, in a fixed order: the adapter and
-    the base's config and weights (LoRA), or the saved encoder (full fine-tune)."""
+def _encoder_sources(files: dict[str, bytes], encoder_kind: str, base) -> list[tuple[str, bytes | Path]]:
+    """What the encoder of a model folder is built from, in a fixed order: the base's config and
+    weights, then the adapter (LoRA), or the saved encoder (full fine-tune). `files` is the folder
+    as read once by `TransformerTagger.load`."""
+    own = ADAPTER_DIR if encoder_kind == "lora" else ENCODER_DIR
+    parts: list[tuple[str, bytes | Path]] = [(name, data) for name, data in files.items()
+                                             if Path(name).parts[0] == own]
     if encoder_kind == "lora":
         weights = sorted(p for p in base.path.iterdir() if p.is_file() and p.suffix in (".safetensors", ".bin"))
-        return [base.path / "config.json", *weights,
-                *sorted(p for p in (folder / ADAPTER_DIR).rglob("*") if p.is_file())]
-    return sorted(p for p in (folder / ENCODER_DIR).rglob("*") if p.is_file())
+        parts = [(p.name, p) for p in (base.path / "config.json", *weights)] + parts
+    return parts
 
 
-def _encoder_config(folder: Path, encoder_kind: str, base) -> SimpleNamespace | None:
+def _encoder_config(files: dict[str, bytes], encoder_kind: str, base) -> SimpleNamespace | None:
     """The encoder's config.json as attributes (what `OnnxEncoder` and `_check_base` read), without
     importing transformers; None if it cannot be read."""
-    file = (base.path if encoder_kind == "lora" else folder / ENCODER_DIR) / "config.json"
     try:
-        return SimpleNamespace(**json.loads(file.read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError):
+        text = ((base.path / "config.json").read_bytes() if encoder_kind == "lora"
+                else files[f"{ENCODER_DIR}/config.json"])
+        return SimpleNamespace(**json.loads(text))
+    except (OSError, KeyError, ValueError, TypeError):
         return None
 
 
@@ -470,7 +474,6 @@ class TransformerTagger:
         self.manifest = manifest
         self.tasks = tasks
         self.config = config
-        self.codebook_name = str(manifest["codebook"])
         self.device = device or torch.device("cpu")
         self.specials = specials_of(tokenizer)
         self.prefixes = role_prefixes(tokenizer)
@@ -557,16 +560,18 @@ class TransformerTagger:
         chosen = pick_device(device or ("cpu" if runtime == "onnx" else config.device))
         if runtime == "onnx" and chosen.type != "cpu":
             raise InputError("runtime", "the ONNX runtime runs on the CPU only", "load the tagger with device 'cpu'")
+        # read once: kept for `save`, and hashed to find a cached ONNX export
+        files = {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+                 if p.is_file() and CHECKPOINT_DIR not in p.relative_to(folder).parts}
         source, encoder = None, None
         if runtime == "onnx":  # a cached export of these very files: no torch encoder to load
             from rupturekit.tagger import onnx_runtime
 
-            onnx_runtime._require()
             try:
-                source = onnx_runtime.source_key(_encoder_files(folder, encoder_kind, base))
+                source = onnx_runtime.source_key(_encoder_sources(files, encoder_kind, base))
             except OSError:
-                source = None  # an unreadable file: the torch path below says which
-            encoder_config = _encoder_config(folder, encoder_kind, base)
+                source = None  # an unreadable base file: the torch path below says which
+            encoder_config = _encoder_config(files, encoder_kind, base)
             if source is not None and encoder_config is not None:  # else the torch path says what is wrong
                 encoder = onnx_runtime.cached_encoder(source, config=encoder_config)
             if encoder is not None:
@@ -605,8 +610,6 @@ class TransformerTagger:
         if missing or unexpected:
             raise InputError(str(folder / HEADS_FILE), f"the heads do not fit the model (missing {missing[:3]}, "
                              f"unexpected {unexpected[:3]})", "retrain or restore the model folder")
-        files = {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-                 if p.is_file() and CHECKPOINT_DIR not in p.relative_to(folder).parts}
         model.to(chosen)
         tagger = cls(model, tokenizer, manifest, tasks, config, files, chosen)
         if runtime == "onnx" and tagger.runtime != "onnx":
