@@ -435,3 +435,50 @@ def test_the_shipped_default_model_tags_a_short_session():
         prefix = ("resolution.",) if u.role == "therapist" else ("withdrawal.", "confrontation.")
         assert scores and all(k.startswith(prefix) and 0.0 <= v <= 1.0 for k, v in scores.items())
     assert tagger.encode_utterances(["hello"]).shape == (1, 384)
+
+
+def test_frozen_encoder_with_cross_fitted_decisions(workspace, tmp_path, monkeypatch):
+    """encoder_mode frozen: vectors computed once and cached (a second run reads them), no encoder
+    weights in the folder, operating points from 2-fold cross-fitting, and a hierarchical tag."""
+    from rupturekit.tagger.config import DecisionConfig
+
+    monkeypatch.setenv("RUPTUREKIT_CACHE", str(tmp_path / "cache"))
+    config = _config(workspace["base"], workspace["data"], encoder_mode="frozen", epochs=3)
+    config = config.model_copy(update={"decisions": DecisionConfig(folds=2, min_positives=10)})
+    lines: list[str] = []
+    out = train_transformer(config, tmp_path / "frozen", progress=lines.append)
+    assert any("encoding" in line and "once" in line for line in lines)
+    assert sum("cross-fitting: fold" in line for line in lines) == 2
+    manifest = json.loads((out / "model.json").read_text())
+    assert manifest["encoder"] == "frozen"
+    assert not (out / "adapter").exists() and not (out / "encoder").exists()
+    assert list((tmp_path / "cache" / "vectors").glob("*.safetensors"))
+    decision = manifest["decisions"]["3rs__client_markers"]
+    assert set(decision["points"]) == {"precision", "balanced", "recall"}
+    assert decision["positives"] == [
+        sum(1 for t in _corpus() for u in t.utterances for c in u.codes if c.label == label)
+        for label in decision["labels"]]
+    again: list[str] = []
+    train_transformer(config, tmp_path / "frozen2", progress=again.append, resume=False)
+    assert any("read from the cache" in line for line in again)
+    assert json.loads((tmp_path / "frozen2" / "model.json").read_text())["decisions"] == manifest["decisions"]
+
+    tagger = TransformerTagger.load(out, codebook="3rs")
+    transcripts = _corpus(4, seed=3)
+    counts = {}
+    for point in ("precision", "balanced", "recall"):
+        tagger.set_operating_point(point)
+        tagged = tagger.tag(transcripts)
+        client = [u for t in tagged for u in t.utterances if u.role == "client"]
+        counts[point] = sum(bool(u.labels) for u in client)
+        for u in client:
+            extra = u.model_extra
+            for label in extra["labels"]:
+                assert label in decision["labels"] or label in ("withdrawal", "confrontation")
+                if label in ("withdrawal", "confrontation"):  # family tag: its subtype is reported as a guess
+                    assert extra["uncertain"][label].startswith(label + ".")
+    assert counts["precision"] <= counts["balanced"] <= counts["recall"]
+    with pytest.raises(ValueError):
+        tagger.set_operating_point("nonsense")
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "Decisions at real base rates" in card and "frozen" in card

@@ -361,6 +361,10 @@ def tag_command(
                                               "of the model's tuned per-label thresholds.")] = None,
     runtime: Annotated[str, typer.Option("--runtime", help="torch, or onnx: the encoder in ONNX Runtime, int8 "
                                                            "(CPU; needs the [onnx] extra).")] = "torch",
+    operating_point: Annotated[str | None, typer.Option(
+        "--operating-point", help="precision, balanced or recall: which stored operating point decides rupture "
+                                  "markers (chosen out of fold; see the model card). Default: the model's own, "
+                                  "balanced.")] = None,
     config: ConfigOption = None,
     format_name: _text_option("--input-format", "Input format (text, vtt, srt, whisper, eaf, table, annomi, jsonl); "
                                                 "detected when left out.") = None,
@@ -382,6 +386,18 @@ def tag_command(
         raise _fail(str(error)) from None
     except ImportError as exc:
         raise _fail(f"--runtime onnx needs {exc.name}: pip install 'rupturekit[onnx]'") from None
+    if operating_point is not None:
+        from rupturekit.tagger.decisions import OPERATING_POINTS
+
+        if operating_point not in OPERATING_POINTS:
+            raise _fail(f"--operating-point: '{operating_point}' is not one of {', '.join(OPERATING_POINTS)}")
+        if not hasattr(tagger, "set_operating_point"):
+            raise _fail(f"--operating-point: the model '{model}' stores no operating points; retrain it with "
+                        "decisions.folds >= 2")
+        try:
+            tagger.set_operating_point(operating_point)
+        except ValueError as exc:
+            raise _fail(f"--operating-point: {exc}") from None
     if threshold is not None:
         tagger.set_threshold(threshold)
     result = _run_ingest(inputs, config, overrides={"format": format_name, "roles": roles}, columns={},

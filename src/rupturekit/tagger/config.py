@@ -80,7 +80,11 @@ class TransformerConfig(BaseModel):
     dialogue_layers: int = Field(1, ge=1)
     dialogue_heads: int = Field(4, ge=1)
     dropout: float = Field(0.1, ge=0, lt=1)
-    lora: bool = True  # train a LoRA adapter (peft) instead of the whole encoder
+    # frozen: the encoder runs once over the corpus (vectors cached on disk) and only the dialogue
+    # layer and heads train - minutes on a CPU; lora: a LoRA adapter (peft); full: the whole encoder.
+    # auto: lora or full, as `lora` says.
+    encoder_mode: Literal["auto", "frozen", "lora", "full"] = "auto"
+    lora: bool = True  # train a LoRA adapter (peft) instead of the whole encoder (encoder_mode auto)
     lora_r: int = Field(8, ge=1)
     lora_alpha: int = Field(16, ge=1)
     lora_dropout: float = Field(0.1, ge=0, lt=1)
@@ -99,6 +103,36 @@ class TransformerConfig(BaseModel):
     inference_batch_tokens: int = Field(8192, ge=256)  # length-sorted batches are cut at this many tokens
     device: Literal["auto", "cpu", "cuda"] = "auto"
     bf16: Literal["auto", "on", "off"] = "auto"
+
+
+    @property
+    def mode(self) -> str:
+        """The encoder mode in force: frozen, lora or full."""
+        if self.encoder_mode != "auto":
+            return self.encoder_mode
+        return "lora" if self.lora else "full"
+
+
+class DecisionConfig(BaseModel):
+    """How multi-label dimensions are decided (`rupturekit.tagger.decisions`).
+
+    With ``folds`` >= 2, the trainer cross-fits the model over ``folds`` grouped folds and chooses
+    the operating points of a hierarchical decision (any marker -> family -> subtype) on the
+    out-of-fold scores of the sources named in ``tune_on`` (default: every data source). With
+    ``folds: 0`` a model keeps per-label thresholds tuned on its validation split."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    folds: int = Field(0, ge=0)
+    tune_on: list[str] | None = None  # data source names (gold name or file name); None: all
+    min_positives: int = Field(20, ge=1)  # fewer gold positives in the tuning rows: subtype uncertain
+    seed: int = 13
+
+    @model_validator(mode="after")
+    def _folds(self) -> DecisionConfig:
+        if self.folds == 1:
+            raise ValueError("folds is 0 (no cross-fitting) or at least 2")
+        return self
 
 
 class AuxTaskConfig(BaseModel):
@@ -126,6 +160,11 @@ class TrainConfig(BaseModel):
     baseline: BaselineConfig = BaselineConfig()
     transformer: TransformerConfig = TransformerConfig()
     aux: list[AuxTaskConfig] = Field(default_factory=list)
+    decisions: DecisionConfig = DecisionConfig()
+    # Splits (cross-validation folds, validation splits) keep a group together: "video" groups
+    # transcripts of one source recording (AnnoMI's video_url in the utterances' meta; a transcript
+    # without one is its own group), "transcript" each transcript alone.
+    group_by: Literal["video", "transcript"] = "video"
     seed: int = 13
 
 

@@ -92,6 +92,22 @@ def task_examples(transcripts: list[Transcript], codebook: Codebook, task: Task,
     return Examples(task, keys, np.asarray(groups, dtype=object), targets)
 
 
+def group_key(transcript: Transcript, group_by: str = "video") -> str:
+    """The split group of a transcript: its source recording (``video_url`` in the utterances'
+    meta, as AnnoMI has it; one video can give several transcripts) or, without one, itself."""
+    if group_by == "video":
+        for utterance in transcript.utterances:
+            video = utterance.meta.get("video_url")
+            if isinstance(video, str) and video.strip():
+                return f"video:{video.strip()}"
+    return f"transcript:{transcript.transcript_id}"
+
+
+def group_map(transcripts: list[Transcript], group_by: str = "video") -> dict[str, str]:
+    """Transcript id -> split group (see `group_key`)."""
+    return {t.transcript_id: group_key(t, group_by) for t in transcripts}
+
+
 def load_source(source: DataSource, config: TrainConfig) -> list[Transcript]:
     """The transcripts of one data source, keeping only the chosen raters' codes."""
     if source.gold is not None:

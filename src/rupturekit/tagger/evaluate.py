@@ -106,17 +106,21 @@ def subset(examples: Examples, rows: np.ndarray) -> Examples:
 # --------------------------------------------------------------------------- folds
 
 
-def assign_folds(examples: dict[str, Examples], n_folds: int, seed: int) -> dict[str, int]:
+def assign_folds(examples: dict[str, Examples], n_folds: int, seed: int,
+                 group_of: dict[str, str] | None = None) -> dict[str, int]:
     """Transcript id -> fold (0-based), one assignment for all tasks.
 
     StratifiedGroupKFold (shuffled with `seed`) over every example of every task, with each row
     summarised by its rarest positive label (or "<task>:none"), so that folds get similar label
-    mixes while no transcript is split. Fewer transcripts than folds: one fold per transcript.
+    mixes while no group is split. `group_of` maps a transcript to its group (its source video:
+    `rupturekit.tagger.dataset.group_map`); without it each transcript is a group. Fewer groups
+    than folds: one fold per group.
     """
     from sklearn.model_selection import StratifiedGroupKFold
 
-    groups = np.concatenate([np.asarray(e.groups, dtype=object) for e in examples.values()]) \
+    transcripts = np.concatenate([np.asarray(e.groups, dtype=object) for e in examples.values()]) \
         if examples else np.zeros(0, dtype=object)
+    groups = np.asarray([(group_of or {}).get(t, t) for t in transcripts.tolist()], dtype=object)
     unique = sorted(set(groups.tolist()))
     if len(unique) < 2:
         raise InputError("cross-validation", f"needs examples from at least 2 transcripts, got {len(unique)}",
@@ -134,8 +138,8 @@ def assign_folds(examples: dict[str, Examples], n_folds: int, seed: int) -> dict
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "least populated class has only n members"
         for fold, (_, test) in enumerate(splitter.split(np.zeros(len(groups)), np.asarray(summary), groups)):
-            for g in set(groups[test].tolist()):
-                fold_of[g] = fold
+            for t in set(transcripts[test].tolist()):
+                fold_of[t] = fold
     used = sorted(set(fold_of.values()))  # renumber, should a fold be empty
     return {g: used.index(f) for g, f in sorted(fold_of.items(), key=lambda item: str(item[0]))}
 
@@ -465,7 +469,10 @@ def cross_validate(config: TrainConfig, transcripts: list[Transcript], codebook:
             raise InputError(codebook.name, f"task '{task.name}' has no coded examples",
                              "add coded utterances for this dimension, or leave it out of 'dimensions'")
     seed = config.evaluation.seed
-    fold_of = assign_folds({t.name: examples[t.name] for t in tasks}, config.evaluation.folds, seed)
+    from rupturekit.tagger.dataset import group_map
+
+    fold_of = assign_folds({t.name: examples[t.name] for t in tasks}, config.evaluation.folds, seed,
+                           group_of=group_map(transcripts, config.group_by))
     n_folds = len(set(fold_of.values()))
     if n_folds < config.evaluation.folds:
         say(f"only {len(fold_of)} transcripts: {n_folds} folds instead of {config.evaluation.folds}")

@@ -419,10 +419,10 @@ def _encoder_sources(files: dict[str, bytes], encoder_kind: str, base) -> list[t
     """What the encoder of a model folder is built from, in a fixed order: the base's config and
     weights, then the adapter (LoRA), or the saved encoder (full fine-tune). `files` is the folder
     as read once by `TransformerTagger.load`."""
-    own = ADAPTER_DIR if encoder_kind == "lora" else ENCODER_DIR
+    own = {"lora": ADAPTER_DIR, "full": ENCODER_DIR}.get(encoder_kind)
     parts: list[tuple[str, bytes | Path]] = [(name, data) for name, data in files.items()
-                                             if Path(name).parts[0] == own]
-    if encoder_kind == "lora":
+                                             if own is not None and Path(name).parts[0] == own]
+    if encoder_kind in ("lora", "frozen"):
         weights = sorted(p for p in base.path.iterdir() if p.is_file() and p.suffix in (".safetensors", ".bin"))
         parts = [(p.name, p) for p in (base.path / "config.json", *weights)] + parts
     return parts
@@ -432,11 +432,31 @@ def _encoder_config(files: dict[str, bytes], encoder_kind: str, base) -> SimpleN
     """The encoder's config.json as attributes (what `OnnxEncoder` and `_check_base` read), without
     importing transformers; None if it cannot be read."""
     try:
-        text = ((base.path / "config.json").read_bytes() if encoder_kind == "lora"
+        text = ((base.path / "config.json").read_bytes() if encoder_kind in ("lora", "frozen")
                 else files[f"{ENCODER_DIR}/config.json"])
         return SimpleNamespace(**json.loads(text))
     except (OSError, KeyError, ValueError, TypeError):
         return None
+
+
+def _decisions_of(manifest: dict[str, Any], tasks: list[TaskSpec], files: dict[str, bytes]) -> dict[str, Any]:
+    """The manifest's hierarchical decisions by task key, checked against the model's tasks."""
+    from rupturekit.tagger.decisions import HierarchicalDecision
+
+    out = {}
+    by_key = {task.key: task for task in tasks if not task.aux}
+    for key, data in (manifest.get("decisions") or {}).items():
+        try:
+            decision = HierarchicalDecision.from_json(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(MODEL_FILE, f"corrupt decision for task {key!r} ({exc})".splitlines()[0],
+                             "retrain the model with `rupturekit train`") from None
+        task = by_key.get(key)
+        if task is None or tuple(task.labels) != decision.labels:
+            raise InputError(MODEL_FILE, f"the decision for {key!r} does not match the model's tasks",
+                             "retrain the model with `rupturekit train`")
+        out[key] = decision
+    return out
 
 
 def _check_base(manifest: dict[str, Any], encoder: nn.Module, folder: Path) -> None:
@@ -479,7 +499,9 @@ class TransformerTagger:
         self.prefixes = role_prefixes(tokenizer)
         self._files = files  # the folder's files as loaded, for save()
         labels = [label for task in tasks if not task.aux for label in task.labels]
-        self._relevant = _relevant_features(labels)
+        self.decisions = _decisions_of(manifest, tasks, files)
+        families = [d_family for d in self.decisions.values() for d_family in d.families]
+        self._relevant = _relevant_features(labels + families)
 
     @property
     def main_tasks(self) -> list[TaskSpec]:
@@ -496,12 +518,28 @@ class TransformerTagger:
 
     def set_threshold(self, threshold: float) -> None:
         """Use one probability threshold for every label of every multi-label task (instead of the
-        tuned per-label thresholds); single-label tasks keep predicting the most probable class."""
+        tuned per-label thresholds; with hierarchical decisions, on the marker score instead of the
+        operating point's); single-label tasks keep predicting the most probable class."""
         if not 0.0 <= threshold <= 1.0:
             raise ValueError("a threshold is a probability between 0 and 1")
         for task in self.tasks:
             if task.multi_label:
                 task.thresholds = [float(threshold)] * len(task.labels)
+        for decision in self.decisions.values():
+            decision.override = float(threshold)
+
+    @property
+    def operating_points(self) -> list[str]:
+        """Names of the stored operating points ([] for a model without hierarchical decisions)."""
+        return sorted({name for d in self.decisions.values() for name in d.points})
+
+    def set_operating_point(self, name: str) -> None:
+        """Decide with the stored operating point `name` (precision, balanced or recall)."""
+        if not self.decisions:
+            raise ValueError("this model has no operating points (it was trained without cross-fitted "
+                             "decisions; retrain with decisions.folds >= 2)")
+        for decision in self.decisions.values():
+            decision.use(name)
 
     # ------------------------------------------------------------------ load / save
     @classmethod
@@ -544,11 +582,15 @@ class TransformerTagger:
             if missing:
                 raise InputError(str(folder), f"the model's labels {', '.join(missing[:3])} are not in codebook "
                                  f"'{codebook.name}' as given", "retrain the model on this codebook version")
-        for needed in (HEADS_FILE, TOKENIZER_DIR, ADAPTER_DIR if encoder_kind == "lora" else ENCODER_DIR):
+        if encoder_kind not in ("lora", "full", "frozen"):
+            raise InputError(str(folder / MODEL_FILE), f"unknown encoder kind {encoder_kind!r}",
+                             "retrain the model with `rupturekit train`")
+        own = {"lora": (ADAPTER_DIR,), "full": (ENCODER_DIR,), "frozen": ()}[encoder_kind]
+        for needed in (HEADS_FILE, TOKENIZER_DIR, *own):
             if not (folder / needed).exists():
                 raise InputError(str(folder), f"the model folder lacks {needed}", "retrain or restore the model folder")
         base = None
-        if encoder_kind == "lora":
+        if encoder_kind in ("lora", "frozen"):
             recorded = manifest["base"].get("path")
             try:
                 base = resolve_base(base_given, relative_to=folder)
@@ -579,7 +621,10 @@ class TransformerTagger:
         # with a cached export nothing else needs transformers: read the tokenizer without it
         tokenizer = (encoder is not None and load_plain_tokenizer(folder / TOKENIZER_DIR)) \
             or load_tokenizer(folder / TOKENIZER_DIR)
-        if encoder is None and encoder_kind == "lora":
+        if encoder is None and encoder_kind == "frozen":
+            encoder = load_encoder(base.path)
+            _check_base(manifest, encoder, folder)
+        elif encoder is None and encoder_kind == "lora":
             encoder = load_encoder(base.path)
             _check_base(manifest, encoder, folder)
             try:
@@ -677,7 +722,9 @@ class TransformerTagger:
     def tag(self, transcripts: list[Transcript], include_aux: bool = False) -> list[Transcript]:
         """Copies of `transcripts` whose utterances carry `labels`, `scores` and `evidence`.
 
-        `labels`: the predicted labels of every task whose role matches the utterance; `scores`:
+        `labels`: the predicted labels of every task whose role matches the utterance (with
+        hierarchical decisions, a family name where the subtype is uncertain, and then
+        `uncertain` = {family: most probable subtype}); `scores`:
         the probability of each label of those tasks; `evidence`: per predicted label, up to 5
         [feature, value] cue features that fired and whose 3RS markers include the label ([] if
         none did). Utterances of a role no task applies to get empty values. With `include_aux`,
@@ -696,14 +743,22 @@ class TransformerTagger:
                 if not len(rows):
                     continue
                 p = probs[task.key][rows]
-                chosen = decide(task, p)
+                decision = self.decisions.get(task.key)
+                if decision is not None:
+                    tags, guesses = decision.decide(p)
+                else:
+                    chosen = decide(task, p)
+                    tags = [[label for j, label in enumerate(task.labels) if chosen[r, j]] for r in range(len(rows))]
+                    guesses = [{} for _ in range(len(rows))]
                 for r, row in enumerate(rows):
                     entry = entries[row]
                     for j, label in enumerate(task.labels):
                         entry["scores"][label] = round(float(p[r, j]), _ROUND)
-                        if chosen[r, j]:
-                            entry["labels"].append(label)
-                            predicted.setdefault(int(row), []).append(label)
+                    entry["labels"].extend(tags[r])
+                    if tags[r]:
+                        predicted.setdefault(int(row), []).extend(tags[r])
+                    if guesses[r]:
+                        entry.setdefault("uncertain", {}).update(guesses[r])
             evidence = evidence_lists(transcripts, predicted, self._relevant)
             for row, per_label in evidence.items():
                 entries[row]["evidence"] = per_label
@@ -768,7 +823,9 @@ def write_model_folder(folder: Path, model: DialogueModel, tokenizer, manifest: 
     from rupturekit.tagger.encoder import quiet_transformers
 
     encoder = model.encoder
-    if manifest["encoder"] == "lora":
+    if manifest["encoder"] == "frozen":
+        pass  # the base encoder as published: nothing of it to save
+    elif manifest["encoder"] == "lora":
         config = encoder.peft_config["default"]
         original = config.base_model_name_or_path
         config.base_model_name_or_path = manifest["base"]["given"]  # no local paths in a shareable folder

