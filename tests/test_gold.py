@@ -1,4 +1,4 @@
-"""Both gold corpora load, and their label counts match their datasheets."""
+"""Both gold corpora load, and their datasheets' tables match the data (recomputed here)."""
 
 import re
 
@@ -14,6 +14,19 @@ def datasheet_counts(name):
     return {label: int(n) for label, n in re.findall(r"^\| `([\w.]+)` \| (\d+) \|$", block, re.MULTILINE)}
 
 
+def check_rater(transcripts, rater):
+    """Every utterance coded by `rater`, `none` alone, labels on the right role."""
+    codebook = load_codebook("3rs")
+    for transcript in transcripts:
+        for utterance in transcript.utterances:
+            labels = [c.label for c in utterance.codes if c.rater == rater]
+            assert labels, f"{utterance.transcript_id}#{utterance.utterance_id} is not coded by {rater}"
+            assert "none" not in labels or labels == ["none"]
+            for label in labels:
+                dimension = codebook.dimension_of(label)
+                assert dimension is None or dimension.applies_to(utterance.role)
+
+
 def check_corpus(transcripts, name):
     codebook = load_codebook("3rs")
     counts = label_counts(transcripts)
@@ -21,14 +34,7 @@ def check_corpus(transcripts, name):
     assert set(sheet) == {*codebook.labels, "none"}
     assert {label: counts.get(label, 0) for label in sheet} == sheet
     assert set(counts) <= set(sheet)
-    for transcript in transcripts:
-        for utterance in transcript.utterances:
-            labels = [c.label for c in utterance.codes if c.rater == "team"]
-            assert labels, f"{utterance.transcript_id}#{utterance.utterance_id} is not coded"
-            assert "none" not in labels or labels == ["none"]
-            for label in labels:
-                dimension = codebook.dimension_of(label)
-                assert dimension is None or dimension.applies_to(utterance.role)
+    check_rater(transcripts, "team")
     return counts
 
 
@@ -43,23 +49,44 @@ def test_constructed_corpus_covers_every_label_at_least_8_times():
     assert len(set(texts)) == len(texts)
 
 
-def test_annomi_3rs_codes_every_utterance_of_its_transcripts(annomi_dir):
+def test_annomi_3rs_double_coded_real_sessions(annomi_dir):
     transcripts = load_gold("annomi-3rs", annomi_dir)
-    check_corpus(transcripts, "annomi-3rs")
+    assert len(transcripts) == 116 and sum(len(t.utterances) for t in transcripts) == 8297
+    for rater in ("pass-a", "pass-b", "adjudicated"):
+        check_rater(transcripts, rater)
     quality = [t.utterances[0].meta["mi_quality"] for t in transcripts]
-    assert quality.count("high") >= 4
-    assert len(transcripts) >= 12
-    all_low = {"9", "10", "15", "17", "32", "53", "57", "72", "74", "90", "92", "102", "106", "115", "118", "123",
-               "126", "131"}
-    assert all_low <= {t.transcript_id for t in transcripts}
+    assert (quality.count("high"), quality.count("low")) == (98, 18)
+    # the team's earlier single-rater codes stay, on the same 23 transcripts
+    team = {t.transcript_id for t in transcripts if any(c.rater == "team" for u in t.utterances for c in u.codes)}
+    assert team == {"3", "19", "24", "26", "40", "9", "10", "15", "17", "32", "53", "57", "72", "74", "90", "92", "102",
+                    "106", "115", "118", "123", "126", "131"}
+    check_rater([t for t in transcripts if t.transcript_id in team], "team")
     # Ids join back to AnnoMI: utterance ids are AnnoMI's own, 0..n-1 in each transcript.
     assert all([u.utterance_id for u in t.utterances] == list(range(len(t.utterances))) for t in transcripts)
+    # where the passes agree, adjudicated is their code; where they differ, a note says why
+    for t in transcripts:
+        for u in t.utterances:
+            by = {r: sorted(c.label for c in u.codes if c.rater == r) for r in ("pass-a", "pass-b", "adjudicated")}
+            if by["pass-a"] == by["pass-b"]:
+                assert by["adjudicated"] == by["pass-a"]
+
+
+def test_annomi_3rs_datasheet_tables_match_the_codes(annomi_dir):
+    """The datasheet's tables (label counts per rater, prevalence by AnnoMI quality, pass-a against
+    pass-b agreement with bootstrap CIs) recomputed from the codes."""
+    from rupturekit.report.gold_datasheet import datasheet_tables
+
+    text = (gold_dir() / "annomi-3rs" / "README.md").read_text(encoding="utf-8")
+    block = text.split("<!-- tables:start -->\n")[1].split("<!-- tables:end -->")[0]
+    assert datasheet_tables(load_gold("annomi-3rs", annomi_dir)) == block
 
 
 def test_annomi_3rs_stores_no_annomi_text():
     codes = (gold_dir() / "annomi-3rs" / "codes.csv").read_text(encoding="utf-8")
-    assert codes.splitlines()[0] == "transcript_id,utterance_id,rater,label,note"
-    assert len(codes.splitlines()) == 731
+    lines = codes.splitlines()
+    assert lines[0] == "transcript_id,utterance_id,rater,label,note"
+    assert len(lines) == 25723
+    assert {line.split(",")[2] for line in lines[1:]} == {"team", "pass-a", "pass-b", "adjudicated"}
 
 
 def test_unknown_gold_corpus_is_one_line():

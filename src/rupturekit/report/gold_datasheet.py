@@ -33,14 +33,15 @@ SEED = 0
 
 
 def _f(value: float, digits: int = 2) -> str:
-    return "–" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+    # + 0.0 turns -0.0 into 0.0, so a kappa of -0.000 prints as 0.00
+    return "–" if value is None or not math.isfinite(value) else f"{round(value, digits) + 0.0:.{digits}f}"
 
 
 def _ci(value: float, interval: tuple[float, float]) -> str:
     if not math.isfinite(value):
         return "–"
     low, high = interval
-    return f"{value:.2f} [{_f(low)}, {_f(high)}]" if math.isfinite(low) else f"{value:.2f}"
+    return f"{_f(value)} [{_f(low)}, {_f(high)}]" if math.isfinite(low) else _f(value)
 
 
 def label_count_table(transcripts: Sequence[Transcript], codebook: Codebook) -> list[str]:
