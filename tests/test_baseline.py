@@ -401,6 +401,8 @@ def test_shipped_configs_parse_and_take_overrides():
     assert config.model == "baseline" and config.codebook == "3rs"
     assert config.baseline.C == 0.5 and config.level == "family"
     assert [s.gold for s in config.data] == ["3rs-constructed", "annomi-3rs"]
+    assert config.data[1].raters == ["adjudicated"] and config.data[0].weight == 0.3
+    assert (config.group_by, config.decisions.folds, config.decisions.tune_on) == ("video", 5, ["annomi-3rs"])
     assert config.dimensions == ["client_markers", "resolution"]
     assert (config.evaluation.folds, config.evaluation.seed, config.seed) == (5, 13, 13)
     annomi = load_train_config(ROOT / "configs" / "baseline-annomi.yaml")
@@ -416,3 +418,52 @@ def test_prepare_inputs_previous_turns(corpus):
     assert inputs.previous[0] == "" and inputs.previous[1] == texts[0]
     assert inputs.previous[3] == f"{texts[1]} {texts[2]}"
     assert inputs.features.shape == (12, 0)
+
+
+def test_train_baseline_stores_cross_validated_decisions_tuned_on_one_source(tmp_path, monkeypatch, codebook):
+    """decisions.folds >= 2: operating points from the CV scores of `tune_on` only; tags follow them."""
+    from rupturekit.tagger.train import train_baseline
+
+    (tmp_path / "books").mkdir()
+    (tmp_path / "books" / "toy.yaml").write_text(TOY_CODEBOOK)
+    write_jsonl(toy_transcripts(6, seed=4), tmp_path / "real.jsonl")
+    write_jsonl(toy_transcripts(4, seed=6, prefix="c"), tmp_path / "constructed.jsonl")
+    monkeypatch.chdir(tmp_path)
+    config = TrainConfig.model_validate({
+        "model": "baseline", "codebook": "toy", "codebook_dirs": ["books"],
+        "data": [{"path": "real.jsonl"}, {"path": "constructed.jsonl", "weight": 0.3}],
+        "decisions": {"folds": 3, "tune_on": ["real.jsonl"], "min_positives": 3},
+        "evaluation": {"folds": 3, "bootstrap": 0}, "baseline": fast_config().model_dump(mode="json")})
+    out = train_baseline(config, Path("model"), progress=lambda _: None)
+    saved = json.loads((out / MODEL_FILE).read_text())["decisions"]
+    assert list(saved) == ["markers"]  # the single-label task keeps its argmax
+    real_positives = [sum(1 for t in toy_transcripts(6, seed=4) for u in t.utterances for c in u.codes
+                          if c.label == label) for label in ("rupture.complaint", "rupture.minimal")]
+    assert saved["markers"]["positives"] == real_positives  # counted on the tuning source alone
+    assert "out-of-fold scores" in saved["markers"]["tuned_on"] and "real.jsonl" in saved["markers"]["tuned_on"]
+    assert "## Decisions at real base rates: markers" in (out / "MODEL_CARD.md").read_text()
+    tagger = BaselineTagger.load(out, codebook=codebook)
+    assert tagger.operating_points == ["balanced", "precision", "recall"]
+    tagged = tagger.tag(toy_transcripts(2, seed=11))
+    client = [u for t in tagged for u in t.utterances if u.role == "client"]
+    truth = [u for t in toy_transcripts(2, seed=11) for u in t.utterances if u.role == "client"]
+    for u, gold in zip(client, truth, strict=True):
+        want = sorted(c.label for c in gold.codes if c.label != "none")
+        assert sorted(u.model_extra["labels"]) == want  # the toy labels are perfectly learnable
+    tagger.set_threshold(1.0)
+    assert not any(u.model_extra["labels"] for t in tagger.tag(toy_transcripts(1, seed=11)) for u in t.utterances
+                   if u.role == "client")
+    with pytest.raises(InputError, match="decisions.tune_on"):
+        train_baseline(config.model_copy(update={"decisions": config.decisions.model_copy(
+            update={"tune_on": ["nope.jsonl"]})}), Path("model3"), progress=lambda _: None)
+
+
+def test_assign_folds_keeps_a_source_video_together(codebook, corpus):
+    tasks = tasks_for(codebook)
+    examples = {task.name: task_examples(corpus, codebook, task) for task in tasks}
+    video = {t.transcript_id: f"v{i // 2}" for i, t in enumerate(corpus)}  # two transcripts per video
+    folds = assign_folds(examples, 3, seed=13, group_of=video)
+    for a in corpus:
+        for b in corpus:
+            if video[a.transcript_id] == video[b.transcript_id]:
+                assert folds[a.transcript_id] == folds[b.transcript_id]

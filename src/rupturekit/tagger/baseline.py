@@ -52,6 +52,7 @@ from rupturekit.codebook import Codebook
 from rupturekit.errors import InputError
 from rupturekit.records import Transcript
 from rupturekit.tagger.config import BaselineConfig
+from rupturekit.tagger.decisions import HierarchicalDecision
 from rupturekit.tagger.dataset import Examples, Task
 
 __all__ = ["MODEL_FILE", "WEIGHTS_FILE", "BaselineTagger", "Inputs", "prepare_inputs"]
@@ -413,7 +414,8 @@ class BaselineTagger:
 
     Fitted state: `models_` (task name -> fitted task model), `skipped_` (task name -> labels that
     got no classifier for lack of positives), `embeddings_used_` (whether the cue features had the
-    sentence embeddings when fitted).
+    sentence embeddings when fitted). `decisions` (task name -> `HierarchicalDecision`) is set by
+    the trainer from cross-validated scores; without it, multi-label tasks use per-label thresholds.
     """
 
     def __init__(self, config: BaselineConfig, codebook: Codebook, tasks: list[Task], seed: int = 13):
@@ -421,6 +423,7 @@ class BaselineTagger:
         self.codebook = codebook
         self.tasks = tasks
         self.seed = seed
+        self.decisions: dict[str, HierarchicalDecision] = {}
 
     # ------------------------------------------------------------------ fit
     def fit(self, transcripts: list[Transcript], examples: dict[str, Examples], *, inputs: Inputs | None = None,
@@ -618,14 +621,24 @@ class BaselineTagger:
             matrix = model.design(inputs, rows)
             decision = model.decision(matrix)
             probability = model.calibrate(decision)
-            predicted = model.predict(probability, decision)
+            hierarchical = self.decisions.get(task.name)
+            if hierarchical is not None:
+                tags, guesses = hierarchical.decide(probability)
+            else:
+                predicted = model.predict(probability, decision)
+                tags = [[label for j, label in enumerate(task.labels) if predicted[r, j]] for r in range(len(rows))]
+                guesses = [{} for _ in range(len(rows))]
+            index = {label: j for j, label in enumerate(task.labels)}
             for r, row in enumerate(rows):
                 entry = found.setdefault(inputs.keys[row], {"labels": [], "scores": {}, "evidence": {}})
                 for j, label in enumerate(task.labels):
                     entry["scores"][label] = round(float(probability[r, j]), _ROUND)
-                    if predicted[r, j]:
-                        entry["labels"].append(label)
-                        entry["evidence"][label] = model.evidence(matrix, r, j, top)
+                for tag in tags[r]:
+                    entry["labels"].append(tag)
+                    # a family tag's evidence is its guessed subtype's
+                    entry["evidence"][tag] = model.evidence(matrix, r, index[guesses[r].get(tag, tag)], top)
+                if guesses[r]:
+                    entry.setdefault("uncertain", {}).update(guesses[r])
         tagged = []
         for transcript in transcripts:
             utterances = []
@@ -644,6 +657,21 @@ class BaselineTagger:
         for model in self.models_.values():
             if model.task.multi_label:
                 model.thresholds = np.full(len(model.task.labels), float(threshold))
+        for hierarchical in self.decisions.values():
+            hierarchical.override = float(threshold)
+
+    @property
+    def operating_points(self) -> list[str]:
+        """Names of the stored operating points ([] for a model without hierarchical decisions)."""
+        return sorted({name for d in self.decisions.values() for name in d.points})
+
+    def set_operating_point(self, name: str) -> None:
+        """Decide with the stored operating point `name` (precision, balanced or recall)."""
+        if not self.decisions:
+            raise ValueError("this model has no operating points (it was trained without cross-validated "
+                             "decisions)")
+        for hierarchical in self.decisions.values():
+            hierarchical.use(name)
 
     # ------------------------------------------------------------------ save / load
     def save(self, directory: str | Path) -> Path:
@@ -667,6 +695,7 @@ class BaselineTagger:
             "embeddings_used": self.embeddings_used_,
             "skipped": self.skipped_,
             "tasks": metas,
+            "decisions": {name: d.to_json() for name, d in self.decisions.items()},
         }
         (folder / MODEL_FILE).write_text(json.dumps(model, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
         (folder / WEIGHTS_FILE).write_text(
@@ -711,6 +740,11 @@ class BaselineTagger:
             seed = int(meta["seed"])
             embeddings_used = bool(meta["embeddings_used"])
             skipped = {str(k): [str(x) for x in v] for k, v in meta["skipped"].items()}
+            decisions = {str(k): HierarchicalDecision.from_json(v) for k, v in (meta.get("decisions") or {}).items()}
+            by_name = {m.task.name: m.task for m in models}
+            for name, d in decisions.items():
+                if name not in by_name or tuple(by_name[name].labels) != d.labels:
+                    raise ValueError(f"the decision for '{name}' does not match the model's tasks")
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
             detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise InputError(where, f"corrupt baseline model ({detail})", "retrain the model with `rupturekit train`") \
@@ -729,4 +763,5 @@ class BaselineTagger:
         tagger.models_ = {m.task.name: m for m in models}
         tagger.skipped_ = skipped
         tagger.embeddings_used_ = embeddings_used
+        tagger.decisions = decisions
         return tagger

@@ -370,7 +370,8 @@ class CVReport:
         return {
             "codebook": self.codebook, "level": self.level, "folds": self.n_folds, "seed": self.seed,
             "sources": self.sources, "n_transcripts": len(self.folds),
-            "split": "transcript-grouped StratifiedGroupKFold; every transcript in exactly one test fold",
+            "split": "grouped StratifiedGroupKFold (by source video where the transcripts name one, else by "
+                     "transcript); every transcript in exactly one test fold",
             "macro_f1": "mean F1 over the labels with support > 0",
             "ci": "95% percentile bootstrap over transcripts",
             "seconds": _num(self.seconds),
@@ -403,7 +404,7 @@ def _task_markdown(report: TaskReport, heading: str, cv: CVReport) -> list[str]:
     level = ", family level" if t.level == "family" else ""
     lines = [f"{heading} {t.name} ({kind}{level}; {t.role} utterances)", "",
              f"{report.n_examples:,} examples in {report.n_transcripts} transcripts, {cv.n_folds}-fold "
-             f"transcript-grouped CV (seed {cv.seed}); F1 CIs: 95% bootstrap over transcripts "
+             f"grouped CV (source video or transcript; seed {cv.seed}); F1 CIs: 95% bootstrap over transcripts "
              f"({report.bootstrap} resamples). Chance F1: expected F1 of a predictor that says each label "
              "at its training-fold prevalence.", ""]
     lines += ["| label | support | P | R | F1 [95% CI] | ROC-AUC | PR-AUC | chance F1 |",
@@ -449,7 +450,7 @@ def _task_markdown(report: TaskReport, heading: str, cv: CVReport) -> list[str]:
 def cross_validate(config: TrainConfig, transcripts: list[Transcript], codebook: Codebook, tasks: list[Task],
                    progress: Progress = None, *, examples: dict[str, Examples] | None = None,
                    sources: dict[str, DataSource] | None = None, inputs: Inputs | None = None) -> CVReport:
-    """Transcript-grouped K-fold CV of the baseline with out-of-fold predictions for every example.
+    """Grouped K-fold CV of the baseline (by `config.group_by`) with out-of-fold predictions for every example.
 
     `examples` (from `examples_for`) and `sources` (transcript id -> DataSource, for per-source
     consensus rules and weights) are optional; by default they come from `config`. `inputs` (from

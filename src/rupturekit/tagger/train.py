@@ -31,6 +31,7 @@ from rupturekit.records import Transcript
 from rupturekit.tagger.baseline import MIN_POSITIVES, BaselineTagger, prepare_inputs
 from rupturekit.tagger.config import DataSource, TrainConfig
 from rupturekit.tagger.dataset import Examples, Task, load_training_data, tasks_for
+from rupturekit.tagger.decisions import HierarchicalDecision
 from rupturekit.tagger.evaluate import (
     CVReport,
     TaskReport,
@@ -127,6 +128,8 @@ def train_baseline(config: TrainConfig, out_dir: Path, progress: Callable[[str],
     say("fitting on all data")
     tagger = BaselineTagger(config.baseline, data.codebook, tasks, seed=config.seed).fit(
         data.transcripts, examples, inputs=inputs, weights=transcript_weights(data.sources))
+    if config.decisions.folds >= 2:
+        tagger.decisions = decisions_from_cv(config, tasks, cv, data.sources)
     tagger.save(out_dir)
     (out_dir / "config.yaml").write_text(
         "# Resolved training config (defaults filled in, --set overrides applied).\n"
@@ -135,6 +138,33 @@ def train_baseline(config: TrainConfig, out_dir: Path, progress: Callable[[str],
                                            encoding="utf-8")
     say(f"saved to {out_dir}")
     return out_dir
+
+
+def decisions_from_cv(config: TrainConfig, tasks: list[Task], cv: CVReport,
+                      sources: dict[str, DataSource]) -> dict[str, HierarchicalDecision]:
+    """Hierarchical decisions of the multi-label tasks from the cross-validated (out-of-fold)
+    scores of the transcripts of the sources in `decisions.tune_on` (all sources when unset)."""
+    names = [s.name for s in config.data]
+    tune_on = set(config.decisions.tune_on or names)
+    unknown = tune_on - set(names)
+    if unknown:
+        raise InputError("decisions.tune_on", f"no data source named {', '.join(sorted(unknown))}",
+                         f"name one of: {', '.join(names)}")
+    out = {}
+    for task in tasks:
+        if not task.multi_label:
+            continue
+        predictions = cv.predictions[task.name]
+        rows = np.asarray([sources[key[0]].name in tune_on for key in predictions["keys"]], dtype=bool)
+        if not rows.any():
+            continue
+        transcripts = len({key[0] for key, keep in zip(predictions["keys"], rows, strict=True) if keep})
+        out[task.name] = HierarchicalDecision.fit(
+            task.name, task.labels, predictions["scores"][rows], predictions["targets"][rows],
+            config.decisions.min_positives,
+            tuned_on=f"out-of-fold scores of {int(rows.sum()):,} coded utterances in {transcripts} transcripts of "
+                     f"{', '.join(sorted(tune_on))} ({cv.n_folds}-fold cross-validation grouped by {config.group_by})")
+    return out
 
 
 def scores_by_source(config: TrainConfig, tasks: list[Task], cv: CVReport,
@@ -228,7 +258,7 @@ def model_card(config: TrainConfig, data: TrainingData, tasks: list[Task], examp
             lines += ["", f"**Warning:** no classifier for {', '.join(f'`{s}`' for s in skipped)}: fewer than "
                           f"{MIN_POSITIVES} positive examples. Their score is always 0 and they are never predicted."]
     lines += ["", "## Cross-validated performance", "",
-              f"{cv.n_folds}-fold cross-validation grouped by transcript (no transcript in both training and test), "
+              f"{cv.n_folds}-fold cross-validation grouped by {config.group_by} (no group in both training and test), "
               f"seed {cv.seed}; 95% CIs by bootstrap over transcripts ({config.evaluation.bootstrap} resamples). "
               "Macro F1 averages the labels with support > 0. Read every number against the chance rows. "
               "Full per-label tables: `cv_metrics.md`.", "",
@@ -244,6 +274,17 @@ def model_card(config: TrainConfig, data: TrainingData, tasks: list[Task], examp
                      f"{_f(reference.get('macro_f1'))} | {_f(report.baselines['stratified_random']['macro_f1'])} |")
     if by_source:
         lines += _by_source_markdown(by_source).replace("## By data source", "### By data source").splitlines()
+    for name, decision in tagger.decisions.items():
+        lines += ["", f"## Decisions at real base rates: {name}", "",
+                  f"Hierarchical (any marker, then family, then subtype; `rupturekit.tagger.decisions`), tuned on "
+                  f"{decision.tuned_on}. A subtype with fewer than {decision.min_positives} gold positives there is "
+                  "tagged as its family, with the subtype in `uncertain`.", "",
+                  "| operating point | threshold | precision | recall | F1 | flags per 100 | coded per 100 |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for point in decision.points.values():
+            lines.append(f"| `{point.name}`{' (default)' if point.name == decision.active else ''} | "
+                         f"{point.threshold:.3f} | {point.precision:.2f} | {point.recall:.2f} | {point.f1:.2f} | "
+                         f"{point.flags_per_100:.1f} | {point.coded_per_100:.1f} |")
     lines += ["", "## Limits", "",
               "- Scores are only as good as the codes: check each source's datasheet (number of raters, whether "
               "they are certified coders, whether the text is constructed or real).",
