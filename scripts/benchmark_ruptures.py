@@ -455,9 +455,65 @@ def markdown(runs: list[tuple[float, dict, list[Scores]]], args, seconds: float)
                 r = result["models"][n][REAL]["labels"][task][label]
                 cells.append(f"{r['precision']:.2f} / {r['recall']:.2f} / {r['f1']:.2f} ({r['flagged']})")
             lines.append(f"| `{label}` | {row['support']} | " + " | ".join(cells) + f" | {row['reliable_folds']} |")
+    if args.shipped:
+        lines += shipped_flag_rates(coded)
     timing = ", ".join(f"{m.name} {m.seconds / 60:.1f} min" for m in models)
     lines += ["", f"Cross-validation time (headline run): {timing}."]
     return "\n".join(lines) + "\n"
+
+
+def shipped_flag_rates(coded: dict) -> list[str]:
+    """The acceptance check as a user runs it: the shipped default model over AnnoMI-simple.csv
+    (`rupturekit tag`), flags per 100 client turns by AnnoMI quality. In sample: the default model
+    was trained on these transcripts, so this shows the operating point at work, not generalisation
+    (the out-of-fold rows above do that)."""
+    import warnings
+
+    from rupturekit.gold import default_annomi_dir
+    from rupturekit.tagger.api import load_tagger
+
+    import rupturekit
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        transcripts = rupturekit.read(str(default_annomi_dir() / "AnnoMI-simple.csv"))
+    tagger = load_tagger("default")
+    flagged = {"high": [0, 0], "low": [0, 0]}
+    for start in range(0, len(transcripts), 20):
+        for t in tagger.tag(transcripts[start:start + 20]):
+            quality = str(t.utterances[0].meta.get("mi_quality", "")) if t.utterances else ""
+            for u in t.utterances:
+                if u.role == "client" and quality in flagged:
+                    flagged[quality][1] += 1
+                    flagged[quality][0] += bool(u.model_extra["labels"])
+    lines = ["", "### The shipped default model on AnnoMI, as a user runs it (in sample)", "",
+             "`rupturekit tag ../shared/data/annomi/AnnoMI-simple.csv` with `models/default` (operating point "
+             "`balanced`). The model was trained on these transcripts, so this is in sample: it shows the flag rate "
+             "of the stored operating point, not how well the tags generalise (the out-of-fold tables do).", "",
+             "| sessions | client turns | coded per 100 (`adjudicated`) | flags per 100 | ÷ coded |",
+             "| --- | ---: | ---: | ---: | ---: |"]
+    for quality, (hits, turns) in flagged.items():
+        rate = 100.0 * hits / max(1, turns)
+        lines.append(f"| {quality} quality | {turns:,} | {coded[quality]['per_100']:.1f} | {rate:.1f} | "
+                     f"{rate / coded[quality]['per_100']:.2f}× |")
+    return lines
+
+
+def card_section(card: Path, text: str) -> None:
+    """Put the section into a model card between markers (replacing an earlier one), headings one
+    level down; written beside the card and renamed, so the card is never half-written."""
+    import re
+
+    start, end = "<!-- ruptures:start -->", "<!-- ruptures:end -->"
+    body = re.sub(r"^(#+) ", lambda m: "#" + m.group(1) + " ", text.strip(), flags=re.MULTILINE)
+    block = f"{start}\n{body}\n{end}"
+    current = card.read_text(encoding="utf-8")
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.DOTALL)
+    current = pattern.sub(lambda _: block, current) if pattern.search(current) else current.rstrip() + "\n\n" + \
+        block + "\n"
+    partial = card.with_name(f".{card.name}.partial")
+    partial.write_text(current, encoding="utf-8")
+    os.replace(partial, card)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -469,6 +525,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="weights of the constructed corpus, comma-separated; the first is the headline")
     parser.add_argument("--models", default="baseline,transformer")
     parser.add_argument("--no-write", action="store_true", help="print the section instead of writing it")
+    parser.add_argument("--no-shipped", dest="shipped", action="store_false",
+                        help="skip tagging AnnoMI with the shipped default model")
+    parser.add_argument("--model-card", type=Path, default=ROOT / "models" / "default" / "MODEL_CARD.md",
+                        help="also write the section into this model card (the default model's, by default)")
     args = parser.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else argv
     os.chdir(ROOT)  # config data paths are relative to the repository root
@@ -499,6 +559,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         write_section("ruptures", text)
         say("wrote the 'ruptures' section of BENCHMARKS.md")
+        if args.model_card is not None and args.model_card.exists():
+            card_section(args.model_card, text)
+            say(f"wrote the section into {args.model_card}")
     return 0
 
 

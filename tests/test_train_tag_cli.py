@@ -165,3 +165,30 @@ def test_tagging_a_batch_of_transcripts_equals_tagging_each_alone(cli, tmp_path,
         assert cli("tag", path, "-o", out, "--model", trained).exit_code == 0
         alone.append(out.read_text(encoding="utf-8"))
     assert together.read_text(encoding="utf-8") == "".join(alone)
+
+
+def test_operating_points_of_the_default_model(cli, tmp_path, trained):
+    """--operating-point picks a stored point: stricter points flag no more turns; an unknown name,
+    or a model that stores none, is one line and exit 2."""
+    from rupturekit.tagger.api import default_model_dir
+
+    manifest = json.loads((default_model_dir() / "model.json").read_text(encoding="utf-8"))
+    points = manifest["decisions"]["3rs__client_markers"]["points"]
+    assert points["precision"]["threshold"] >= points["balanced"]["threshold"] >= points["recall"]["threshold"]
+    session = tmp_path / "s.txt"
+    session.write_text("T: You really have to stop drinking, it is ruining your liver.\nC: Okay. Whatever you say.\n"
+                       "T: Why don't you just quit?\nC: You don't get it, nobody listens to me here.\n"
+                       "T: What would you like to talk about?\nC: My sister is visiting next week, I'm happy.\n",
+                       encoding="utf-8")
+    flagged = {}
+    for point in ("precision", "balanced", "recall"):
+        out = tmp_path / f"{point}.jsonl"
+        result = cli("tag", session, "-o", out, "--operating-point", point)
+        assert result.exit_code == 0, result.stderr
+        [tagged] = read_jsonl(out)
+        flagged[point] = {u.utterance_id for u in tagged.utterances if u.role == "client" and u.model_extra["labels"]}
+    assert flagged["precision"] <= flagged["balanced"] <= flagged["recall"]
+    bad = cli("tag", session, "--operating-point", "sensitive")
+    assert bad.exit_code == 2 and "is not one of precision, balanced, recall" in bad.error_lines[0]
+    none = cli("tag", session, "--model", trained, "--operating-point", "balanced")
+    assert none.exit_code == 2 and "stores no operating points" in none.error_lines[0]

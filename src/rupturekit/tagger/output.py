@@ -24,13 +24,14 @@ def write_tags_csv(transcripts: list[Transcript], path: Path) -> None:
     with open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["transcript_id", "utterance_id", "speaker", "role", "start", "end", "text", "labels",
-                         "scores"])
+                         "uncertain", "scores"])
         for transcript in transcripts:
             for u in transcript.utterances:
                 extra = u.model_extra or {}
                 writer.writerow([u.transcript_id, u.utterance_id, u.speaker, u.role,
                                  "" if u.start is None else u.start, "" if u.end is None else u.end, u.text,
                                  ";".join(extra.get("labels", [])),
+                                 ";".join(f"{family}={guess}" for family, guess in extra.get("uncertain", {}).items()),
                                  json.dumps({k: round(v, 4) for k, v in extra.get("scores", {}).items()})])
 
 
@@ -60,8 +61,12 @@ def write_tags_html(transcripts: list[Transcript], path: Path, model_name: str) 
                 css = family if family in ("withdrawal", "confrontation", "resolution") else "other"
                 reasons = extra.get("evidence", {}).get(label, [])
                 evidence = "; ".join(f"{name} ({value:.2g})" for name, value in reasons)
-                title = f"p = {extra.get('scores', {}).get(label, 0):.2f}" + (f" | {evidence}" if evidence else "")
-                chips.append(f'<span class="tag {css}" title="{html.escape(title)}">{html.escape(label)}</span>')
+                guess = extra.get("uncertain", {}).get(label)
+                score = extra.get("scores", {}).get(guess or label, 0)
+                title = (f"subtype uncertain, most likely {guess} (p = {score:.2f})" if guess else f"p = {score:.2f}") \
+                    + (f" | {evidence}" if evidence else "")
+                text = f"{label} (subtype uncertain)" if guess else label
+                chips.append(f'<span class="tag {css}" title="{html.escape(title)}">{html.escape(text)}</span>')
             when = f"{u.start:.0f}s " if u.start is not None else ""
             parts.append(f'<div class="turn {html.escape(u.role)}"><div class=who>{when}{html.escape(u.speaker)}</div>'
                          f"<div>{html.escape(u.text)}<div>{''.join(chips)}</div></div></div>")
