@@ -95,7 +95,7 @@ def run_baseline(config, say) -> tuple[Scores, Truth]:
         rows[task.name] = {tuple(k): p["targets"][i].astype(np.int8) for i, k in enumerate(p["keys"])}
     quality = {t.transcript_id: str(t.utterances[0].meta.get("mi_quality", "")) for t in data.transcripts
                if t.utterances}
-    truth = Truth({t.name: tuple(t.labels) for t in tasks}, rows, dict(cv.fold_of),
+    truth = Truth({t.name: tuple(t.labels) for t in tasks}, rows, dict(cv.folds),
                   {tid: s.name for tid, s in data.sources.items()}, quality)
     return scores, truth
 
@@ -129,7 +129,7 @@ class Decided:
     reliable: dict[int, list[bool]]  # fold -> per label
 
 
-def decide_out_of_fold(scores: Scores, truth: Truth, task: str) -> Decided:
+def decide_out_of_fold(scores: Scores, truth: Truth, task: str, context: bool = True) -> Decided:
     from rupturekit.tagger.decisions import HierarchicalDecision
 
     keys = sorted(truth.rows[task], key=lambda k: (truth.source[k[0]], k[0], k[1]))
@@ -141,9 +141,11 @@ def decide_out_of_fold(scores: Scores, truth: Truth, task: str) -> Decided:
     reliable = {}
     for fold in sorted(set(folds.tolist())):
         tune = real & (folds != fold)
-        decision = HierarchicalDecision.fit(task, truth.labels[task], p[tune], y[tune])
+        sessions = np.asarray([k[0] for k in keys], dtype=object)
+        decision = HierarchicalDecision.fit(task, truth.labels[task], p[tune], y[tune],
+                                            sessions=list(sessions[tune]) if context else None)
         here = folds == fold
-        guess[here] = decision.indicators(p[here])
+        guess[here] = decision.indicators(p[here], list(sessions[here]))
         reliable[fold] = decision.reliable
     return Decided(keys, y, guess, reliable)
 
@@ -235,9 +237,12 @@ def kappa(c: np.ndarray) -> np.ndarray:
 def fmt(value: float, ci: tuple[float, float] | None = None, digits: int = 2) -> str:
     if value is None or not math.isfinite(value):
         return "–"
-    text = f"{value:.{digits}f}"
+    def num(v: float) -> str:
+        return f"{round(v, digits) + 0.0:.{digits}f}"  # + 0.0: no "-0.00"
+
+    text = num(value)
     if ci is not None and all(math.isfinite(v) for v in ci):
-        text += f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+        text += f" [{num(ci[0])}, {num(ci[1])}]"
     return text
 
 
@@ -382,8 +387,8 @@ def markdown(runs: list[tuple[float, dict, list[Scores]]], args, seconds: float)
         if len(names) > 1:
             delta, ci = paired(result, names[1], names[0], REAL, level)
             row += f" | {fmt(delta, ci)}"
-        support = result["models"][names[0]][REAL][level].get("support",
-                                                              f"{result['models'][names[0]][REAL][level]['labels']} labels")
+        cell = result["models"][names[0]][REAL][level]
+        support = cell["support"] if "support" in cell else f"{cell['labels']} labels"
         lines.append(row + f" | {support} |")
     lines += ["", "### False alarms: flags per 100 client turns (real sessions, out of fold)", "",
               "| sessions | turns | coded rate (`adjudicated`) | " + " | ".join(f"{n} flags" for n in names)
@@ -426,7 +431,8 @@ def markdown(runs: list[tuple[float, dict, list[Scores]]], args, seconds: float)
                   "resolution (any strategy)"):
         cells = [fmt(result["models"][n][CONSTRUCTED][level]["f1"], result["models"][n][CONSTRUCTED][level]["ci"])
                  for n in names]
-        support = result["models"][names[0]][CONSTRUCTED][level].get("support", "–")
+        cell = result["models"][names[0]][CONSTRUCTED][level]
+        support = cell["support"] if "support" in cell else f"{cell['labels']} labels"
         lines.append(f"| {level} | " + " | ".join(cells) + f" | {support} |")
     if len(runs) > 1:
         lines += ["", "### Weight of the constructed corpus in training", "",

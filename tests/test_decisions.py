@@ -84,3 +84,35 @@ def test_decision_json_round_trip_and_validation():
     del broken["points"]["balanced"]
     with pytest.raises(ValueError):
         HierarchicalDecision.from_json(broken)
+
+
+def test_context_calibration_reads_the_session_around_a_turn():
+    """Markers cluster in sessions: fitted on sessions where they do, the same turn score counts
+    for more in a session of high scores than alone in a session of low ones."""
+    from rupturekit.tagger.decisions import ContextCalibration
+
+    rng = np.random.default_rng(0)
+    scores, sessions, truth = [], [], []
+    for s in range(60):
+        strained = s % 3 == 0
+        for _ in range(20):
+            marker = rng.random() < (0.4 if strained else 0.03)
+            # the turn score is noisy; the session's level carries information
+            scores.append(float(np.clip(rng.normal(0.55 if marker else 0.35, 0.15) + (0.1 if strained else 0), 0.01,
+                                        0.99)))
+            sessions.append(f"s{s}")
+            truth.append(marker)
+    scores, truth = np.array(scores), np.array(truth)
+    calibration = ContextCalibration.fit(scores, sessions, truth)
+    assert calibration.coef[0] > 0 and calibration.coef[1] > 0  # the turn and the session mean both count
+    lone = calibration.apply(np.array([0.1, 0.6, 0.1, 0.1]), ["a"] * 4)[1]
+    crowded = calibration.apply(np.array([0.6, 0.6, 0.6, 0.6]), ["b"] * 4)[1]
+    assert crowded > lone
+    decision = HierarchicalDecision.fit("client_markers", LABELS[:1], scores[:, None], truth[:, None],
+                                        min_positives=1, sessions=sessions)
+    assert decision.context is not None
+    again = HierarchicalDecision.from_json(json.loads(json.dumps(decision.to_json())))
+    probe = np.array([[0.1], [0.62], [0.1], [0.1]])
+    assert again.decide(probe, ["a"] * 4) == decision.decide(probe, ["a"] * 4)
+    with pytest.raises(ValueError, match="session"):
+        decision.decide(probe)

@@ -622,8 +622,8 @@ class BaselineTagger:
             decision = model.decision(matrix)
             probability = model.calibrate(decision)
             hierarchical = self.decisions.get(task.name)
-            if hierarchical is not None:
-                tags, guesses = hierarchical.decide(probability)
+            if hierarchical is not None:  # rows are in corpus order: each session's turns in order
+                tags, guesses = hierarchical.decide(probability, [str(inputs.keys[row][0]) for row in rows])
             else:
                 predicted = model.predict(probability, decision)
                 tags = [[label for j, label in enumerate(task.labels) if predicted[r, j]] for r in range(len(rows))]

@@ -126,6 +126,7 @@ class DecisionConfig(BaseModel):
     folds: int = Field(0, ge=0)
     tune_on: list[str] | None = None  # data source names (gold name or file name); None: all
     min_positives: int = Field(20, ge=1)  # fewer gold positives in the tuning rows: subtype uncertain
+    context: bool = True  # re-score each turn with its session context (decisions.ContextCalibration)
     seed: int = 13
 
     @model_validator(mode="after")

@@ -6,7 +6,9 @@ dimension with families (3RS client markers: withdrawal / confrontation; therapi
 strategies) in three steps:
 
 1. **Any marker at all?** The utterance's marker score is the largest probability over the
-   dimension's labels; it is flagged when that reaches the operating point's threshold.
+   dimension's labels, re-scored with its session context when the decision was fitted with
+   sessions (`ContextCalibration`: markers cluster in sessions); it is flagged when that reaches
+   the operating point's threshold.
 2. **Which family?** Every family whose own score (the largest probability among its labels)
    reaches the threshold; the top family always does when the utterance is flagged.
 3. **Which subtype?** The most probable label of each chosen family. A label with fewer than
@@ -28,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["OPERATING_POINTS", "DEFAULT_MIN_POSITIVES", "HierarchicalDecision", "OperatingPoint", "best_cut",
-           "family_of"]
+__all__ = ["OPERATING_POINTS", "DEFAULT_MIN_POSITIVES", "ContextCalibration", "HierarchicalDecision", "OperatingPoint",
+           "best_cut", "family_of"]
 
 # name -> beta of the F-score the point maximises
 OPERATING_POINTS: dict[str, float] = {"precision": 0.5, "balanced": 1.0, "recall": 2.0}
@@ -93,6 +95,74 @@ class OperatingPoint:
                    round(100.0 * flagged.sum() / n, 2), round(100.0 * truth.sum() / n, 2))
 
 
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-4, 1 - 1e-4)
+    return np.log(p / (1 - p))
+
+
+@dataclass
+class ContextCalibration:
+    """Re-scores a turn's marker score with the session around it.
+
+    Markers cluster: a client who pushes back once in a lecturing session does so again, and a
+    lone high score in an otherwise collaborative session is more often a false alarm. A logistic
+    regression on the logits of (the turn's score, the session's mean score, the previous and the
+    next turn's score of the same role, the session's 90th percentile score), fitted on out-of-fold
+    scores, turns that into a calibrated probability. Six numbers, stored in the model as JSON."""
+
+    coef: list[float]
+    intercept: float
+    FEATURES = ("turn", "session mean", "previous turn", "next turn", "session 90th percentile")
+
+    @staticmethod
+    def features(score: np.ndarray, sessions: Sequence[str], reference: np.ndarray | None = None) -> np.ndarray:
+        """One row per turn; `sessions` names each row's session, rows of a session in turn order.
+        `reference` (default `score`) is the score the session statistics are taken from."""
+        score = np.asarray(score, dtype=np.float64)
+        reference = score if reference is None else np.asarray(reference, dtype=np.float64)
+        mean, prev, nxt, top = (np.zeros(len(score)) for _ in range(4))
+        groups: dict[str, list[int]] = {}
+        for i, name in enumerate(sessions):
+            groups.setdefault(str(name), []).append(i)
+        for rows in groups.values():
+            values = reference[rows]
+            mean[rows], top[rows] = values.mean(), np.percentile(values, 90)
+            prev[rows] = np.r_[0.0, values[:-1]]
+            nxt[rows] = np.r_[values[1:], 0.0]
+        return np.column_stack([_logit(score), _logit(mean), _logit(prev), _logit(nxt), _logit(top)])
+
+    @classmethod
+    def fit(cls, score: np.ndarray, sessions: Sequence[str], truth: np.ndarray) -> ContextCalibration:
+        from sklearn.linear_model import LogisticRegression
+
+        model = LogisticRegression(C=1.0, max_iter=1000).fit(cls.features(score, sessions), np.asarray(truth) > 0.5)
+        return cls([float(c) for c in model.coef_[0]], float(model.intercept_[0]))
+
+    def apply(self, score: np.ndarray, sessions: Sequence[str], reference: np.ndarray | None = None) -> np.ndarray:
+        z = self.features(score, sessions, reference) @ np.asarray(self.coef) + self.intercept
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+def _cross_fitted_context(score: np.ndarray, sessions: Sequence[str], truth: np.ndarray,
+                          folds: int = 5) -> np.ndarray:
+    """Context-calibrated scores where each session's come from a calibration fitted on the other
+    sessions (grouped folds), so that thresholds are not chosen on the calibration's own rows."""
+    names = sorted(set(map(str, sessions)))
+    fold_of = {name: i % folds for i, name in enumerate(names)}
+    which = np.asarray([fold_of[str(x)] for x in sessions])
+    out = np.zeros(len(score))
+    for fold in range(min(folds, len(names))):
+        test = which == fold
+        train = ~test
+        if not test.any() or len(set(np.asarray(truth)[train].tolist())) < 2:
+            out[test] = score[test]
+            continue
+        calibration = ContextCalibration.fit(score[train], [s for s, t in zip(sessions, train, strict=True) if t],
+                                             truth[train])
+        out[test] = calibration.apply(score[test], [s for s, t in zip(sessions, test, strict=True) if t])
+    return out
+
+
 @dataclass
 class HierarchicalDecision:
     """Decide one multi-label dimension: any marker -> family -> subtype (see the module docstring)."""
@@ -104,6 +174,7 @@ class HierarchicalDecision:
     points: dict[str, OperatingPoint] = field(default_factory=dict)
     active: str = DEFAULT_POINT
     tuned_on: str = ""  # what the thresholds were chosen on, in words
+    context: ContextCalibration | None = None  # session-aware re-scoring (see ContextCalibration)
     override: float | None = None  # a threshold given by the user (`--threshold`)
 
     @property
@@ -130,13 +201,22 @@ class HierarchicalDecision:
     # ------------------------------------------------------------------ fitting
     @classmethod
     def fit(cls, task: str, labels: Sequence[str], probability: np.ndarray, truth: np.ndarray,
-            min_positives: int = DEFAULT_MIN_POSITIVES, tuned_on: str = "") -> HierarchicalDecision:
-        """Operating points from out-of-fold `probability` (n x labels) against 0/1 `truth`."""
+            min_positives: int = DEFAULT_MIN_POSITIVES, tuned_on: str = "",
+            sessions: Sequence[str] | None = None) -> HierarchicalDecision:
+        """Operating points from out-of-fold `probability` (n x labels) against 0/1 `truth`.
+
+        With `sessions` (each row's session; a session's rows in turn order) the marker score is
+        first re-scored with its session context (`ContextCalibration`); the thresholds are then
+        chosen on context scores cross-fitted over sessions."""
         probability = np.asarray(probability, dtype=np.float64)
         truth = np.asarray(truth) > 0.5
         decision = cls(task, tuple(labels), [int(v) for v in truth.sum(axis=0)], min_positives, tuned_on=tuned_on)
         score = decision.marker_score(probability)
         any_truth = truth.any(axis=1)
+        if sessions is not None and any_truth.any() and not any_truth.all():
+            sessions = [str(x) for x in sessions]
+            decision.context = ContextCalibration.fit(score, sessions, any_truth)
+            score = _cross_fitted_context(score, sessions, any_truth)
         for name, beta in OPERATING_POINTS.items():
             cut = best_cut(score, any_truth, beta)
             decision.points[name] = OperatingPoint.measure(name, beta, cut, score, any_truth)
@@ -148,21 +228,38 @@ class HierarchicalDecision:
         p = np.asarray(probability, dtype=np.float64)
         return p.max(axis=1) if p.size else np.zeros(len(p))
 
-    def decide(self, probability: np.ndarray) -> tuple[list[list[str]], list[dict[str, str]]]:
+    def family_scores(self, probability: np.ndarray, sessions: Sequence[str] | None = None) -> np.ndarray:
+        """(rows x families) scores the threshold is read against: each family's largest label
+        probability, re-scored with the session context when the decision has one."""
+        p = np.asarray(probability, dtype=np.float64)
+        raw = np.column_stack([p[:, members].max(axis=1) if len(p) else np.zeros(0)
+                               for members in self.families.values()])
+        if self.context is None:
+            return raw
+        if sessions is None:
+            raise ValueError("this decision reads the session context: give each row's session")
+        marker = self.marker_score(p)
+        return np.column_stack([self.context.apply(raw[:, j], sessions, reference=marker)
+                                for j in range(raw.shape[1])])
+
+    def decide(self, probability: np.ndarray,
+               sessions: Sequence[str] | None = None) -> tuple[list[list[str]], list[dict[str, str]]]:
         """Per row: the tags (confident subtypes, or family names) and {family: subtype guess}
-        for families whose subtype is uncertain."""
+        for families whose subtype is uncertain. `sessions`: each row's session, rows of a session
+        in turn order (needed when the decision reads the session context)."""
         p = np.asarray(probability, dtype=np.float64)
         cut = self.threshold
         reliable = self.reliable
         tags: list[list[str]] = []
         uncertain: list[dict[str, str]] = []
         families = self.families
-        for row in p:
+        family_score = self.family_scores(p, sessions) if len(p) else np.zeros((0, len(families)))
+        for r, row in enumerate(p):
             chosen: list[str] = []
             guesses: dict[str, str] = {}
-            for family, members in families.items():
+            for f, (family, members) in enumerate(families.items()):
                 scores = row[members]
-                if scores.max() < cut:
+                if family_score[r, f] < cut:
                     continue
                 best = members[int(np.argmax(scores))]
                 if reliable[best]:
@@ -174,10 +271,10 @@ class HierarchicalDecision:
             uncertain.append(guesses)
         return tags, uncertain
 
-    def indicators(self, probability: np.ndarray) -> np.ndarray:
+    def indicators(self, probability: np.ndarray, sessions: Sequence[str] | None = None) -> np.ndarray:
         """0/1 per label, the hierarchical decision read at subtype level (a family tag counts for
         its guessed subtype), for scoring against label-level codes."""
-        tags, guesses = self.decide(probability)
+        tags, guesses = self.decide(probability, sessions)
         index = {label: j for j, label in enumerate(self.labels)}
         out = np.zeros((len(tags), len(self.labels)), dtype=np.int8)
         for r, (row_tags, row_guesses) in enumerate(zip(tags, guesses, strict=True)):
@@ -189,7 +286,10 @@ class HierarchicalDecision:
     def to_json(self) -> dict[str, Any]:
         return {"task": self.task, "labels": list(self.labels), "positives": self.positives,
                 "min_positives": self.min_positives, "active": self.active, "tuned_on": self.tuned_on,
-                "points": {name: asdict(point) for name, point in self.points.items()}}
+                "points": {name: asdict(point) for name, point in self.points.items()},
+                "context": None if self.context is None else {"features": list(ContextCalibration.FEATURES),
+                                                              "coef": self.context.coef,
+                                                              "intercept": self.context.intercept}}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> HierarchicalDecision:
@@ -202,5 +302,12 @@ class HierarchicalDecision:
         for point in points.values():
             if not 0.0 <= float(point.threshold) <= 1.0:
                 raise ValueError(f"threshold {point.threshold} of point '{point.name}' is not a probability")
+        context = None
+        if data.get("context"):
+            coef = [float(c) for c in data["context"]["coef"]]
+            intercept = float(data["context"]["intercept"])
+            if len(coef) != len(ContextCalibration.FEATURES) or not all(np.isfinite([*coef, intercept])):
+                raise ValueError("the context calibration needs one finite coefficient per feature")
+            context = ContextCalibration(coef, intercept)
         return cls(str(data["task"]), labels, positives, int(data.get("min_positives", DEFAULT_MIN_POSITIVES)),
-                   points, str(data.get("active", DEFAULT_POINT)), str(data.get("tuned_on", "")))
+                   points, str(data.get("active", DEFAULT_POINT)), str(data.get("tuned_on", "")), context)

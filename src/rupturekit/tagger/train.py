@@ -155,13 +155,17 @@ def decisions_from_cv(config: TrainConfig, tasks: list[Task], cv: CVReport,
         if not task.multi_label:
             continue
         predictions = cv.predictions[task.name]
-        rows = np.asarray([sources[key[0]].name in tune_on for key in predictions["keys"]], dtype=bool)
-        if not rows.any():
+        keys = predictions["keys"]
+        # the tuning rows, each session's turns in order (the context calibration reads neighbours)
+        rows = np.asarray(sorted((i for i, key in enumerate(keys) if sources[key[0]].name in tune_on),
+                                 key=lambda i: (str(keys[i][0]), keys[i][1])), dtype=np.int64)
+        if not len(rows):
             continue
-        transcripts = len({key[0] for key, keep in zip(predictions["keys"], rows, strict=True) if keep})
+        transcripts = len({keys[i][0] for i in rows})
         out[task.name] = HierarchicalDecision.fit(
             task.name, task.labels, predictions["scores"][rows], predictions["targets"][rows],
             config.decisions.min_positives,
+            sessions=[str(keys[i][0]) for i in rows] if config.decisions.context else None,
             tuned_on=f"out-of-fold scores of {int(rows.sum()):,} coded utterances in {transcripts} transcripts of "
                      f"{', '.join(sorted(tune_on))} ({cv.n_folds}-fold cross-validation grouped by {config.group_by})")
     return out

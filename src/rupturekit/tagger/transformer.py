@@ -737,6 +737,7 @@ class TransformerTagger:
         if utterances:
             probs = self.predict(transcripts)
             roles = [u.role for u in utterances]
+            session_of = [str(k) for k, t in enumerate(transcripts) for _ in t.utterances]
             predicted: dict[int, list[str]] = {}
             for task in tasks:
                 rows = np.asarray([i for i, role in enumerate(roles) if task.applies_to(role)], dtype=np.int64)
@@ -745,7 +746,7 @@ class TransformerTagger:
                 p = probs[task.key][rows]
                 decision = self.decisions.get(task.key)
                 if decision is not None:
-                    tags, guesses = decision.decide(p)
+                    tags, guesses = decision.decide(p, [session_of[i] for i in rows])
                 else:
                     chosen = decide(task, p)
                     tags = [[label for j, label in enumerate(task.labels) if chosen[r, j]] for r in range(len(rows))]

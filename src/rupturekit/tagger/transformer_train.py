@@ -152,7 +152,8 @@ def _add_transcripts(sessions: dict[str, Session], transcripts: list[Transcript]
         transcripts = [t for t in transcripts if t.transcript_id in sessions]
     summary = {"name": source.name, "kind": kind, "codebook": codebook.name, "weak": source.weak,
                "weight": source.weight, "transcripts": len(transcripts),
-               "utterances": sum(len(t.utterances) for t in transcripts), "merged_only": merged_only}
+               "utterances": sum(len(t.utterances) for t in transcripts), "merged_only": merged_only,
+               "raters": list(source.raters) if source.raters else None}
     for transcript in transcripts:
         session = sessions.get(transcript.transcript_id)
         if session is None:
@@ -542,8 +543,9 @@ def _load_checkpoint(folder: Path, fingerprint: str) -> tuple[dict[str, Any], di
 _GOLD_NOTES = {
     "3rs-constructed": "constructed example transcripts written for the project from the 3RS definitions "
                        "(not real sessions), coded by the project team while writing them (one rater)",
-    "annomi-3rs": "3RS codes by the project team (not certified 3RS coders, one rater) on 23 real AnnoMI "
-                  "motivational-interviewing demonstration transcripts",
+    "annomi-3rs": "3RS codes on 116 real AnnoMI motivational-interviewing demonstration transcripts: two blind "
+                  "coding passes and an adjudication by language-model coders (not certified 3RS coders), plus the "
+                  "team's earlier codes on 23 of them; the `raters` of the source say which codes train",
 }
 
 
@@ -554,6 +556,8 @@ def _source_line(summary: dict[str, Any]) -> str:
             f"{summary['utterances']} utterances")
     if summary.get("merged_only"):
         text += " (only the transcripts that are also in the main data)"
+    if summary.get("raters"):
+        text += f", codes of rater(s) {', '.join(summary['raters'])}"
     if summary["weight"] != 1.0:
         text += f", weight {summary['weight']:g}"
     return text + (f" - {note}." if note else ".")
@@ -608,10 +612,12 @@ def model_card(corpus: Corpus, config: TrainConfig, manifest: dict[str, Any], me
     lines += [
         "",
         "## Validation scores",
-        "Per-label precision, recall and F1 on the validation transcripts, from the best epoch. Multi-label",
-        "decision thresholds were tuned on this same split, so these numbers are optimistic; the split is",
-        "small, so per-label scores rest on few examples (see support). Macro F1 averages the labels present",
-        "in validation.",
+        "Per-label precision, recall and F1 on the validation transcripts, from the best epoch (the split",
+        "that chose the epoch). Multi-label thresholds were tuned on this same split, so these numbers are",
+        "optimistic; the split is small, so per-label scores rest on few examples (see support). Macro F1",
+        "averages the labels present in validation."
+        + (" **Tagging does not use these thresholds**: the tasks with decisions below are decided with"
+           " operating points chosen out of fold." if manifest.get("decisions") else ""),
         "",
     ]
     for task_report in metrics["tasks"].values():
@@ -1069,6 +1075,7 @@ def fit_decisions(prep: Prepared, crossfit: CrossFit) -> dict[str, HierarchicalD
         transcripts = len({k[0] for k in keys})
         out[task.key] = HierarchicalDecision.fit(
             task.name, task.labels, probs, truth, dcfg.min_positives,
+            sessions=[key[0] for key in keys] if dcfg.context else None,
             tuned_on=f"out-of-fold scores of {len(keys):,} coded utterances in {transcripts} transcripts of "
                      f"{', '.join(sorted(tune_on))} ({len(set(crossfit.folds.values()))}-fold cross-fitting "
                      f"grouped by {prep.config.group_by})")
@@ -1171,10 +1178,10 @@ def _oof_report(prep: Prepared, crossfit: CrossFit, decisions: dict[str, Hierarc
             continue
         per_source = {}
         for source in sorted({prep.corpus.sessions[i].source for i in crossfit.folds}):
-            probs, truth, _ = oof_rows(prep, crossfit, task, {source})
+            probs, truth, keys = oof_rows(prep, crossfit, task, {source})
             if not len(truth):
                 continue
-            guess = decision.indicators(probs)
+            guess = decision.indicators(probs, [key[0] for key in keys])
             table = label_report(truth, guess, label_names=list(task.labels))
             families = {}
             for family, members in decision.families.items():
