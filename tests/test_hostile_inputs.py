@@ -270,6 +270,31 @@ def test_train_swaps_the_new_model_in_whole(cli, work, monkeypatch):
     assert f"saved to {Path('model')}" in result.stderr and ".tmp" not in result.stderr
 
 
+def test_transformer_interrupted_keeps_its_checkpoint_beside_the_old_model(cli, work, monkeypatch):
+    """The old model stays whole; the interrupted run's checkpoint replaces the old one, so a rerun resumes."""
+    (work / "config.yaml").write_text("model: transformer\ncodebook: 3rs\ndata:\n  - path: corpus.jsonl\n",
+                                      encoding="utf-8")
+    model = work / "model"
+    (model / "checkpoint").mkdir(parents=True)
+    (model / "model.json").write_text('{"kind": "transformer"}\n', encoding="utf-8")
+    (model / "checkpoint" / "progress.json").write_text('{"epoch": 1}\n', encoding="utf-8")
+    seen = []
+
+    def interrupted(config, out_dir, progress=None, resume=True):
+        checkpoint = Path(out_dir) / "checkpoint" / "progress.json"
+        seen.append(checkpoint.read_text(encoding="utf-8"))  # resumes from the old checkpoint
+        checkpoint.write_text('{"epoch": 2}\n', encoding="utf-8")
+        (Path(out_dir) / "val_metrics.json").write_text("{}\n", encoding="utf-8")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("rupturekit.tagger.transformer_train.train_transformer", interrupted)
+    assert cli("train", "config.yaml", "-o", "model").exit_code == 130
+    assert seen == ['{"epoch": 1}\n']
+    assert snapshot(model) == {"model.json": b'{"kind": "transformer"}\n',
+                               str(Path("checkpoint") / "progress.json"): b'{"epoch": 2}\n'}
+    assert [p.name for p in work.iterdir() if p.name.startswith(".")] == []
+
+
 def test_ingest_folder_output_is_all_or_nothing(cli, work):
     (work / "a.vtt").write_text("WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n<v T>Hello.\n", encoding="utf-8")
     (work / "b.srt").write_text("1\n00:00:01,000 --> 00:00:02,000\nC: Hi.\n", encoding="utf-8")
