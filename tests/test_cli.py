@@ -218,7 +218,7 @@ def test_weak_label_writes_probabilities_codes_and_the_lf_table(cli, tmp_path):
     [transcript] = read_jsonl(out)
     client = transcript.utterances[1]
     assert client.model_extra["weak"]["confrontation.complaint_progress"] >= 0.5
-    assert "confrontation.complaint_progress" in [c.label for c in client.codes if c.rater == "weak"]
+    assert "confrontation.complaint_progress" in [c.label for c in client.codes if c.rater == "weak:generative"]
     assert set(transcript.utterances[0].model_extra["weak"]) == {
         label for label in load_codebook("3rs").labels if label.startswith("resolution.")}
     assert "progress_complaint" in table.read_text(encoding="utf-8")

@@ -107,7 +107,7 @@ def test_attach_keeps_every_rater_and_never_changes_the_input():
     assert [(c.rater, c.label) for c in both[0].utterances[1].codes] == [
         ("ana", "withdrawal.denial"), ("bo", "withdrawal.minimal_response")]
     assert all(not u.codes for u in original[0].utterances)
-    with pytest.raises(InputError, match="already has codes by rater 'ana'; import as another rater"):
+    with pytest.raises(InputError, match="already has codes by rater 'ana' on transcript 's1'; import as another"):
         attach_codes(both, rows((3, "ana", "withdrawal.denial")), "h")
     replaced = attach_codes(both, rows((3, "ana", "withdrawal.denial")), "h", replace=True)
     assert [(c.rater, c.label) for c in replaced[0].utterances[1].codes] == [("bo", "withdrawal.minimal_response")]

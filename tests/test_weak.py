@@ -23,6 +23,7 @@ from rupturekit.weak import (
     evaluate_gold,
     fit_labels,
     weak_label,
+    weak_rater,
 )
 from rupturekit.weak.functions import COUNTER_CUES, NOT_VOTES, prev_other
 from rupturekit.weak.label_model import check_votes, make_model
@@ -382,8 +383,8 @@ def test_weak_label_is_deterministic_and_idempotent(extract):
 def test_weak_label_majority_model_and_checks(extract):
     labelled, report = weak_label(corpus(), "3rs", model="majority", extractor=extract)
     assert report.model == "majority"
-    codes = {c.label for c in labelled[0].utterances[1].codes if c.rater == RATER}
-    assert codes == {"confrontation.controls_pressures"}
+    codes = {c.label for c in labelled[0].utterances[1].codes if c.rater == weak_rater("majority")}
+    assert codes == {"confrontation.controls_pressures"} and weak_rater("majority") == "weak:majority"
     assert all(math.isnan(s.estimated_accuracy) for s in report.lfs)
     with pytest.raises(ValueError, match="unknown label model"):
         weak_label(corpus(), "3rs", model="snorkel", extractor=extract)

@@ -56,6 +56,29 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_BAD_INPUT)
 
 
+def _guard(inputs: list, *outputs) -> None:
+    """The output guard (`rupturekit.safe_output.check_outputs`), before any work: no output may be
+    an input, lie under a file, or replace a folder holding files the run would not write."""
+    from rupturekit.safe_output import check_outputs
+
+    try:
+        check_outputs(outputs, [item for item in inputs if item is not None])
+    except InputError as error:
+        raise _fail(str(error)) from None
+
+
+def _input_files(inputs: list[str]) -> list[Path]:
+    """The files an ingest-style command will read (missing ones are reported when reading)."""
+    from rupturekit.ingest.batch import IngestResult, expand_inputs
+
+    return expand_inputs(inputs, IngestResult())
+
+
+def _file_or_none(name: str | Path | None) -> Path | None:
+    """A codebook or model given as a path (not a name) is an input too."""
+    return Path(name) if name is not None and Path(name).exists() else None
+
+
 def _print_problems(result, show_all: bool) -> None:
     shown = result.warnings if show_all else result.warnings[:MAX_WARNINGS_SHOWN]
     for warning in shown:
@@ -169,8 +192,14 @@ def ingest_command(
     all_warnings: _flag("--all-warnings", "Print every warning, not only the first 30.") = False,
 ) -> None:
     """Read transcripts in any supported format and write the canonical JSONL (or CSV, ELAN, WebVTT)."""
-    from rupturekit.export.output import write_transcripts
+    from rupturekit.export.output import output_format, write_transcripts
+    from rupturekit.safe_output import Output
 
+    try:
+        _, to_folder = output_format(output, to)
+    except InputError as error:
+        raise _fail(str(error)) from None
+    _guard([*_input_files(inputs), config], Output(output, folder=to_folder))
     result = _run_ingest(
         inputs, config,
         overrides={"format": format_name, "roles": roles, "segment": segment, "sentences": sentences},
@@ -190,8 +219,6 @@ def ingest_command(
         written = write_transcripts(result.transcripts, output, to)
     except InputError as error:
         raise _fail(str(error)) from None
-    except OSError as exc:
-        raise _fail(f"{output}: cannot write ({exc.strerror}); check the path and its permissions") from None
     n_utterances = sum(len(t.utterances) for t in result.transcripts)
     target = output if len(written) == 1 else f"{len(written)} files in {output}"
     err.print(f"wrote {n_utterances:,} utterances in {len(result.transcripts):,} transcripts "
@@ -299,9 +326,10 @@ def features_command(
         raise _fail("give INPUT... and -o OUTPUT (.parquet or .csv), or --list")
     if output.suffix.lower() not in (".parquet", ".csv"):
         raise _fail(f"{output}: write the features as .parquet or .csv")
-    from rupturekit.export.output import atomic_write
     from rupturekit.features import FeatureExtractor
+    from rupturekit.safe_output import Output, atomic_write, spreadsheet_safe_frame
 
+    _guard([*_input_files(inputs), config], Output(output))
     result = _run_ingest(inputs, config, overrides={"format": format_name, "roles": roles},
                          columns={}, read_overrides={})
     _print_problems(result, False)
@@ -309,10 +337,14 @@ def features_command(
         raise typer.Exit(EXIT_BAD_INPUT) if result.failures else _fail("no transcript could be read")
     with err.status(f"computing features for {sum(len(t.utterances) for t in result.transcripts):,} utterances"):
         frame = FeatureExtractor(embeddings=not no_embeddings)(result.transcripts).to_pandas()
-    if output.suffix.lower() == ".csv":
-        atomic_write(output, lambda p: frame.to_csv(p, index=False))
-    else:
-        atomic_write(output, lambda p: frame.to_parquet(p, index=False))
+    try:
+        if output.suffix.lower() == ".csv":
+            safe = spreadsheet_safe_frame(frame)
+            atomic_write(output, lambda p: safe.to_csv(p, index=False))
+        else:
+            atomic_write(output, lambda p: frame.to_parquet(p, index=False))
+    except InputError as error:
+        raise _fail(str(error)) from None
     err.print(f"wrote {len(frame):,} rows x {len(FEATURES)} features to {output}")
     if result.failures:
         raise _fail(f"{len(result.failures)} input{'s' * (len(result.failures) != 1)} could not be read (above)")
@@ -330,21 +362,92 @@ def train_command(
     fresh: _flag("--fresh", "Transformer: ignore a checkpoint in the output folder and start over.") = False,
 ) -> None:
     """Train a tagger (baseline or transformer) from a config; write the model, its metrics and a model card."""
+    from rupturekit.safe_output import Output, staged_folder
     from rupturekit.tagger.config import load_train_config
 
     try:
         config = load_train_config(config_path, overrides or [])
-        if config.model == "baseline":
-            from rupturekit.tagger.train import train_baseline
-
-            folder = train_baseline(config, output, progress=lambda line: err.print(line))
-        else:
-            from rupturekit.tagger.transformer_train import train_transformer
-
-            folder = train_transformer(config, output, progress=lambda line: err.print(line), resume=not fresh)
     except InputError as error:
         raise _fail(str(error)) from None
-    err.print(f"wrote the {config.model} model to {folder}")
+    # Checked before the (long) training: the model folder is built beside OUTPUT and swapped in whole.
+    _guard(_training_inputs(config_path, config), Output(output, folder=True, foreign=_model_folder_foreign))
+    try:
+        with staged_folder(output, _model_folder_foreign) as stage:
+            def say(line: str) -> None:
+                err.print(line.replace(str(stage), str(output)))
+
+            if config.model == "baseline":
+                from rupturekit.tagger.train import train_baseline
+
+                train_baseline(config, stage, progress=say)
+            else:
+                _train_transformer(config, output, stage, say, resume=not fresh)
+    except InputError as error:
+        raise _fail(str(error)) from None
+    err.print(f"wrote the {config.model} model to {output}")
+
+
+# The transformer's resumable checkpoint (rupturekit.tagger.transformer.CHECKPOINT_DIR; not imported
+# here, as that module loads torch): a folder holding only it is an interrupted run's output.
+CHECKPOINT_DIR = "checkpoint"
+
+
+def _model_folder_foreign(folder: Path) -> list[str]:
+    """A model folder (it has model.json) is replaced whole by a new model; any other folder may hold
+    only a checkpoint, or nothing."""
+    if (folder / "model.json").is_file():
+        return []
+    return [entry for entry in os.listdir(folder) if entry not in (CHECKPOINT_DIR, f".{CHECKPOINT_DIR}.previous")]
+
+
+def _training_inputs(config_path: Path, config) -> list[Path | None]:
+    """Everything a training config reads: the config, data files and folders, codebooks, a local base."""
+    from rupturekit.gold import default_annomi_dir, gold_dir
+
+    sources = [*config.data, *(source for aux in config.aux for source in aux.data)]
+    paths: list[Path | None] = [config_path, *(Path(s.path) for s in sources if s.path)]
+    paths += [gold_dir() / s.gold for s in sources if s.gold]
+    if any(s.gold for s in sources):
+        paths.append(Path(config.annomi_dir) if config.annomi_dir else default_annomi_dir())
+    paths += [_file_or_none(config.codebook), *(Path(d) for d in config.codebook_dirs),
+              *(_file_or_none(aux.codebook) for aux in config.aux), _file_or_none(config.transformer.base)]
+    return paths
+
+
+def _train_transformer(config, output: Path, stage: Path, say, resume: bool) -> None:
+    """Train into `stage`, resuming from OUTPUT's checkpoint. If the run stops (error, Ctrl-C,
+    SIGTERM), its checkpoint is moved to OUTPUT/checkpoint so that a rerun resumes; OUTPUT's model
+    files stay as they were (the checkpoint is not part of the model)."""
+    import shutil
+
+    from rupturekit.tagger.transformer_train import train_transformer
+
+    old, new = output / CHECKPOINT_DIR, stage / CHECKPOINT_DIR
+    if resume and old.is_dir():
+        shutil.copytree(old, new)
+    try:
+        train_transformer(config, stage, progress=say, resume=resume)
+    except BaseException:
+        if new.is_dir():
+            _keep_checkpoint(new, output)
+        raise
+
+
+def _keep_checkpoint(checkpoint: Path, output: Path) -> None:
+    import contextlib
+    import shutil
+
+    with contextlib.suppress(OSError):
+        output.mkdir(parents=True, exist_ok=True)
+        target = output / CHECKPOINT_DIR
+        if target.exists():
+            previous = output / f".{CHECKPOINT_DIR}.previous"
+            shutil.rmtree(previous, ignore_errors=True)
+            os.rename(target, previous)
+            os.rename(checkpoint, target)
+            shutil.rmtree(previous, ignore_errors=True)
+        else:
+            os.rename(checkpoint, target)
 
 
 @app.command("tag")
@@ -371,13 +474,18 @@ def tag_command(
     roles: RolesOption = None,
 ) -> None:
     """Tag utterances with rupture markers and resolution moves: labels, probabilities and evidence."""
-    from rupturekit.export.output import atomic_write
+    from rupturekit.codes import machine_rater
+    from rupturekit.export.output import output_format
+    from rupturekit.safe_output import Output, atomic_write
     from rupturekit.tagger.api import load_tagger
     from rupturekit.tagger.output import TAG_FORMATS, with_tags_as_codes, write_tags_csv, write_tags_html
 
     kind = out_format or (output.suffix.lower().lstrip(".") if output is not None and output.suffix else "jsonl")
     if kind not in TAG_FORMATS:
         raise _fail(f"--format: '{kind}' is not one of {', '.join(TAG_FORMATS)}")
+    if output is not None:
+        folder = kind == "eaf" and output_format(output, "eaf")[1]
+        _guard([*_input_files(inputs), config, _file_or_none(model)], Output(output, folder=folder))
     if runtime not in ("torch", "onnx"):
         raise _fail(f"--runtime: '{runtime}' is not one of torch, onnx")
     try:
@@ -422,18 +530,21 @@ def tag_command(
         if kind != "jsonl":
             raise _fail(f"--format {kind} needs --output")
         sys.stdout.write(dumps_jsonl(tagged))
-    elif kind == "jsonl":
-        text = dumps_jsonl(tagged)
-        atomic_write(output, lambda p: p.write_text(text, encoding="utf-8"))
-    elif kind == "csv":
-        atomic_write(output, lambda p: write_tags_csv(tagged, p))
-    elif kind == "html":
-        atomic_write(output, lambda p: write_tags_html(tagged, p, str(model)))
+    elif kind in ("jsonl", "csv", "html"):
+        writers = {"jsonl": lambda p: p.write_text(dumps_jsonl(tagged), encoding="utf-8"),
+                   "csv": lambda p: write_tags_csv(tagged, p),
+                   "html": lambda p: write_tags_html(tagged, p, str(model))}
+        try:
+            atomic_write(output, writers[kind])
+        except InputError as error:
+            raise _fail(str(error)) from None
     else:
         from rupturekit.export.output import write_transcripts
 
+        # Predictions are codes of a machine rater, model:<name>, never of a human rater.
+        name = "default" if str(model) == "default" else Path(model).resolve().name
         try:
-            write_transcripts(with_tags_as_codes(tagged, "model"), output, "eaf")
+            write_transcripts(with_tags_as_codes(tagged, machine_rater("model", name)), output, "eaf")
         except InputError as error:
             raise _fail(str(error)) from None
     n_labels = sum(len((u.model_extra or {}).get("labels", [])) for t in tagged for u in t.utterances)
@@ -447,7 +558,7 @@ def tag_command(
 def weak_label_command(
     inputs: Annotated[list[str], typer.Argument(help="Transcripts in any format ingest reads.", show_default=False)],
     output: Annotated[Path, typer.Option("--output", "-o", help="Canonical JSONL with `weak` probabilities and "
-                                                                "codes by rater 'weak'.")],
+                                                                "codes by rater 'weak:<label model>'.")],
     label_model: Annotated[str, typer.Option("--label-model", help="generative (learns each labeling function's "
                                                                    "accuracy) or majority.")] = "generative",
     codebook: CodebookOption = "3rs",
@@ -459,12 +570,14 @@ def weak_label_command(
     roles: RolesOption = None,
 ) -> None:
     """Label a corpus weakly: labeling functions over the cue features, combined by a label model."""
-    from rupturekit.export.output import atomic_write
     from rupturekit.records import dumps_jsonl
-    from rupturekit.weak import weak_label
+    from rupturekit.safe_output import Output, atomic_write
+    from rupturekit.weak import weak_label, weak_rater
 
     if label_model not in ("generative", "majority"):
         raise _fail(f"--label-model: '{label_model}' is not one of generative, majority")
+    _guard([*_input_files(inputs), config, _file_or_none(codebook)], Output(output),
+           Output(report_path, "--report") if report_path is not None else None)
     book = _codebook(codebook, None)
     result = _run_ingest(inputs, config, overrides={"format": format_name, "roles": roles}, columns={},
                          read_overrides={})
@@ -479,13 +592,21 @@ def weak_label_command(
     if not any(weak_report.rows_by_role.get(role) for role in ("client", "therapist")):
         err.print("[yellow]warning:[/] no utterance has role client or therapist, so nothing was labelled; "
                   "name the speakers with --roles", markup=True)
+    legacy = sorted({c.rater for t in result.transcripts for u in t.utterances for c in u.codes
+                     if c.rater.strip().casefold() in ("weak", "model")})
+    if legacy:  # older versions wrote machine codes under these plain names; a human may have used them
+        err.print(f"[yellow]warning:[/] codes by rater {', '.join(repr(r) for r in legacy)} are kept as they are; "
+                  f"the weak labels are codes by '{weak_rater(label_model)}'", markup=True)
     text = dumps_jsonl(labelled)
-    atomic_write(output, lambda p: p.write_text(text, encoding="utf-8"))
-    if report_path is not None:
-        markdown = weak_report.to_markdown()
-        atomic_write(report_path, lambda p: p.write_text(markdown, encoding="utf-8"))
+    try:
+        atomic_write(output, lambda p: p.write_text(text, encoding="utf-8"))
+        if report_path is not None:
+            markdown = weak_report.to_markdown()
+            atomic_write(report_path, lambda p: p.write_text(markdown, encoding="utf-8"))
+    except InputError as error:
+        raise _fail(str(error)) from None
     positive = sum(1 for t in labelled for u in t.utterances for c in u.codes
-                   if c.rater == "weak" and c.label != book.none_label)
+                   if c.rater == weak_rater(label_model) and c.label != book.none_label)
     err.print(f"wrote {sum(len(t.utterances) for t in labelled):,} utterances ({positive:,} weak labels) to {output}")
     if result.failures:
         raise _fail(f"{len(result.failures)} input{'s' * (len(result.failures) != 1)} could not be read (above)")
@@ -533,8 +654,11 @@ def agree_command(
 ) -> None:
     """Agreement of tags (or a rater) with human codes: per-label P/R/F1 with CIs, kappa, alpha, AC1, ICC,
     the model as one more rater, and a self-contained HTML report."""
-    from rupturekit.agree.report import run_agreement
+    from rupturekit.agree.report import report_folder_foreign, run_agreement
+    from rupturekit.safe_output import Output
 
+    _guard([reference, predicted, _file_or_none(codebook), _file_or_none(crosswalk_from)],
+           Output(output, folder=True, foreign=report_folder_foreign))
     book = _codebook(codebook, codebook_dir)
     source_book = _codebook(crosswalk_from, codebook_dir) if crosswalk_from else None
     if level not in ("subtype", "family", "both"):
@@ -656,10 +780,14 @@ def codebook_labelstudio(
 ) -> None:
     """Write the Label Studio labeling config generated from a codebook."""
     from rupturekit.export.labelstudio import labeling_config
-    from rupturekit.export.output import atomic_write
+    from rupturekit.safe_output import Output, atomic_write
 
+    _guard([_file_or_none(name)], Output(output))
     codebook = _codebook(name, codebook_dir)
-    atomic_write(output, lambda p: p.write_text(labeling_config(codebook), encoding="utf-8"))
+    try:
+        atomic_write(output, lambda p: p.write_text(labeling_config(codebook), encoding="utf-8"))
+    except InputError as error:
+        raise _fail(str(error)) from None
     err.print(f"wrote the Label Studio config for '{codebook.name}' to {output}")
 
 
@@ -707,21 +835,36 @@ def codes_import(
     codebook_dir: CodebookDirOption = None,
     format_name: _text_option("--format", f"One of {', '.join(CODE_FORMATS)}; detected when left out.") = None,
     rater: _text_option("--rater", "Store the codes under this rater name (reviewed ELAN/Label Studio files: "
-                                   "default 'review' / the Label Studio user).") = None,
+                                   "default 'review' / the Label Studio user). Names model, weak, model:* and "
+                                   "weak:* are reserved for machine codes.") = None,
     tier: Annotated[str, typer.Option("--tier", help="ELAN: the code tier to read (codes@TIER).")] = "review",
-    replace: _flag("--replace", "Replace the codes a rater already has in the corpus.") = False,
+    replace: _flag("--replace", "Replace the codes a rater already has on the transcripts the input covers "
+                                "(codes on other transcripts are kept).") = False,
 ) -> None:
     """Attach human codes to a corpus, keeping every rater's codes; nothing is written unless all are valid."""
     from dataclasses import replace as with_rater
 
-    from rupturekit.codes import attach_codes, check_rows, read_long_codes, rows_from_transcripts
-    from rupturekit.export.output import atomic_write
+    from rupturekit.codes import (
+        attach_codes,
+        check_human_raters,
+        check_rows,
+        is_machine_rater,
+        read_long_codes,
+        rows_from_transcripts,
+    )
     from rupturekit.records import dumps_jsonl
-    from rupturekit.review import import_reviewed
+    from rupturekit.review import read_reviewed
+    from rupturekit.safe_output import Output, atomic_write
 
+    if rater is not None and is_machine_rater(rater):
+        raise _fail(f"--rater: '{rater}' is reserved for machine codes (model:NAME, weak:NAME); "
+                    "give the human rater's own name")
+    _guard([*inputs, into, _file_or_none(codebook)], Output(output))
     book = _codebook(codebook, codebook_dir)
     corpus = _read_corpus(into)
+    files = ", ".join(str(p) for p in inputs)
     rows = []
+    covered: set[tuple[str, str]] = set()  # (rater, transcript) pairs the inputs cover
     try:
         for path in inputs:
             kind = format_name or _code_format(path)
@@ -729,23 +872,32 @@ def codes_import(
                 raise _fail(f"--format: unknown code format '{kind}'; use one of {', '.join(CODE_FORMATS)}")
             if kind == "long":
                 read = read_long_codes(path)
-                rows.extend(with_rater(r, rater=rater) for r in read) if rater else rows.extend(read)
             elif kind in ("eaf", "labelstudio"):
-                rows.extend(import_reviewed([path], corpus, book, "elan" if kind == "eaf" else "labelstudio",
-                                            rater, tier))
+                reviewed = read_reviewed([path], corpus, book, "elan" if kind == "eaf" else "labelstudio", rater, tier)
+                rows.extend(reviewed.rows)
+                covered |= reviewed.covered
+                continue
             else:
                 from rupturekit.ingest.batch import read_transcripts
 
-                read = rows_from_transcripts(read_transcripts(path))
-                rows.extend(with_rater(r, rater=rater) for r in read) if rater else rows.extend(read)
+                transcripts = read_transcripts(path)
+                read = rows_from_transcripts(transcripts)
+                if rater:  # the whole file is this rater's coding of its transcripts
+                    covered |= {(rater, t.transcript_id) for t in transcripts}
+            rows.extend(with_rater(r, rater=rater) for r in read) if rater else rows.extend(read)
+        if not rows and not (replace and covered):
+            raise InputError(files, "no codes found to import",
+                             "check the input (ELAN: the tier given with --tier; tables: the code columns); "
+                             "nothing was written")
+        check_human_raters(rows, files)
         roles = {(u.transcript_id, u.utterance_id): u.role for t in corpus for u in t.utterances}
-        check_rows(rows, book, roles, ", ".join(str(p) for p in inputs))
-        coded = attach_codes(corpus, rows, ", ".join(str(p) for p in inputs), replace=replace)
+        check_rows(rows, book, roles, files)
+        coded = attach_codes(corpus, rows, files, replace=replace, covered=covered)
+        text = dumps_jsonl(coded)
+        atomic_write(output, lambda p: p.write_text(text, encoding="utf-8"))
     except InputError as error:
         raise _fail(str(error)) from None
-    text = dumps_jsonl(coded)
-    atomic_write(output, lambda p: p.write_text(text, encoding="utf-8"))
-    raters = sorted({r.rater for r in rows})
+    raters = sorted({r.rater for r in rows} | {r for r, _ in covered})
     coded_utterances = len({r.key for r in rows})
     err.print(f"attached {len(rows):,} codes by {len(raters)} rater{'s' * (len(raters) != 1)} "
               f"({', '.join(raters[:10])}) to {coded_utterances:,} utterances; wrote {output}")
@@ -759,14 +911,16 @@ def codes_consensus(
     codebook_dir: CodebookDirOption = None,
     how: Annotated[str, typer.Option("--how", help="majority (more than half of the raters), any, or unanimous.")]
     = "majority",
-    raters: _text_option("--raters", "Comma-separated raters to use (default: all).") = None,
+    raters: _text_option("--raters", "Comma-separated raters to use (default: all human raters; machine raters "
+                                     "model:NAME and weak:NAME only when named).") = None,
 ) -> None:
     """Write a consensus view of several raters' codes (the raw codes are never changed)."""
     from rupturekit.codes import consensus_rows, write_long_codes
-    from rupturekit.export.output import atomic_write
+    from rupturekit.safe_output import Output, atomic_write
 
     if how not in ("majority", "any", "unanimous"):
         raise _fail(f"--how: '{how}' is not one of majority, any, unanimous")
+    _guard([corpus_path, _file_or_none(codebook)], Output(output))
     book = _codebook(codebook, codebook_dir)
     corpus = _read_corpus(corpus_path)
     chosen = [r.strip() for r in raters.split(",") if r.strip()] if raters else None
@@ -777,7 +931,10 @@ def codes_consensus(
             raise _fail(f"{corpus_path}: rater {', '.join(repr(r) for r in missing)} has no codes; "
                         f"raters present: {', '.join(sorted(present))}")
     rows = consensus_rows(corpus, book, how, chosen)  # type: ignore[arg-type]
-    atomic_write(output, lambda p: write_long_codes(rows, p))
+    try:
+        atomic_write(output, lambda p: write_long_codes(rows, p))
+    except InputError as error:
+        raise _fail(str(error)) from None
     err.print(f"wrote {len(rows):,} {how} codes on {len({r.key for r in rows}):,} utterances to {output}")
 
 
@@ -796,14 +953,27 @@ def export_command(
     tier: Annotated[str, typer.Option("--tier", help="ELAN: name of the editable review tier.")] = "review",
 ) -> None:
     """Export transcripts with every rater's codes for review in ELAN or Label Studio."""
-    from rupturekit.review import export_for_review
+    from rupturekit.codes import resolve_rater
+    from rupturekit.review import export_for_review, export_names
+    from rupturekit.safe_output import Output, entries_other_than
 
     if to not in ("elan", "labelstudio"):
         raise _fail(f"--to: '{to}' is not one of elan, labelstudio")
+    folder = to == "elan" or output.suffix != ".json"
+    _guard([corpus_path, _file_or_none(codebook)], Output(output, folder=folder))
     book = _codebook(codebook, codebook_dir)
     corpus = _read_corpus(corpus_path)
-    if prefill and not any(c.rater == prefill for t in corpus for u in t.utterances for c in u.codes):
-        raise _fail(f"--prefill: rater '{prefill}' has no codes in {corpus_path}")
+    if folder:  # now that the file names are known
+        _guard([corpus_path], Output(output, folder=True, foreign=entries_other_than(export_names(corpus, to, output))))
+    else:
+        _guard([corpus_path], Output(output.with_name(f"{output.stem}.config.xml"), "--output's .config.xml"))
+    if prefill:
+        present = {c.rater for t in corpus for u in t.utterances for c in u.codes}
+        rater = resolve_rater(prefill, present)  # plain "model" / "weak": the one model:* / weak:* rater
+        if rater is None:
+            raise _fail(f"--prefill: rater '{prefill}' has no codes in {corpus_path}; raters present: "
+                        f"{', '.join(sorted(present)) or 'none'}")
+        prefill = rater
     try:
         written = export_for_review(corpus, output, to, book, prefill, tier)  # type: ignore[arg-type]
     except InputError as error:
@@ -813,14 +983,22 @@ def export_command(
 
 def main() -> None:
     """Entry point: run the app, turning unexpected errors into one line unless debugging."""
+    from rupturekit.safe_output import Terminated, install_signal_handlers, remove_temporaries
+
+    install_signal_handlers()  # SIGTERM / SIGHUP unwind like Ctrl-C, removing temporary files
     try:
         app()
     except InputError as error:  # a stage raised past its command: still one line
         err.print(f"[bold red]error:[/] {error}", markup=True)
         sys.exit(EXIT_BAD_INPUT)
     except KeyboardInterrupt:
+        remove_temporaries()
         err.print("interrupted")
         sys.exit(130)
+    except Terminated as stop:
+        remove_temporaries()
+        err.print(f"stopped by {stop}; nothing half-written was left")
+        sys.exit(128 + stop.signum)
     except Exception as exc:  # noqa: BLE001 - the promise is one line, never a traceback
         if os.environ.get("RUPTUREKIT_DEBUG"):
             raise

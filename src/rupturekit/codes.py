@@ -4,6 +4,10 @@ utterances keeping every rater's codes, and derive consensus views on demand.
 Long format is one row per (utterance, rater, label): ``transcript_id, utterance_id,
 rater, label`` plus optional ``rating`` (for 1-5 scales) and ``note``. A row whose
 label is the codebook's none label (``none``) records "coded, nothing applies".
+
+Raters are namespaced: machine codes are by ``model:<name>`` (`rupturekit tag`) or
+``weak:<name>`` (`rupturekit weak-label`), and human codes may not use those names (nor plain
+``model`` / ``weak``), so machine codes never replace or mix with a human rater's codes.
 """
 
 from __future__ import annotations
@@ -20,11 +24,50 @@ from rupturekit.codebook import Codebook, Dimension
 from rupturekit.errors import InputError
 from rupturekit.ingest.source import Source
 from rupturekit.records import Code, Transcript, Utterance, json_objects
+from rupturekit.safe_output import safe_csv_writer, unescape_cell
 
 LONG_COLUMNS = ("transcript_id", "utterance_id", "rater", "label")
 OPTIONAL_COLUMNS = ("rating", "note")
 Consensus = Literal["majority", "any", "unanimous"]
 _EXAMPLES = 3
+MACHINE_KINDS = ("model", "weak")
+
+
+# ------------------------------------------------------------------ rater names
+
+
+def machine_rater(kind: Literal["model", "weak"], name: str) -> str:
+    """The rater name of machine codes: ``model:<name>`` or ``weak:<name>``."""
+    return f"{kind}:{name.strip() or 'unnamed'}"
+
+
+def is_machine_rater(rater: str) -> bool:
+    """A name reserved for machine codes: ``model``, ``weak``, or one starting ``model:`` / ``weak:``
+    (in any case). Plain ``model`` / ``weak`` are what older versions wrote for machine codes."""
+    name = rater.strip().casefold()
+    return any(name == kind or name.startswith(f"{kind}:") for kind in MACHINE_KINDS)
+
+
+def check_human_raters(rows: Iterable[CodeRow], file: str) -> None:
+    """Human codes may not use a reserved machine rater name."""
+    for row in rows:
+        if is_machine_rater(row.rater):
+            raise InputError(file, f"rater name '{row.rater}' is reserved for machine codes (model:NAME from "
+                                   f"`rupturekit tag`, weak:NAME from `rupturekit weak-label`; at {row.where})",
+                             "import human codes under another name with --rater NAME")
+
+
+def resolve_rater(name: str, present: Iterable[str]) -> str | None:
+    """`name` if a rater of that name is present; for plain ``model`` / ``weak`` (as older files and
+    commands say) the one ``model:*`` / ``weak:*`` rater present; else None."""
+    present = sorted(set(present))
+    if name in present:
+        return name
+    if name in MACHINE_KINDS:
+        matches = [rater for rater in present if rater.startswith(f"{name}:")]
+        if len(matches) == 1:
+            return matches[0]
+    return None
 
 
 @dataclass(frozen=True)
@@ -50,7 +93,7 @@ class CodeRow:
 # ------------------------------------------------------------------ reading
 
 
-def _row(values: dict, file: str, location: str) -> CodeRow:
+def _row(values: dict, file: str, location: str, unescape: bool = False) -> CodeRow:
     missing = [column for column in LONG_COLUMNS if values.get(column) in (None, "")]
     if missing:
         raise InputError(file, f"empty or missing {', '.join(missing)}",
@@ -70,6 +113,9 @@ def _row(values: dict, file: str, location: str) -> CodeRow:
             raise InputError(file, f"rating '{rating}' is not a number", "use a number such as 1-5, or leave it empty",
                              location=location) from None
     note = values.get("note")
+    if unescape:  # our own CSV outputs escape text a spreadsheet would run as a formula
+        values = {key: unescape_cell(value) if isinstance(value, str) else value for key, value in values.items()}
+        note = values.get("note")
     return CodeRow(str(values["transcript_id"]).strip(), utterance_id, str(values["rater"]).strip(),
                    str(values["label"]).strip(), rating, note if note not in ("", None) else None,
                    f"{file}:{location}")
@@ -93,7 +139,7 @@ def read_long_codes(path: str | Path) -> list[CodeRow]:
     reader.fieldnames = header
     line_of_row = 1
     for values in reader:
-        rows.append(_row(values, file, f"line {line_of_row + 1}"))
+        rows.append(_row(values, file, f"line {line_of_row + 1}", unescape=True))
         line_of_row = reader.line_num
     return rows
 
@@ -157,11 +203,16 @@ def check_rows(rows: list[CodeRow], codebook: Codebook, roles: dict[tuple[str, i
 
 
 def attach_codes(transcripts: list[Transcript], rows: list[CodeRow], file: str,
-                 replace: bool = False) -> list[Transcript]:
+                 replace: bool = False, covered: Iterable[tuple[str, str]] | None = None) -> list[Transcript]:
     """Copies of `transcripts` with `rows` added to their utterances' codes.
 
-    Raises InputError, before changing anything, when rows refer to transcripts or
-    utterances that do not exist, or (unless `replace`) when a rater already has codes.
+    The input covers (rater, transcript) pairs: `covered`, which defaults to the pairs of `rows`
+    (a reviewed ELAN file covers its whole transcript, even where its tier is empty). A rater's
+    codes on a transcript the input does not cover are always kept.
+
+    Raises InputError, before changing anything, when rows refer to transcripts or utterances
+    that do not exist, or, unless `replace`, when a rater already has codes on a covered
+    transcript. With `replace`, those codes are replaced, and no others.
     """
     utterances = {(u.transcript_id, u.utterance_id): u for t in transcripts for u in t.utterances}
     missing = [row for row in rows if row.key not in utterances]
@@ -177,11 +228,15 @@ def attach_codes(transcripts: list[Transcript], rows: list[CodeRow], file: str,
                          f"({_first([f'{r.transcript_id}#{r.utterance_id} at {r.where}' for r in no_utterance])})")
         raise InputError(file, f"{len(missing)} of {len(rows)} code rows match no utterance: {'; '.join(parts)}",
                          "check the ids against the corpus (rupturekit info), or ingest those transcripts first")
-    raters = {row.rater for row in rows}
-    already = sorted({c.rater for u in utterances.values() for c in u.codes} & raters)
-    if already and not replace:
-        raise InputError(file, f"the corpus already has codes by rater {', '.join(repr(r) for r in already)}",
-                         "import as another rater (--rater), or pass --replace to replace that rater's codes")
+    pairs = {(row.rater, row.transcript_id) for row in rows} | set(covered or ())
+    clashes = sorted({(c.rater, u.transcript_id) for u in utterances.values() for c in u.codes} & pairs)
+    if clashes and not replace:
+        raters = sorted({rater for rater, _ in clashes})
+        where = _first(sorted({repr(tid) for _, tid in clashes}))
+        raise InputError(file, f"the corpus already has codes by rater {', '.join(repr(r) for r in raters)} on "
+                               f"transcript {where}",
+                         "import as another rater (--rater), or pass --replace to replace that rater's codes "
+                         "on the transcripts this input covers")
     by_key: dict[tuple[str, int], list[Code]] = defaultdict(list)
     for row in rows:
         by_key[row.key].append(row.to_code())
@@ -189,7 +244,7 @@ def attach_codes(transcripts: list[Transcript], rows: list[CodeRow], file: str,
     for transcript in transcripts:
         new_utterances = []
         for utterance in transcript.utterances:
-            kept = [c for c in utterance.codes if c.rater not in raters]
+            kept = [c for c in utterance.codes if (c.rater, utterance.transcript_id) not in pairs]
             added = by_key.get((utterance.transcript_id, utterance.utterance_id), [])
             new_utterances.append(utterance.model_copy(update={"codes": kept + added}))
         copies.append(transcript.model_copy(update={"utterances": new_utterances}))
@@ -201,7 +256,7 @@ def attach_codes(transcripts: list[Transcript], rows: list[CodeRow], file: str,
 
 def raters_of(utterance: Utterance, codebook: Codebook, dimension: Dimension) -> set[str]:
     """Raters who coded this utterance in this dimension; a none code counts for every
-    dimension that applies to the utterance's role."""
+    dimension that applies to the utterance's role. Machine raters included."""
     none_counts = dimension.applies_to(utterance.role)
     return {c.rater for c in utterance.codes
             if (c.label == codebook.none_label and none_counts) or codebook.dimension_of(c.label) == dimension}
@@ -214,9 +269,12 @@ def consensus_labels(utterance: Utterance, codebook: Codebook, dimension: Dimens
     majority: given by more than half of the raters who coded the utterance (for a
     single-label dimension at most one label can pass); any: given by at least one;
     unanimous: given by all of them. [] means they agree that no label applies.
+    Without `raters`, the human raters: machine codes (``model:*``, ``weak:*``) count only when
+    named in `raters`, so that a weak-labelled corpus never votes in a human consensus.
     """
     allowed = set(raters) if raters is not None else None
-    coders = {r for r in raters_of(utterance, codebook, dimension) if allowed is None or r in allowed}
+    coders = {r for r in raters_of(utterance, codebook, dimension)
+              if (r in allowed if allowed is not None else not _namespaced_machine(r))}
     if not coders:
         return None
     votes = Counter()
@@ -225,6 +283,12 @@ def consensus_labels(utterance: Utterance, codebook: Codebook, dimension: Dimens
             votes[code.label] += 1
     needed = {"majority": len(coders) // 2 + 1, "any": 1, "unanimous": len(coders)}[how]
     return sorted(label for label, n in votes.items() if n >= needed)
+
+
+def _namespaced_machine(rater: str) -> bool:
+    # Plain "model" / "weak" may be human raters of older corpora: only namespaced names are
+    # known to be machine codes.
+    return is_machine_rater(rater) and ":" in rater
 
 
 def consensus_rows(transcripts: Iterable[Transcript], codebook: Codebook, how: Consensus = "majority",
@@ -245,7 +309,7 @@ def consensus_rows(transcripts: Iterable[Transcript], codebook: Codebook, how: C
 
 def write_long_codes(rows: Iterable[CodeRow], path: str | Path) -> None:
     with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
+        writer = safe_csv_writer(handle)
         writer.writerow([*LONG_COLUMNS, *OPTIONAL_COLUMNS])
         for row in rows:
             writer.writerow([row.transcript_id, row.utterance_id, row.rater, row.label,

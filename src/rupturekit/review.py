@@ -9,6 +9,7 @@ lost or lands on the wrong utterance.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -17,6 +18,7 @@ from rupturekit.codes import CodeRow
 from rupturekit.errors import InputError
 from rupturekit.export.output import atomic_write, safe_file_stem
 from rupturekit.records import Transcript
+from rupturekit.safe_output import entries_other_than, staged_folder
 
 ReviewTool = Literal["elan", "labelstudio"]
 DEFAULT_REVIEW_TIER = "review"
@@ -27,27 +29,64 @@ def export_for_review(transcripts: list[Transcript], out: Path, to: ReviewTool, 
                       prefill_from: str | None = None, review_tier: str = DEFAULT_REVIEW_TIER) -> list[Path]:
     """ELAN: one .eaf per transcript in folder `out`, with one code tier per rater and an
     editable review tier. Label Studio: one tasks file `out` (.json) plus the matching
-    labeling config beside it (`<out stem>.config.xml`)."""
+    labeling config beside it (`<out stem>.config.xml`), or a folder `out` holding
+    ``tasks.json`` and ``tasks.config.xml``. A folder is built beside `out` and swapped in whole at
+    the end (an existing one may hold only files of the names this export writes)."""
+    out = Path(out)
     if to == "elan":
         from rupturekit.export.elan import write_eaf
 
-        written = []
-        for transcript in transcripts:
-            path = out / f"{safe_file_stem(transcript.transcript_id)}.eaf"
-            atomic_write(path, lambda p, t=transcript: write_eaf(t, p, review_tier, prefill_from))
-            written.append(path)
-        return written
-    from rupturekit.export.labelstudio import labeling_config, write_labelstudio_tasks
+        names = export_names(transcripts, to, out)
+        with staged_folder(out, entries_other_than(names)) as stage:
+            for transcript, name in zip(transcripts, names, strict=True):
+                write_eaf(transcript, stage / name, review_tier, prefill_from)
+        return [out / name for name in names]
+    from rupturekit.export.labelstudio import labeling_config, labelstudio_tasks_text
 
-    tasks = out if out.suffix == ".json" else out / "tasks.json"
-    config = tasks.with_name(f"{tasks.stem}.config.xml")
-    atomic_write(tasks, lambda p: write_labelstudio_tasks(transcripts, codebook, p, prefill_from))
-    atomic_write(config, lambda p: p.write_text(labeling_config(codebook), encoding="utf-8"))
-    return [tasks, config]
+    text, xml = labelstudio_tasks_text(transcripts, codebook, prefill_from), labeling_config(codebook)
+    if out.suffix == ".json":
+        config = out.with_name(f"{out.stem}.config.xml")
+        atomic_write(out, lambda p: p.write_text(text, encoding="utf-8"))
+        atomic_write(config, lambda p: p.write_text(xml, encoding="utf-8"))
+        return [out, config]
+    tasks, config = export_names(transcripts, to, out)
+    with staged_folder(out, entries_other_than([tasks, config])) as stage:
+        (stage / tasks).write_text(text, encoding="utf-8")
+        (stage / config).write_text(xml, encoding="utf-8")
+    return [out / tasks, out / config]
+
+
+def export_names(transcripts: list[Transcript], to: ReviewTool, out: Path) -> list[str]:
+    """The files `export_for_review` writes into folder `out` (none: `out` is a tasks .json file)."""
+    if to == "elan":
+        return [f"{safe_file_stem(t.transcript_id)}.eaf" for t in transcripts]
+    return [] if Path(out).suffix == ".json" else ["tasks.json", "tasks.config.xml"]
 
 
 def _same_text(a: str, b: str) -> bool:
     return _SPACE.sub(" ", a).strip() == _SPACE.sub(" ", b).strip()
+
+
+@dataclass
+class ReviewedCodes:
+    """Codes read from reviewed files, and the (rater, transcript) pairs the files cover: a reviewed
+    ELAN file covers its whole transcript, even where the reviewer left the tier empty."""
+
+    rows: list[CodeRow] = field(default_factory=list)
+    covered: set[tuple[str, str]] = field(default_factory=set)
+
+
+def _check_tier(path: Path, source, tier: str) -> None:
+    from rupturekit.ingest.elan import CODE_TIER_PREFIX, _open
+
+    # The reader attaches codes without saying which tiers it found; an absent review tier
+    # must not pass as "the reviewer coded nothing" (0 codes, exit 0).
+    tiers = _open(source).tiers
+    name = f"{CODE_TIER_PREFIX}{tier}"
+    if name not in tiers:
+        present = [t for t in tiers if t.startswith(CODE_TIER_PREFIX)]
+        raise InputError(str(path), f"no tier '{name}' in this file (code tiers: {', '.join(present) or 'none'})",
+                         "give the reviewed tier's name with --tier (the part after 'codes@'; default review)")
 
 
 def _reviewed_eaf_rows(path: Path, corpus: dict[str, Transcript], tier: str, rater: str | None) -> list[CodeRow]:
@@ -60,6 +99,7 @@ def _reviewed_eaf_rows(path: Path, corpus: dict[str, Transcript], tier: str, rat
     if transcript is None:
         raise InputError(str(path), f"no transcript '{path.stem}' in the corpus",
                          "keep the file names that `rupturekit export --to elan` wrote")
+    _check_tier(path, Source(path), tier)
     [reviewed] = read_eaf(Source(path), ReadOptions())
     theirs, ours = reviewed.utterances, transcript.utterances
     if len(theirs) != len(ours):
@@ -84,15 +124,26 @@ def import_reviewed(paths: list[Path], corpus: list[Transcript], codebook: Codeb
                     rater: str | None = None, review_tier: str = DEFAULT_REVIEW_TIER) -> list[CodeRow]:
     """Codes from reviewed ELAN files (the review tier) or a Label Studio export; attach them with
     `codes.attach_codes`, which refuses rows for utterances the corpus does not have."""
+    return read_reviewed(paths, corpus, codebook, tool, rater, review_tier).rows
+
+
+def read_reviewed(paths: list[Path], corpus: list[Transcript], codebook: Codebook, tool: ReviewTool,
+                  rater: str | None = None, review_tier: str = DEFAULT_REVIEW_TIER) -> ReviewedCodes:
+    """`import_reviewed` with the (rater, transcript) pairs the files cover, for
+    `codes.attach_codes(..., covered=...)`: a replace touches only those."""
     by_id = {t.transcript_id: t for t in corpus}
-    rows: list[CodeRow] = []
+    by_stem = {safe_file_stem(tid): tid for tid in by_id}
+    result = ReviewedCodes()
     for path in paths:
         if tool == "elan":
-            rows.extend(_reviewed_eaf_rows(path, by_id, review_tier, rater))
-            continue
-        from rupturekit.ingest.labelstudio import read_labelstudio_export
+            rows = _reviewed_eaf_rows(path, by_id, review_tier, rater)
+            result.covered.add((rater or review_tier, by_stem[path.stem]))
+        else:
+            from rupturekit.ingest.labelstudio import read_labelstudio_export
 
-        # Rows for utterances the corpus lacks are reported (with counts) by `codes.attach_codes`.
-        rows.extend(read_labelstudio_export(path, codebook, rater))
-    return rows
+            # Rows for utterances the corpus lacks are reported (with counts) by `codes.attach_codes`.
+            rows = read_labelstudio_export(path, codebook, rater)
+        result.rows.extend(rows)
+        result.covered.update((row.rater, row.transcript_id) for row in rows)
+    return result
 

@@ -15,7 +15,6 @@ Research tool, not a clinical instrument.
 
 from __future__ import annotations
 
-import csv
 import html
 import json
 import math
@@ -45,8 +44,14 @@ from rupturekit.agree.compare import (
 )
 from rupturekit.codebook import Codebook
 from rupturekit.errors import InputError
+from rupturekit.safe_output import entries_other_than, safe_csv_writer, staged_folder
 
-__all__ = ["AgreementResult", "SUMMARY_COLUMNS", "run_agreement", "to_jsonable"]
+__all__ = ["REPORT_FILES", "AgreementResult", "SUMMARY_COLUMNS", "report_folder_foreign", "run_agreement",
+           "to_jsonable"]
+
+REPORT_FILES = {"metrics": "metrics.json", "summary": "summary.md", "html": "report.html",
+                "disagreements": "disagreements.csv"}
+report_folder_foreign = entries_other_than(REPORT_FILES.values())  # an existing report folder holds only these
 
 NOTE = "Research tool, not a clinical instrument."
 SUMMARY_COLUMNS = ("dimension", "level", "unit", "kind", "label", "support", "predicted", "precision", "recall",
@@ -252,16 +257,17 @@ def run_agreement(
     metrics = to_jsonable(metrics)
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"metrics": out / "metrics.json", "summary": out / "summary.md", "html": out / "report.html",
-             "disagreements": out / "disagreements.csv"}
-    paths["metrics"].write_text(json.dumps(metrics, ensure_ascii=False, indent=1, allow_nan=False) + "\n",
-                                encoding="utf-8")
-    paths["summary"].write_text(_summary_md(metrics), encoding="utf-8")
-    _write_disagreements_csv(rows, paths["disagreements"])
+    paths = {key: out / name for key, name in REPORT_FILES.items()}
     timeline = _timeline_data(aligned, primary, timeline_transcripts)
-    paths["html"].write_text(_html(metrics, aligned, unit_tables, timeline, rows, max_disagreements, figures),
-                             encoding="utf-8")
+    page = _html(metrics, aligned, unit_tables, timeline, rows, max_disagreements, figures)
+    # The four files are built in a folder beside `out_dir` and swapped in together: an
+    # interrupted run leaves the old report whole, never new metrics beside an old page.
+    with staged_folder(out, report_folder_foreign) as stage:
+        (stage / REPORT_FILES["metrics"]).write_text(
+            json.dumps(metrics, ensure_ascii=False, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+        (stage / REPORT_FILES["summary"]).write_text(_summary_md(metrics), encoding="utf-8")
+        _write_disagreements_csv(rows, stage / REPORT_FILES["disagreements"])
+        (stage / REPORT_FILES["html"]).write_text(page, encoding="utf-8")
     return AgreementResult(metrics=metrics, summary_rows=metrics["summary_rows"],
                            sentences=[s["text"] for s in metrics["sentences"]], paths=paths,
                            warnings=list(aligned.warnings), notes=notes)
@@ -479,7 +485,7 @@ def _md_counts(block: dict[str, Any], who: str) -> list[str]:
 # --------------------------------------------------------------------------- CSV
 def _write_disagreements_csv(rows: list[dict[str, Any]], path: Path) -> None:
     with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
+        writer = safe_csv_writer(handle)
         writer.writerow(["transcript_id", "utterance_id", "dimension", "level", "speaker", "role", "text",
                          "reference", "predicted", "votes", "scores"])
         for r in rows:

@@ -171,11 +171,17 @@ def labelstudio_tasks(transcripts: Iterable[Transcript], codebook: Codebook,
     return tasks
 
 
+def labelstudio_tasks_text(transcripts: Iterable[Transcript], codebook: Codebook,
+                           prediction_rater: str | None = None) -> str:
+    """`labelstudio_tasks` as the text of one JSON file (a list of tasks)."""
+    return json.dumps(labelstudio_tasks(transcripts, codebook, prediction_rater), ensure_ascii=False,
+                      indent=2, allow_nan=False) + "\n"
+
+
 def write_labelstudio_tasks(transcripts: Iterable[Transcript], codebook: Codebook, path: str | Path,
                             prediction_rater: str | None = None) -> Path:
     """Write `labelstudio_tasks` as one JSON file (a list of tasks), atomically; returns the path."""
-    text = json.dumps(labelstudio_tasks(transcripts, codebook, prediction_rater), ensure_ascii=False,
-                      indent=2, allow_nan=False) + "\n"
+    text = labelstudio_tasks_text(transcripts, codebook, prediction_rater)
     path = Path(path)
     atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
     return path

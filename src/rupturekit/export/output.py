@@ -2,32 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 from rupturekit.errors import InputError
 from rupturekit.records import Transcript, dumps_jsonl
+from rupturekit.safe_output import atomic_write, entries_other_than, staged_folder
+
+__all__ = ["OUTPUT_FORMATS", "atomic_write", "output_format", "output_names", "safe_file_stem",
+           "write_transcripts"]
 
 OUTPUT_FORMATS: tuple[str, ...] = ("jsonl", "csv", "eaf", "vtt")
 _BY_SUFFIX = {".jsonl": "jsonl", ".csv": "csv", ".eaf": "eaf", ".vtt": "vtt"}
 _PER_TRANSCRIPT = {"eaf", "vtt"}
 _UNSAFE = re.compile(r"[^\w.-]+")
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through a temporary file, so a failure never leaves half a file behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(handle)
-    try:
-        write(Path(temporary))
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
 
 
 def _write_one(transcripts: list[Transcript], path: Path, format_name: str) -> None:
@@ -64,16 +52,9 @@ def output_format(out: Path, requested: str | None) -> tuple[str, bool]:
     return format_name, to_folder
 
 
-def write_transcripts(transcripts: list[Transcript], out: Path, requested: str | None = None) -> list[Path]:
-    """Write to `out`: one file, or one file per transcript when `out` is a folder."""
-    format_name, to_folder = output_format(out, requested)
-    if not to_folder:
-        if format_name in _PER_TRANSCRIPT and len(transcripts) != 1:
-            raise InputError(str(out), f"{format_name} holds one transcript, and there are {len(transcripts)}",
-                             "give a folder as the output to write one file per transcript")
-        _write_one(transcripts, out, format_name)
-        return [out]
-    written = []
+def output_names(transcripts: list[Transcript], format_name: str) -> list[str]:
+    """The file name of each transcript in a folder output ("s 1" -> "s_1.vtt"; clashes get _2, _3)."""
+    names = []
     used: set[str] = set()
     for transcript in transcripts:
         name = safe_file_stem(transcript.transcript_id)
@@ -81,7 +62,24 @@ def write_transcripts(transcripts: list[Transcript], out: Path, requested: str |
         while stem in used:
             stem, n = f"{name}_{n}", n + 1
         used.add(stem)
-        path = out / f"{stem}.{format_name}"
-        _write_one([transcript], path, format_name)
-        written.append(path)
-    return written
+        names.append(f"{stem}.{format_name}")
+    return names
+
+
+def write_transcripts(transcripts: list[Transcript], out: Path, requested: str | None = None) -> list[Path]:
+    """Write to `out`: one file, or one file per transcript when `out` is a folder.
+
+    A folder is built beside `out` and swapped in whole at the end (an existing folder may hold
+    only files of the names this run writes); a failure leaves `out` as it was."""
+    format_name, to_folder = output_format(out, requested)
+    if not to_folder:
+        if format_name in _PER_TRANSCRIPT and len(transcripts) != 1:
+            raise InputError(str(out), f"{format_name} holds one transcript, and there are {len(transcripts)}",
+                             "give a folder as the output to write one file per transcript")
+        _write_one(transcripts, out, format_name)
+        return [out]
+    names = output_names(transcripts, format_name)
+    with staged_folder(out, entries_other_than(names)) as stage:
+        for transcript, name in zip(transcripts, names, strict=True):
+            _write_one([transcript], stage / name, format_name)
+    return [out / name for name in names]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterable
 from pathlib import Path
 
 from rupturekit.records import Code, Transcript
+from rupturekit.safe_output import safe_csv_writer
 
 CSV_COLUMNS: tuple[str, ...] = (
     "transcript_id", "utterance_id", "speaker", "role", "start", "end", "segment_id", "text",
@@ -30,10 +30,11 @@ def write_csv(transcripts: Iterable[Transcript], path: str | Path) -> None:
 
     Missing times and segment ids are empty cells; ``codes`` is
     ``"rater:label; rater:label"`` and ``meta`` is compact JSON. Fields that
-    later stages add (labels, scores, ...) are not columns: use JSONL for them.
+    later stages add (labels, scores, ...) are not columns: use JSONL for them. Text that a
+    spreadsheet would run as a formula gets a leading ``'`` (`rupturekit.safe_output`).
     """
     with Path(path).open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, quoting=csv.QUOTE_MINIMAL)
+        writer = safe_csv_writer(handle)
         writer.writerow(CSV_COLUMNS)
         for transcript in transcripts:
             for utterance in transcript.utterances:

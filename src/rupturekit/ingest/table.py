@@ -23,6 +23,7 @@ from rupturekit.ingest.options import ReadOptions, TableColumns
 from rupturekit.ingest.source import Source
 from rupturekit.ingest.timestamps import TimestampError, format_clock, parse_clock
 from rupturekit.records import Code, Transcript, Utterance, json_objects
+from rupturekit.safe_output import unescape_cell
 
 # Column roles -> header names tried (case-insensitively, in this order) when the
 # user names no column.
@@ -106,6 +107,7 @@ def _parse_csv(source: Source, text: str) -> _Table:
             previous_end = reader.line_num
             if not cells or (len(cells) == 1 and not cells[0].strip()):
                 continue  # blank line
+            cells = [unescape_cell(cell) for cell in cells]  # our CSV outputs escape formula-like text
             if header is None:
                 header, header_line = _header_names(cells, file, line), line
                 continue

@@ -2,27 +2,32 @@
 
 from __future__ import annotations
 
-import csv
 import html
 import json
 from pathlib import Path
 
 from rupturekit.records import Code, Transcript
+from rupturekit.safe_output import safe_csv_writer
 
 TAG_FORMATS = ("jsonl", "csv", "eaf", "html")
 
 
 def with_tags_as_codes(transcripts: list[Transcript], rater: str) -> list[Transcript]:
-    """Copies where each utterance's predicted labels are also codes of `rater` (for ELAN review)."""
+    """Copies where each utterance's predicted labels are also codes of `rater` (for ELAN review).
+
+    `rater` is a machine rater (``model:<name>``, see `rupturekit.codes.machine_rater`): earlier
+    codes of that rater (tagging a file that an earlier `tag --format eaf` wrote) are replaced,
+    and every other rater's codes are kept."""
     return [t.model_copy(update={"utterances": [
-        u.model_copy(update={"codes": [*u.codes, *(Code(rater=rater, label=label)
-                                                   for label in (u.model_extra or {}).get("labels", []))]})
+        u.model_copy(update={"codes": [*(c for c in u.codes if c.rater != rater),
+                                       *(Code(rater=rater, label=label)
+                                         for label in (u.model_extra or {}).get("labels", []))]})
         for u in t.utterances]}) for t in transcripts]
 
 
 def write_tags_csv(transcripts: list[Transcript], path: Path) -> None:
     with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
+        writer = safe_csv_writer(handle)
         writer.writerow(["transcript_id", "utterance_id", "speaker", "role", "start", "end", "text", "labels",
                          "uncertain", "scores"])
         for transcript in transcripts:

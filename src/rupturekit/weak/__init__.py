@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from time import perf_counter
 
 from rupturekit.codebook import Codebook, load_codebook
+from rupturekit.codes import machine_rater
 from rupturekit.features import FeatureExtractor
 from rupturekit.records import Code, Transcript
 from rupturekit.weak.functions import LABELING_FUNCTIONS, LabelingFunction, apply_lfs, lfs_for
@@ -38,9 +39,17 @@ __all__ = [
     "fit_labels",
     "lfs_for",
     "weak_label",
+    "weak_rater",
 ]
 
-RATER = "weak"  # the rater name of the codes weak_label adds
+
+def weak_rater(model: str) -> str:
+    """The rater name of the codes weak_label adds: ``weak:<label model>``, e.g. ``weak:generative``
+    (namespaced, so that it never collides with a human rater; see `rupturekit.codes`)."""
+    return machine_rater("weak", str(model))
+
+
+RATER = weak_rater("generative")  # the rater of the default label model
 THRESHOLD = 0.5
 DIGITS = 4  # probabilities are stored rounded, and the codes are read off the stored values
 
@@ -53,10 +62,12 @@ def weak_label(transcripts: Iterable[Transcript], codebook: Codebook | str = "3r
     Returns copies of `transcripts` (the input is not changed) and a `WeakReport`. Each client
     or therapist utterance gets an extra field ``weak`` = {label: P(label)} for every label of
     the codebook dimensions that apply to its role (rounded to 4 decimals), and codes by rater
-    ``weak``: one per label with P >= 0.5 (note: the probability and the LFs that voted for
-    it), or one ``none`` code when no label passes. Codes by other raters are kept; earlier
-    ``weak`` codes and fields are replaced. Utterances of other roles are copied as they are
-    (less earlier ``weak`` codes and fields), with no ``weak`` field.
+    ``weak:<model>`` (`weak_rater`): one per label with P >= 0.5 (note: the probability and the
+    LFs that voted for it), or one ``none`` code when no label passes. Codes by other raters are
+    kept; earlier ``weak:*`` codes and ``weak`` fields are replaced (they described the field).
+    Codes by a plain ``weak`` rater, which older versions wrote but which may as well be a human
+    rater's, are kept as they are. Utterances of other roles are copied as they are (less
+    earlier ``weak:*`` codes and ``weak`` fields), with no ``weak`` field.
     `params` go to the label model (`DawidSkene` or `WeightedMajority`). Deterministic: the
     same transcripts give the same output.
     """
@@ -66,12 +77,16 @@ def weak_label(transcripts: Iterable[Transcript], codebook: Codebook | str = "3r
     extractor = extractor or FeatureExtractor()
     table = extractor(transcripts)
     labels = fit_corpus(table, codebook, model, lfs, **params)
-    out = _attach(transcripts, labels, codebook)
+    out = _attach(transcripts, labels, codebook, weak_rater(model))
     report = build_report(labels, seconds=perf_counter() - began, threshold=THRESHOLD)
     return out, report
 
 
-def _attach(transcripts: list[Transcript], labels: WeakLabels, codebook: Codebook) -> list[Transcript]:
+def _is_ours(rater: str) -> bool:
+    return rater.casefold().startswith("weak:")
+
+
+def _attach(transcripts: list[Transcript], labels: WeakLabels, codebook: Codebook, rater: str) -> list[Transcript]:
     lf_columns = {label: [j for j, lf in enumerate(labels.lfs) if lf.label == label] for label in labels.labels}
     copies = []
     row = 0
@@ -79,7 +94,7 @@ def _attach(transcripts: list[Transcript], labels: WeakLabels, codebook: Codeboo
         utterances = []
         for utterance in transcript.utterances:
             i, row = row, row + 1
-            kept = [c for c in utterance.codes if c.rater != RATER]
+            kept = [c for c in utterance.codes if not _is_ours(c.rater)]
             applicable = [label for label in labels.labels if labels.rows[label][i]]
             if not applicable:
                 copy = utterance.model_copy(update={"codes": kept})
@@ -93,9 +108,9 @@ def _attach(transcripts: list[Transcript], labels: WeakLabels, codebook: Codeboo
                 if p >= THRESHOLD:
                     voters = [labels.lfs[j].name for j in lf_columns[label] if labels.votes[i, j] == 1]
                     note = f"p={p:.2f}" + (f"; for: {', '.join(voters)}" if voters else "")
-                    codes.append(Code(rater=RATER, label=label, note=note))
+                    codes.append(Code(rater=rater, label=label, note=note))
             if not codes:
-                codes.append(Code(rater=RATER, label=codebook.none_label))
+                codes.append(Code(rater=rater, label=codebook.none_label))
             utterances.append(utterance.model_copy(update={"codes": [*kept, *codes], "weak": weak}))
         copies.append(transcript.model_copy(update={"utterances": utterances}))
     if row != len(labels.table):
