@@ -7,6 +7,7 @@ import io
 import json
 import re
 
+from rupturekit.bounded import loads_json
 from rupturekit.errors import InputError
 from rupturekit.ingest.source import Source
 
@@ -39,7 +40,7 @@ def _first_json_record(text: str) -> object | None:
     for line in text.splitlines():
         if line.strip():
             try:
-                return json.loads(line)
+                return loads_json(line)
             except json.JSONDecodeError:
                 return None
     return None
