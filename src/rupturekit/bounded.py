@@ -18,6 +18,7 @@ is an iterative depth walk (a recursive one would fail on the very input it chec
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -115,3 +116,10 @@ def read_text_file(path: str | Path, what: str, hint: str) -> str:
         raise InputError(file, f"the {what} is not UTF-8 text (byte {exc.start})", f"re-save it as UTF-8; {hint}",
                          location=f"line {line}") from None
     return text.removeprefix("\ufeff")
+
+
+def allow_csv_fields(text: str) -> None:
+    """Let the csv module read a cell as long as `text` (its default limit, 128 KiB, refuses a
+    single long utterance). The text is in memory already, so this bounds nothing that matters."""
+    if csv.field_size_limit() <= len(text):
+        csv.field_size_limit(len(text) + 1)

@@ -76,19 +76,25 @@ def _load_config(path: Path | None):
         return IngestConfig()
     import yaml
 
+    from rupturekit.bounded import load_yaml, read_text_file
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = load_yaml(read_text_file(path, "config", "see configs/ingest.yaml")) or {}
+        if not isinstance(data, dict):
+            raise _fail(f"{path}: an ingest config must be a YAML mapping; see configs/ingest.yaml for the fields")
         return IngestConfig.model_validate(data)
-    except OSError as exc:
-        raise _fail(f"{path}: cannot read the config ({exc.strerror})") from None
+    except InputError as error:
+        raise _fail(str(error)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":line {mark.line + 1}" if mark else ""
-        raise _fail(f"{path}{where}: not valid YAML; fix the config") from None
+        problem = getattr(exc, "problem", None)
+        raise _fail(f"{path}{where}: not valid YAML{f' ({problem})' if problem else ''}; fix the config") from None
     except ValidationError as exc:
         detail = exc.errors()[0]
         field = ".".join(str(p) for p in detail["loc"])
-        raise _fail(f"{path}: '{field}': {detail['msg']}; see configs/ingest.yaml for the fields") from None
+        message = detail["msg"].removeprefix("Value error, ")
+        raise _fail(f"{path}: '{field}': {message}; see configs/ingest.yaml for the fields") from None
 
 
 def _run_ingest(inputs: list[str], config_path: Path | None, overrides: dict, columns: dict,
@@ -689,8 +695,11 @@ def _code_format(path: Path) -> str:
     if suffix == ".json":
         return "labelstudio"
     if suffix in (".csv", ".tsv", ".jsonl"):
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            head = handle.readline()
+        try:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                head = handle.readline(1 << 16)
+        except OSError:
+            return "ingest"  # missing or a folder: the ingest reader says so in one line
         if "rater" in head and "label" in head and "utterance_id" in head:
             return "long"
     return "ingest"

@@ -163,11 +163,25 @@ class _Ngrams:
         try:
             vectorizer.fit(docs)
         except ValueError:  # empty vocabulary (no docs, or every term below min_df)
+            if self.min_df > 1 and self._has_terms(docs):
+                # min_df alone emptied the block: the model would train on nothing, silently
+                raise InputError("baseline.min_df", f"min_df {self.min_df} leaves no {self.kind} n-gram in the "
+                                 f"{len(docs):,} training texts", "lower baseline.min_df (the number of texts a "
+                                 "term must appear in)") from None
             self.terms, self.idf = [], np.zeros(0)
             return self
         self.terms = [str(t) for t in vectorizer.get_feature_names_out()]
         self.idf = np.ascontiguousarray(vectorizer.idf_, dtype=np.float64)
         return self
+
+    def _has_terms(self, docs: list[str]) -> bool:
+        from sklearn.feature_extraction.text import CountVectorizer
+
+        try:
+            CountVectorizer(**self._analyzer()).fit(docs)
+        except ValueError:
+            return False
+        return True
 
     def transform(self, docs: list[str]) -> sp.csr_matrix:
         if not self.terms:
