@@ -6,14 +6,17 @@ exit status 2; never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import track
 from rich.table import Table
 
@@ -52,19 +55,20 @@ SegmentOption = Annotated[
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", markup=True)
+    # escaped: a message quoting the input ("[laughs]", "[1, 3]") must not be read as markup
+    err.print(f"[bold red]error:[/] {escape(message)}", markup=True)
     return typer.Exit(EXIT_BAD_INPUT)
 
 
 def _print_problems(result, show_all: bool) -> None:
     shown = result.warnings if show_all else result.warnings[:MAX_WARNINGS_SHOWN]
     for warning in shown:
-        err.print(f"[yellow]warning:[/] {warning}", markup=True)
+        err.print(f"[yellow]warning:[/] {escape(str(warning))}", markup=True)
     if len(result.warnings) > len(shown):
         err.print(f"[yellow]warning:[/] … {len(result.warnings) - len(shown)} more warnings "
                   "(rerun with --all-warnings to see them)", markup=True)
     for failure in result.failures:
-        err.print(f"[bold red]error:[/] {failure}", markup=True)
+        err.print(f"[bold red]error:[/] {escape(str(failure))}", markup=True)
 
 
 def _load_config(path: Path | None):
@@ -818,6 +822,26 @@ def export_command(
     except InputError as error:
         raise _fail(str(error)) from None
     err.print(f"wrote {len(written)} file{'s' * (len(written) != 1)} for review to {output}")
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ARG001
+    """Python warnings (from rupturekit's library code and from other libraries) as one line
+    each on stderr, like every other warning, without the source line Python would print."""
+    text = " ".join(str(message).split())
+    kind = "" if category is UserWarning else f"{category.__name__}: "
+    err.print(f"[yellow]warning:[/] {escape(kind + text)}", markup=True)
+
+
+@contextlib.contextmanager
+def _warnings_as_lines():
+    with warnings.catch_warnings():  # restores the previous hook when the command ends
+        warnings.showwarning = _show_warning
+        yield
+
+
+@app.callback()
+def _every_command(ctx: typer.Context) -> None:
+    ctx.with_resource(_warnings_as_lines())
 
 
 def main() -> None:
