@@ -6,14 +6,17 @@ exit status 2; never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import track
 from rich.table import Table
 
@@ -52,7 +55,8 @@ SegmentOption = Annotated[
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", markup=True)
+    # escaped: a message quoting the input ("[laughs]", "[1, 3]") must not be read as markup
+    err.print(f"[bold red]error:[/] {escape(message)}", markup=True)
     return typer.Exit(EXIT_BAD_INPUT)
 
 
@@ -82,12 +86,12 @@ def _file_or_none(name: str | Path | None) -> Path | None:
 def _print_problems(result, show_all: bool) -> None:
     shown = result.warnings if show_all else result.warnings[:MAX_WARNINGS_SHOWN]
     for warning in shown:
-        err.print(f"[yellow]warning:[/] {warning}", markup=True)
+        err.print(f"[yellow]warning:[/] {escape(str(warning))}", markup=True)
     if len(result.warnings) > len(shown):
         err.print(f"[yellow]warning:[/] … {len(result.warnings) - len(shown)} more warnings "
                   "(rerun with --all-warnings to see them)", markup=True)
     for failure in result.failures:
-        err.print(f"[bold red]error:[/] {failure}", markup=True)
+        err.print(f"[bold red]error:[/] {escape(str(failure))}", markup=True)
 
 
 def _load_config(path: Path | None):
@@ -99,19 +103,25 @@ def _load_config(path: Path | None):
         return IngestConfig()
     import yaml
 
+    from rupturekit.bounded import load_yaml, read_text_file
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = load_yaml(read_text_file(path, "config", "see configs/ingest.yaml")) or {}
+        if not isinstance(data, dict):
+            raise _fail(f"{path}: an ingest config must be a YAML mapping; see configs/ingest.yaml for the fields")
         return IngestConfig.model_validate(data)
-    except OSError as exc:
-        raise _fail(f"{path}: cannot read the config ({exc.strerror})") from None
+    except InputError as error:
+        raise _fail(str(error)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":line {mark.line + 1}" if mark else ""
-        raise _fail(f"{path}{where}: not valid YAML; fix the config") from None
+        problem = getattr(exc, "problem", None)
+        raise _fail(f"{path}{where}: not valid YAML{f' ({problem})' if problem else ''}; fix the config") from None
     except ValidationError as exc:
         detail = exc.errors()[0]
         field = ".".join(str(p) for p in detail["loc"])
-        raise _fail(f"{path}: '{field}': {detail['msg']}; see configs/ingest.yaml for the fields") from None
+        message = detail["msg"].removeprefix("Value error, ")
+        raise _fail(f"{path}: '{field}': {message}; see configs/ingest.yaml for the fields") from None
 
 
 def _run_ingest(inputs: list[str], config_path: Path | None, overrides: dict, columns: dict,
@@ -817,8 +827,11 @@ def _code_format(path: Path) -> str:
     if suffix == ".json":
         return "labelstudio"
     if suffix in (".csv", ".tsv", ".jsonl"):
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            head = handle.readline()
+        try:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                head = handle.readline(1 << 16)
+        except OSError:
+            return "ingest"  # missing or a folder: the ingest reader says so in one line
         if "rater" in head and "label" in head and "utterance_id" in head:
             return "long"
     return "ingest"
@@ -979,6 +992,26 @@ def export_command(
     except InputError as error:
         raise _fail(str(error)) from None
     err.print(f"wrote {len(written)} file{'s' * (len(written) != 1)} for review to {output}")
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ARG001
+    """Python warnings (from rupturekit's library code and from other libraries) as one line
+    each on stderr, like every other warning, without the source line Python would print."""
+    text = " ".join(str(message).split())
+    kind = "" if category is UserWarning else f"{category.__name__}: "
+    err.print(f"[yellow]warning:[/] {escape(kind + text)}", markup=True)
+
+
+@contextlib.contextmanager
+def _warnings_as_lines():
+    with warnings.catch_warnings():  # restores the previous hook when the command ends
+        warnings.showwarning = _show_warning
+        yield
+
+
+@app.callback()
+def _every_command(ctx: typer.Context) -> None:
+    ctx.with_resource(_warnings_as_lines())
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from rupturekit.bounded import load_yaml, read_text_file
 from rupturekit.errors import InputError
 
 _LABEL_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
@@ -53,7 +54,7 @@ class Dimension(BaseModel):
     role: Literal["therapist", "client", "any"]
     multi_label: bool = False
     families: dict[str, str] = Field(default_factory=dict)
-    labels: list[Label]
+    labels: list[Label] = Field(min_length=1)
 
     @property
     def label_names(self) -> list[str]:
@@ -73,6 +74,13 @@ class Rating(BaseModel):
     unit: Literal["utterance", "segment", "session"]
     scale: tuple[int, int]
     anchors: dict[int, str] = Field(default_factory=dict)
+
+    @field_validator("scale")
+    @classmethod
+    def _ordered(cls, scale: tuple[int, int]) -> tuple[int, int]:
+        if scale[0] >= scale[1]:
+            raise ValueError(f"a rating scale is low, high with low < high, not {scale[0]}, {scale[1]}")
+        return scale
 
 
 class Crosswalk(BaseModel):
@@ -94,7 +102,7 @@ class Codebook(BaseModel):
     unit: Literal["utterance", "segment", "session"] = "utterance"
     segment: str | None = None
     none_label: str = "none"
-    dimensions: list[Dimension]
+    dimensions: list[Dimension] = Field(min_length=1)
     ratings: list[Rating] = Field(default_factory=list)
     crosswalks: list[Crosswalk] = Field(default_factory=list)
 
@@ -194,7 +202,7 @@ def available_codebooks(extra: Iterable[str | Path] = ()) -> dict[str, Path]:
 
 def parse_codebook(text: str, file: str) -> Codebook:
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or "not valid YAML"
@@ -224,8 +232,5 @@ def load_codebook(name_or_path: str | Path, extra_dirs: Iterable[str | Path] = (
             raise InputError(str(name_or_path), "no such codebook",
                              f"{hint} Add your own as NAME.yaml in a folder given with --codebook-dir")
         path = found[str(name_or_path)]
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(str(path), f"cannot read the codebook ({exc.strerror})", "check the path") from None
+    text = read_text_file(path, "codebook", "see configs/codebooks/3rs.yaml for the layout")
     return parse_codebook(text, str(path))

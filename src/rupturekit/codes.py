@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from rupturekit.bounded import allow_csv_fields
 from rupturekit.codebook import Codebook, Dimension
 from rupturekit.errors import InputError
 from rupturekit.ingest.source import Source
@@ -129,6 +130,7 @@ def read_long_codes(path: str | Path) -> list[CodeRow]:
     if text.lstrip().startswith("{"):
         return [_row(values, file, f"line {number}") for number, values in json_objects(text, file)]
     delimiter = "\t" if source.path.suffix.lower() in (".tsv", ".tab") else ","
+    allow_csv_fields(text)
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     header = [name.strip() for name in reader.fieldnames or []]
     missing = [column for column in LONG_COLUMNS if column not in header]

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from rupturekit.bounded import loads_json
 from rupturekit.errors import InputError
 
 Role = Literal["therapist", "client", "other", "unknown"]
@@ -177,7 +178,7 @@ def json_objects(text: str, file: str) -> Iterator[tuple[int, dict[str, Any]]]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = loads_json(line)
         except json.JSONDecodeError as exc:
             raise InputError(file, f"not valid JSON ({exc.msg})", "fix or remove this line",
                              location=f"line {line_number}") from None

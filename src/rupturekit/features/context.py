@@ -3,11 +3,19 @@
 `Context` holds, per utterance (row), the normalised text, spaCy token statistics, the
 conversational context (previous turn, previous turn of another speaker, the speaker's
 median length in the transcript) and cached lexicon matches, sentiment and embeddings.
+
+Bounds on one long utterance (a whole session transcribed as one turn, say): the features
+read at most the first `MAX_FEATURE_CHARS` characters of a text (100,000, some 18,000 words,
+far beyond any real turn; a warning names the utterance; the record keeps its whole text),
+and VADER, whose cost grows with the square of a text's length, scores a text longer than
+`VADER_CHUNK_CHARS` sentence by sentence, in pieces of at most that length, combined as
+word-weighted means (`_polarity`).
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Sequence
 from functools import cached_property
 
@@ -21,6 +29,59 @@ from rupturekit.records import Utterance
 _WORDISH = re.compile(r"[a-z0-9]")
 _PAST_ED = re.compile(r"^[a-z]+[^e]ed$|^[a-z]+ied$")
 _ABSTRACT = re.compile(r"^[a-z]{3,}" + lx.ABSTRACT_SUFFIX + r"$")
+
+MAX_FEATURE_CHARS = 100_000  # characters of one utterance that its features read
+VADER_CHUNK_CHARS = 2_000  # longer texts are scored in sentence-aligned pieces of at most this
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_SPACE_RUN = re.compile(r"\s+")
+
+
+def feature_text(text: str) -> str:
+    """The part of an utterance's text that its features read (the first MAX_FEATURE_CHARS)."""
+    return text if len(text) <= MAX_FEATURE_CHARS else text[:MAX_FEATURE_CHARS]
+
+
+def _pieces(text: str, limit: int) -> list[str]:
+    """`text` cut into pieces of at most `limit` characters: whole sentences where they fit,
+    a longer sentence cut at spaces (or anywhere, when it has none)."""
+    pieces: list[str] = []
+    current = ""
+    for sentence in _SENTENCE_END.split(text):
+        while len(sentence) > limit:  # a sentence longer than a piece: cut at the last space
+            cut = sentence.rfind(" ", 0, limit)
+            cut = cut if cut > 0 else limit
+            if current:
+                pieces.append(current)
+                current = ""
+            pieces.append(sentence[:cut])
+            sentence = sentence[cut:].lstrip()
+        if current and len(current) + 1 + len(sentence) > limit:
+            pieces.append(current)
+            current = ""
+        current = f"{current} {sentence}" if current else sentence
+    if current:
+        pieces.append(current)
+    return [piece for piece in pieces if piece.strip()]
+
+
+def _polarity(analyzer, text: str) -> tuple[float, float, float]:
+    """VADER (compound, pos, neg) of `text`; exact up to VADER_CHUNK_CHARS, else the
+    word-weighted mean over sentence-aligned pieces (VADER itself is quadratic in length)."""
+    if not text:
+        return 0.0, 0.0, 0.0
+    if len(text) <= VADER_CHUNK_CHARS:
+        s = analyzer.polarity_scores(text)
+        return s["compound"], s["pos"], s["neg"]
+    total, weights = np.zeros(3), 0.0
+    for piece in _pieces(text, VADER_CHUNK_CHARS):
+        s = analyzer.polarity_scores(piece)
+        weight = float(len(_SPACE_RUN.split(piece.strip())))
+        total += weight * np.array([s["compound"], s["pos"], s["neg"]])
+        weights += weight
+    if not weights:
+        return 0.0, 0.0, 0.0
+    compound, pos, neg = (total / weights).tolist()
+    return compound, pos, neg
 
 
 def _stem(word: str) -> str:
@@ -68,7 +129,8 @@ class Context:
     def __init__(self, utterances: Sequence[Utterance], batch_size: int = 256, embeddings: bool = True):
         self.utterances = list(utterances)
         self.n = len(self.utterances)
-        self.texts = [normalize(u.text) for u in self.utterances]
+        self._warn_long()
+        self.texts = [normalize(feature_text(u.text)) for u in self.utterances]
         self.roles = [u.role for u in self.utterances]
         self.batch_size = batch_size
         self.want_embeddings = embeddings
@@ -77,6 +139,15 @@ class Context:
         self._matches: dict[int, np.ndarray] = {}
         self._tokenize()
         self._link_turns()
+
+    def _warn_long(self) -> None:
+        long = [u for u in self.utterances if len(u.text) > MAX_FEATURE_CHARS]
+        if long:
+            first = long[0]
+            warnings.warn(f"{len(long)} utterance{'s' * (len(long) != 1)} longer than {MAX_FEATURE_CHARS:,} "
+                          f"characters (first: {first.transcript_id}#{first.utterance_id}, {len(first.text):,}): "
+                          f"cue features read the first {MAX_FEATURE_CHARS:,} characters; the text is kept whole",
+                          UserWarning, stacklevel=3)
 
     # ---------------------------------------------------------------- tokens
     def _tokenize(self) -> None:
@@ -213,11 +284,10 @@ class Context:
         cache: dict[str, tuple[float, float, float]] = {}
         out = np.zeros((self.n, 3))
         for i, u in enumerate(self.utterances):
-            text = u.text.strip()
+            text = feature_text(u.text).strip()
             scores = cache.get(text)
             if scores is None:
-                s = analyzer.polarity_scores(text) if text else {"compound": 0.0, "pos": 0.0, "neg": 0.0}
-                scores = cache[text] = (s["compound"], s["pos"], s["neg"])
+                scores = cache[text] = _polarity(analyzer, text)
             out[i] = scores
         return out
 

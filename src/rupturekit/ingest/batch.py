@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from rupturekit.errors import InputError, Problem, ProblemLog
 from rupturekit.ingest import read_source
@@ -19,7 +19,7 @@ from rupturekit.ingest.detect import detect_format
 from rupturekit.ingest.options import ReadOptions
 from rupturekit.ingest.roles import assign_roles, normalise_label
 from rupturekit.ingest.source import Source
-from rupturekit.records import Transcript
+from rupturekit.records import ROLES, Transcript
 from rupturekit.segment import SegmentSpec, SentenceSplitter, assign_segments
 from rupturekit.segment.segments import DEFAULT_FALLBACK, DEFAULT_SEGMENT
 
@@ -41,6 +41,18 @@ class IngestConfig(BaseModel):
     segment: str | None = None
     segment_fallback: str = DEFAULT_FALLBACK
     sentences: bool = False
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, roles: dict[str, str]) -> dict[str, str]:
+        """Roles as `--roles` takes them (case-insensitive); an unknown one would be written
+        into every record and break each later command."""
+        checked = {}
+        for label, role in roles.items():
+            if role.casefold() not in ROLES:
+                raise ValueError(f"role '{role}' of speaker '{label}' is not one of {', '.join(ROLES)}")
+            checked[label] = role.casefold()
+        return checked
 
 
 @dataclass

@@ -7,6 +7,7 @@ import io
 import json
 import re
 
+from rupturekit.bounded import allow_csv_fields, loads_json
 from rupturekit.errors import InputError
 from rupturekit.ingest.source import Source
 
@@ -32,6 +33,7 @@ _BY_EXTENSION = {
 
 def _table_header(text: str, delimiter: str) -> set[str]:
     first_line = text.split("\n", 1)[0]
+    allow_csv_fields(first_line)
     return {cell.strip() for cell in next(csv.reader(io.StringIO(first_line), delimiter=delimiter), [])}
 
 
@@ -39,7 +41,7 @@ def _first_json_record(text: str) -> object | None:
     for line in text.splitlines():
         if line.strip():
             try:
-                return json.loads(line)
+                return loads_json(line)
             except json.JSONDecodeError:
                 return None
     return None

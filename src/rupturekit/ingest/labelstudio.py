@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
+from rupturekit.bounded import loads_json
 from rupturekit.codebook import Codebook, Dimension
 from rupturekit.codes import CodeRow
 from rupturekit.errors import InputError
@@ -212,7 +213,7 @@ def _load(path: str | Path) -> tuple[str, list]:
     source = Source(Path(path))
     file = source.name
     try:
-        data = json.loads(source.text)
+        data = loads_json(source.text)
     except json.JSONDecodeError as exc:
         raise InputError(file, f"not valid JSON ({exc.msg}), so not a Label Studio export", _EXPORT_HINT,
                          location=f"line {exc.lineno}") from None

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from rupturekit.bounded import allow_csv_fields
 from rupturekit.errors import InputError, ProblemLog
 from rupturekit.ingest.options import ReadOptions, TableColumns
 from rupturekit.ingest.source import Source
@@ -95,6 +96,7 @@ def _header_names(cells: list[str], file: str, line: int) -> list[str]:
 
 def _parse_csv(source: Source, text: str) -> _Table:
     file = source.name
+    allow_csv_fields(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(source, text))
     header: list[str] | None = None
     header_line = 1
@@ -163,7 +165,9 @@ def _find(header: list[str], name: str) -> str | None:
 
 def _map_columns(table: _Table, columns: TableColumns, file: str) -> dict[str, str | None]:
     """Role -> header column (None: the table has no such column)."""
-    listed = ", ".join(table.header)
+    # at most 20 names of at most 40 characters: a stray first line can be one huge "column"
+    shown = [name if len(name) <= 40 else name[:37] + "..." for name in table.header[:20]]
+    listed = ", ".join(shown) + (f" and {len(table.header) - 20} more" if len(table.header) > 20 else "")
     where = f"line {table.header_line}"
     mapping: dict[str, str | None] = {}
     for role in ROLES_ORDER:

@@ -22,6 +22,7 @@ import math
 from collections import Counter
 from typing import Any
 
+from rupturekit.bounded import loads_json
 from rupturekit.errors import InputError
 from rupturekit.ingest.common import UNKNOWN_SPEAKER, Piece, turn_utterances
 from rupturekit.ingest.options import ReadOptions
@@ -41,7 +42,7 @@ def _json_type(value: Any) -> str:
 def _load(source: Source) -> tuple[list[Any], str | None]:
     """The segments list and Whisper's detected language, if any."""
     try:
-        data = json.loads(source.text)
+        data = loads_json(source.text)
     except json.JSONDecodeError as exc:
         raise InputError(source.name, f"not valid JSON ({exc.msg})",
                          "fix the JSON syntax, or export the transcript again",

