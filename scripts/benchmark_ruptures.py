@@ -38,6 +38,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from benchlib import machine, write_section  # noqa: E402
 
+from rupturekit.tagger.decisions import prf  # noqa: E402
+
 REAL, CONSTRUCTED = "annomi-3rs", "3rs-constructed"
 CLIENT, THERAPIST = "client_markers", "resolution"
 Key = tuple[str, int]
@@ -59,6 +61,7 @@ class Truth:
     fold: dict[str, int]  # transcript -> fold
     source: dict[str, str]  # transcript -> source name
     quality: dict[str, str]  # transcript -> AnnoMI mi_quality (real sessions)
+    group: dict[str, str]  # transcript -> split group (source video)
 
 
 # ---------------------------------------------------------------------------- configs
@@ -92,11 +95,13 @@ def run_baseline(config, say) -> tuple[Scores, Truth]:
     for task in tasks:
         p = cv.predictions[task.name]
         scores.probs[task.name] = {tuple(k): p["scores"][i] for i, k in enumerate(p["keys"])}
-        rows[task.name] = {tuple(k): p["targets"][i].astype(np.int8) for i, k in enumerate(p["keys"])}
+        rows[task.name] = {tuple(k): (p["targets"][i] > 0.5).astype(np.int8) for i, k in enumerate(p["keys"])}
     quality = {t.transcript_id: str(t.utterances[0].meta.get("mi_quality", "")) for t in data.transcripts
                if t.utterances}
+    from rupturekit.tagger.dataset import group_map
+
     truth = Truth({t.name: tuple(t.labels) for t in tasks}, rows, dict(cv.folds),
-                  {tid: s.name for tid, s in data.sources.items()}, quality)
+                  {tid: s.name for tid, s in data.sources.items()}, quality, group_map(data.transcripts, config.group_by))
     return scores, truth
 
 
@@ -129,34 +134,28 @@ class Decided:
     reliable: dict[int, list[bool]]  # fold -> per label
 
 
-def decide_out_of_fold(scores: Scores, truth: Truth, task: str, context: bool = True) -> Decided:
-    from rupturekit.tagger.decisions import HierarchicalDecision
+def decide(scores: Scores, truth: Truth, task: str, keys: list[Key], context: bool = True) -> Decided:
+    """Nested decisions (`decisions.decide_out_of_fold`): fold k decided by thresholds and context
+    fitted on the other folds' real sessions. `keys`: each session's turns in order."""
+    from rupturekit.tagger.decisions import decide_out_of_fold
 
-    keys = sorted(truth.rows[task], key=lambda k: (truth.source[k[0]], k[0], k[1]))
     y = np.vstack([truth.rows[task][k] for k in keys])
     p = np.vstack([scores.probs[task][k] for k in keys])
     folds = np.asarray([truth.fold[k[0]] for k in keys])
     real = np.asarray([truth.source[k[0]] == REAL for k in keys])
-    guess = np.zeros_like(y)
-    reliable = {}
-    for fold in sorted(set(folds.tolist())):
-        tune = real & (folds != fold)
-        sessions = np.asarray([k[0] for k in keys], dtype=object)
-        decision = HierarchicalDecision.fit(task, truth.labels[task], p[tune], y[tune],
-                                            sessions=list(sessions[tune]) if context else None)
-        here = folds == fold
-        guess[here] = decision.indicators(p[here], list(sessions[here]))
-        reliable[fold] = decision.reliable
-    return Decided(keys, y, guess, reliable)
+    nested = decide_out_of_fold(task, truth.labels[task], p, y, folds, real, [k[0] for k in keys] if context else None)
+    return Decided(keys, nested.truth, nested.guess, nested.reliable)
 
 
 # ---------------------------------------------------------------------------- statistics
 
 
-def _groups(keys: list[Key]) -> tuple[np.ndarray, list[str]]:
-    names = sorted({k[0] for k in keys})
+def _groups(keys: list[Key], group_of: dict[str, str]) -> tuple[np.ndarray, list[str]]:
+    """Bootstrap clusters: the source video (the split group), so that the CIs respect the folds'
+    grouping; a transcript without a video is its own cluster."""
+    names = sorted({group_of.get(k[0], k[0]) for k in keys})
     index = {n: i for i, n in enumerate(names)}
-    return np.asarray([index[k[0]] for k in keys]), names
+    return np.asarray([index[group_of.get(k[0], k[0])] for k in keys]), names
 
 
 def counts_by_transcript(truth: np.ndarray, guess: np.ndarray, which: np.ndarray, n: int) -> np.ndarray:
@@ -208,14 +207,21 @@ def levels(decided: Decided, labels: tuple[str, ...], rows: np.ndarray, task: st
 
 def subtype_macro(decided: Decided, rows: np.ndarray, which: np.ndarray, n: int, weights: np.ndarray
                   ) -> tuple[float, np.ndarray, list[int]]:
-    """Macro F1 over labels with support in these rows, and its bootstrap replicates."""
+    """Macro F1 over labels with support in these rows, and its bootstrap replicates (each
+    replicate averages the labels with support in that resample, as the point estimate does)."""
     y, g = decided.truth[rows].astype(bool), decided.guess[rows].astype(bool)
     supported = [j for j in range(y.shape[1]) if y[:, j].any()]
     per = [counts_by_transcript(y[:, j], g[:, j], which, n) for j in supported]
     point = float(np.nanmean([f1_of(c.sum(1)) for c in per])) if per else math.nan
-    reps = np.nanmean(np.vstack([f1_of(np.einsum("rt,kt->kr", weights, c)) for c in per]), axis=0) if per else \
-        np.full(len(weights), np.nan)
-    return point, reps, supported
+    if not per:
+        return point, np.full(len(weights), np.nan), supported
+    replicates = []
+    for c in per:
+        r = np.einsum("rt,kt->kr", weights, c)
+        f1 = f1_of(r)
+        replicates.append(np.where(r[0] + r[2] > 0, f1, np.nan))  # no support in the resample: not averaged
+    with np.errstate(all="ignore"):
+        return point, np.nanmean(np.vstack(replicates), axis=0), supported
 
 
 def kappa_counts(truth: np.ndarray, guess: np.ndarray, which: np.ndarray, n: int) -> np.ndarray:
@@ -246,37 +252,56 @@ def fmt(value: float, ci: tuple[float, float] | None = None, digits: int = 2) ->
     return text
 
 
-def pass_agreement(bootstrap: int, seed: int) -> dict[str, tuple[float, tuple[float, float]]]:
-    from rupturekit.agree.pairwise import ANY, pairwise_agreement
+def pass_codes() -> dict[str, dict[Key, set[str]]]:
+    """The two blind passes' labels per (transcript, utterance) of the real-session corpus."""
     from rupturekit.gold import load_gold
 
-    transcripts = load_gold(REAL)
-    out = {}
-    names = {ANY: "any client marker", "withdrawal": "withdrawal", "confrontation": "confrontation"}
-    for r in pairwise_agreement(transcripts, "pass-a", "pass-b", [ANY, "withdrawal", "confrontation"], "client",
-                                "utterance", bootstrap, seed):
-        out[names[r.category]] = (r.kappa, r.kappa_ci)
-    for r in pairwise_agreement(transcripts, "pass-a", "pass-b", [ANY], "therapist", "utterance", bootstrap, seed):
-        out["resolution (any strategy)"] = (r.kappa, r.kappa_ci)
+    out: dict[str, dict[Key, set[str]]] = {"pass-a": {}, "pass-b": {}}
+    for transcript in load_gold(REAL):
+        for u in transcript.utterances:
+            for rater in out:
+                out[rater][(u.transcript_id, u.utterance_id)] = {c.label for c in u.codes
+                                                                 if c.rater == rater and c.label != "none"}
     return out
 
 
+def _level_of_labels(name: str, labels: set[str]) -> bool:
+    if name in ("any client marker", "resolution (any strategy)"):
+        return bool(labels)
+    return any(label.startswith(name + ".") for label in labels)
+
+
 def evaluate(models: list[Scores], truth: Truth, bootstrap: int, seed: int) -> dict:
-    """Every figure of the section, per model, from out-of-fold decisions."""
+    """Every figure of the section, per model, from nested out-of-fold decisions."""
     from sklearn.metrics import roc_auc_score
 
-    result: dict = {"models": {}, "coded": {}}
-    decided = {m.name: {task: decide_out_of_fold(m, truth, task) for task in (CLIENT, THERAPIST)} for m in models}
+    result: dict = {"models": {}, "coded": {}, "passes": {}}
+    passes = pass_codes()
+    decided = {}
     for task in (CLIENT, THERAPIST):
-        keys = decided[models[0].name][task].keys
-        for m in models[1:]:
-            assert decided[m.name][task].keys == keys
+        # rows every model scored (a run without the constructed corpus scores real sessions only),
+        # each session's turns in order
+        keys = sorted((k for k in truth.rows[task] if all(k in m.probs[task] for m in models)),
+                      key=lambda k: (truth.source[k[0]], k[0], k[1]))
+        for m in models:
+            decided.setdefault(m.name, {})[task] = decide(m, truth, task, keys)
     for source in (REAL, CONSTRUCTED):
         for task in (CLIENT, THERAPIST):
             keys = decided[models[0].name][task].keys
             rows = np.asarray([truth.source[k[0]] == source for k in keys])
-            which_all, names = _groups([k for k, r in zip(keys, rows, strict=True) if r])
+            if not rows.any():
+                continue
+            row_keys = [k for k, r in zip(keys, rows, strict=True) if r]
+            which_all, names = _groups(row_keys, truth.group)
             weights = resample_weights(len(names), bootstrap, seed)
+            human = {}
+            if source == REAL:  # pass-a against pass-b on the same rows, resampled with the same weights
+                for level in levels(decided[models[0].name][task], truth.labels[task], rows, task):
+                    a = np.asarray([_level_of_labels(level.name, passes["pass-a"][k]) for k in row_keys])
+                    b = np.asarray([_level_of_labels(level.name, passes["pass-b"][k]) for k in row_keys])
+                    kc = kappa_counts(a, b, which_all, len(names))
+                    human[level.name] = kappa(np.einsum("rt,kt->kr", weights, kc))
+                    result["passes"][level.name] = (float(kappa(kc.sum(1))), interval(human[level.name]))
             for m in models:
                 d = decided[m.name][task]
                 entry = result["models"].setdefault(m.name, {}).setdefault(source, {})
@@ -290,8 +315,13 @@ def evaluate(models: list[Scores], truth: Truth, bootstrap: int, seed: int) -> d
                                          "support": int(tp + fn), "flagged": int(tp + fp)}
                     reps_of[level.name] = reps
                     kc = kappa_counts(level.truth, level.guess, which_all, len(names))
+                    kappa_reps = kappa(np.einsum("rt,kt->kr", weights, kc))
                     entry[level.name]["kappa"] = float(kappa(kc.sum(1)))
-                    entry[level.name]["kappa_ci"] = interval(kappa(np.einsum("rt,kt->kr", weights, kc)))
+                    entry[level.name]["kappa_ci"] = interval(kappa_reps)
+                    if level.name in human:
+                        entry[level.name]["kappa_delta"] = (entry[level.name]["kappa"]
+                                                            - result["passes"][level.name][0],
+                                                            interval(kappa_reps - human[level.name]))
                 point, reps, supported = subtype_macro(d, rows, which_all, len(names), weights)
                 label = "subtype macro F1 (client)" if task == CLIENT else "subtype macro F1 (resolution)"
                 entry[label] = {"f1": point, "ci": interval(reps), "labels": len(supported)}
@@ -300,20 +330,17 @@ def evaluate(models: list[Scores], truth: Truth, bootstrap: int, seed: int) -> d
                     y, g = d.truth[rows].astype(bool), d.guess[rows].astype(bool)
                     per_label = {}
                     for j, name in enumerate(truth.labels[task]):
-                        tp, fp, fn = int((y[:, j] & g[:, j]).sum()), int((~y[:, j] & g[:, j]).sum()), \
-                            int((y[:, j] & ~g[:, j]).sum())
-                        per_label[name] = {"precision": tp / max(1, tp + fp), "recall": tp / max(1, tp + fn),
-                                           "f1": 2 * tp / max(1, 2 * tp + fp + fn), "support": tp + fn,
-                                           "flagged": tp + fp,
-                                           "reliable_folds": sum(r[j] for r in d.reliable.values())}
+                        r = prf(y[:, j], g[:, j])
+                        r["reliable_folds"] = sum(v[j] for v in d.reliable.values())
+                        per_label[name] = r
                     entry.setdefault("labels", {})[task] = per_label
-    # flags per 100 client turns by quality, and known-groups validity
+    # flags per 100 client turns by quality, and known-groups validity (sessions resampled)
     keys = decided[models[0].name][CLIENT].keys
     real = [i for i, k in enumerate(keys) if truth.source[k[0]] == REAL]
     sessions = sorted({keys[i][0] for i in real}, key=lambda t: (len(t), t))
     y_any = decided[models[0].name][CLIENT].truth.any(1)
     low = np.asarray([truth.quality[t] == "low" for t in sessions])
-    row_session = {}
+    row_session: dict[str, list[int]] = {}
     for i in real:
         row_session.setdefault(keys[i][0], []).append(i)
     coded_share = np.asarray([y_any[row_session[t]].mean() for t in sessions])
@@ -343,7 +370,6 @@ def evaluate(models: list[Scores], truth: Truth, bootstrap: int, seed: int) -> d
             entry[f"flags_{quality}"] = 100.0 * g_any[rows].mean()
         share = np.asarray([g_any[row_session[t]].mean() for t in sessions])
         entry["auc"] = auc_with_ci(share)
-    result["passes"] = pass_agreement(bootstrap, seed)
     return result
 
 
@@ -367,8 +393,9 @@ def markdown(runs: list[tuple[float, dict, list[Scores]]], args, seconds: float)
         f"adjudication; not certified 3RS coders, see the datasheet). {args.folds}-fold cross-validation grouped by "
         f"AnnoMI source video (seed {args.seed}); the constructed corpus trains with weight {weight:g} and is "
         "scored in its own rows. Thresholds for each fold are chosen on the other folds' out-of-fold scores of "
-        "real sessions (hierarchical decision, operating point `balanced`). 95% CIs: bootstrap over transcripts "
-        f"({args.bootstrap} resamples); Δ is paired (both models resampled together).",
+        "real sessions (hierarchical decision with session context, operating point `balanced`). 95% CIs: bootstrap "
+        f"({args.bootstrap} resamples of source videos, the folds' groups); Δ is paired (both models resampled "
+        "together).",
         "",
         "### Client ruptures and resolution, real sessions",
         "",
@@ -410,20 +437,18 @@ def markdown(runs: list[tuple[float, dict, list[Scores]]], args, seconds: float)
         lines.append(f"| {n} | {fmt(result['models'][n]['auc'][0], result['models'][n]['auc'][1])} |")
     lines += ["", "### The model as one more coder", "",
               "Cohen's κ, utterance level, real sessions: each model against `adjudicated`, next to the two blind "
-              "passes against each other (the inter-coder range). `adjudicated` is built from the passes, so a "
-              "pass against it would be inflated; pass-a against pass-b is the fair human figure.", "",
+              "passes against each other (the inter-coder range; `adjudicated` is built from the passes, so a pass "
+              "against it would be inflated). Δ is the model's κ minus the passes' κ, paired: both resampled "
+              "together over videos.", "",
               "| level | pass-a vs pass-b κ [95% CI] | " + " | ".join(f"{n} vs adjudicated κ [95% CI]" for n in names)
-              + " | " + " | ".join(f"{n} at or above the passes?" for n in names) + " |",
+              + " | " + " | ".join(f"{n} Δκ [95% CI]" for n in names) + " |",
               "| --- | --- |" + " --- |" * (2 * len(names))]
     for level in ("any client marker", "withdrawal", "confrontation", "resolution (any strategy)"):
         human, human_ci = result["passes"][level]
         cells = [fmt(result["models"][n][REAL][level]["kappa"], result["models"][n][REAL][level]["kappa_ci"])
                  for n in names]
-        verdict = []
-        for n in names:
-            k, ci = result["models"][n][REAL][level]["kappa"], result["models"][n][REAL][level]["kappa_ci"]
-            verdict.append("yes" if k >= human else ("within CI" if ci[1] >= human else "no"))
-        lines.append(f"| {level} | {fmt(human, human_ci)} | " + " | ".join(cells) + " | " + " | ".join(verdict) + " |")
+        deltas = [fmt(*result["models"][n][REAL][level]["kappa_delta"]) for n in names]
+        lines.append(f"| {level} | {fmt(human, human_ci)} | " + " | ".join(cells) + " | " + " | ".join(deltas) + " |")
     lines += ["", "### Constructed corpus (its own row; never pooled with real sessions)", "",
               "| level | " + " | ".join(f"{n} F1 [95% CI]" for n in names) + " | support |",
               "| --- |" + " --- |" * len(names) + " ---: |"]

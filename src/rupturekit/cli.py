@@ -470,8 +470,10 @@ def tag_command(
                                                              "'default' (the shipped 3RS model).")] = "default",
     out_format: _text_option("--format", "Output: jsonl, csv, eaf or html (default: from the extension).") = None,
     threshold: Annotated[float | None, typer.Option(
-        "--threshold", min=0.0, max=1.0, help="Use this probability threshold for every multi-label label instead "
-                                              "of the model's tuned per-label thresholds.")] = None,
+        "--threshold", min=0.0, max=1.0, help="A threshold of your own instead of a stored operating point: with "
+                                              "hierarchical decisions it is read against the (context re-scored) "
+                                              "marker score; for older models it replaces every multi-label label's "
+                                              "threshold. Not together with --operating-point.")] = None,
     runtime: Annotated[str, typer.Option("--runtime", help="torch, or onnx: the encoder in ONNX Runtime, int8 "
                                                            "(CPU; needs the [onnx] extra).")] = "torch",
     operating_point: Annotated[str | None, typer.Option(
@@ -496,6 +498,8 @@ def tag_command(
     if output is not None:
         folder = kind == "eaf" and output_format(output, "eaf")[1]
         _guard([*_input_files(inputs), config, _file_or_none(model)], Output(output, folder=folder))
+    if operating_point is not None and threshold is not None:
+        raise _fail("--threshold and --operating-point both set the decision threshold: give one of them")
     if runtime not in ("torch", "onnx"):
         raise _fail(f"--runtime: '{runtime}' is not one of torch, onnx")
     try:

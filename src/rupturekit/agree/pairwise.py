@@ -62,8 +62,9 @@ class PairAgreement:
 
 
 def presence(transcripts: Sequence[Transcript], rater: str, categories: Sequence[str], role: str,
-             unit: str = "utterance") -> tuple[np.ndarray, np.ndarray]:
-    """(groups, indicators): one row per unit, the transcript id and a 0/1 column per category.
+             unit: str = "utterance") -> tuple[list[tuple[str, object]], np.ndarray]:
+    """(units, indicators): one row per unit, its (transcript id, utterance or segment id) and a
+    0/1 column per category.
 
     A category is a label (``withdrawal.denial``), a family (``withdrawal``: any of its labels) or
     `ANY` (any label at all).
@@ -71,7 +72,7 @@ def presence(transcripts: Sequence[Transcript], rater: str, categories: Sequence
     that holds an utterance of `role`, positive when any of them carries the category. Utterances
     the rater did not code are left out (at segment level, a segment counts when the rater coded
     any of its utterances)."""
-    groups: list[str] = []
+    units: list[tuple[str, object]] = []
     rows: list[np.ndarray] = []
     for transcript in transcripts:
         per_unit: dict[object, np.ndarray] = {}
@@ -87,22 +88,23 @@ def presence(transcripts: Sequence[Transcript], rater: str, categories: Sequence
                               for cat in categories], dtype=bool)
             key = utterance.utterance_id if unit == "utterance" else utterance.segment_id
             per_unit[key] = per_unit[key] | row if key in per_unit else row
-        for row in per_unit.values():
-            groups.append(transcript.transcript_id)
+        for key, row in per_unit.items():
+            units.append((transcript.transcript_id, key))
             rows.append(row)
     matrix = np.vstack(rows) if rows else np.zeros((0, len(categories)), dtype=bool)
-    return np.asarray(groups, dtype=object), matrix
+    return units, matrix
 
 
 def pairwise_agreement(transcripts: Sequence[Transcript], rater_a: str, rater_b: str, categories: Sequence[str],
                        role: str, unit: str = "utterance", n_bootstrap: int = 1000,
                        seed: int = 0) -> list[PairAgreement]:
     """Agreement of `rater_a` and `rater_b` per category on the units both coded (see `presence`)."""
-    groups_a, x = presence(transcripts, rater_a, categories, role, unit)
-    groups_b, y = presence(transcripts, rater_b, categories, role, unit)
-    if len(groups_a) != len(groups_b) or (groups_a != groups_b).any():
+    units_a, x = presence(transcripts, rater_a, categories, role, unit)
+    units_b, y = presence(transcripts, rater_b, categories, role, unit)
+    if units_a != units_b:  # the same units in the same order, not merely as many
         raise ValueError(f"raters {rater_a} and {rater_b} coded different units; compare complete passes")
-    return agreement_from_indicators(groups_a, x, y, categories, unit, n_bootstrap, seed)
+    groups = np.asarray([u[0] for u in units_a], dtype=object)
+    return agreement_from_indicators(groups, x, y, categories, unit, n_bootstrap, seed)
 
 
 def agreement_from_indicators(groups: np.ndarray, x: np.ndarray, y: np.ndarray, categories: Sequence[str],

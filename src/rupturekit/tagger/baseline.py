@@ -53,7 +53,7 @@ from rupturekit.codebook import Codebook
 from rupturekit.errors import InputError
 from rupturekit.records import Transcript
 from rupturekit.tagger.config import BaselineConfig
-from rupturekit.tagger.decisions import HierarchicalDecision
+from rupturekit.tagger.decisions import HierarchicalDecision, UsesDecisions
 from rupturekit.tagger.dataset import Examples, Task
 from rupturekit.tagger.model_files import FILES_KEY, model_files, read_manifest
 
@@ -421,7 +421,7 @@ def _check_arrays(*arrays: np.ndarray) -> None:
             raise ValueError("non-finite numbers")
 
 
-class BaselineTagger:
+class BaselineTagger(UsesDecisions):
     """Calibrated logistic regression over cue features and n-grams, one model per task.
 
         tagger = BaselineTagger(config.baseline, codebook, tasks).fit(transcripts, examples)
@@ -673,21 +673,7 @@ class BaselineTagger:
         for model in self.models_.values():
             if model.task.multi_label:
                 model.thresholds = np.full(len(model.task.labels), float(threshold))
-        for hierarchical in self.decisions.values():
-            hierarchical.override = float(threshold)
-
-    @property
-    def operating_points(self) -> list[str]:
-        """Names of the stored operating points ([] for a model without hierarchical decisions)."""
-        return sorted({name for d in self.decisions.values() for name in d.points})
-
-    def set_operating_point(self, name: str) -> None:
-        """Decide with the stored operating point `name` (precision, balanced or recall)."""
-        if not self.decisions:
-            raise ValueError("this model has no operating points (it was trained without cross-validated "
-                             "decisions)")
-        for hierarchical in self.decisions.values():
-            hierarchical.use(name)
+        self._override_decisions(threshold)
 
     # ------------------------------------------------------------------ save / load
     def save(self, directory: str | Path) -> Path:

@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["OPERATING_POINTS", "DEFAULT_MIN_POSITIVES", "ContextCalibration", "HierarchicalDecision", "OperatingPoint",
-           "best_cut", "family_of"]
+__all__ = ["OPERATING_POINTS", "DEFAULT_MIN_POSITIVES", "ContextCalibration", "Decided", "HierarchicalDecision",
+           "OperatingPoint", "UsesDecisions", "best_cut", "decide_out_of_fold", "family_of", "prf", "tune_on_sources"]
 
 # name -> beta of the F-score the point maximises
 OPERATING_POINTS: dict[str, float] = {"precision": 0.5, "balanced": 1.0, "recall": 2.0}
@@ -70,6 +70,17 @@ def best_cut(score: np.ndarray, truth: np.ndarray, beta: float = 1.0) -> float:
     return float((p_sorted[best] + below) / 2.0)
 
 
+def prf(truth: np.ndarray, guess: np.ndarray) -> dict[str, float]:
+    """Precision, recall, F1 (0 where undefined), support and flags of a 0/1 decision."""
+    truth, guess = np.asarray(truth, dtype=bool), np.asarray(guess, dtype=bool)
+    tp = int((truth & guess).sum())
+    precision = tp / max(1, int(guess.sum()))
+    recall = tp / max(1, int(truth.sum()))
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
+            "support": int(truth.sum()), "flagged": int(guess.sum()), "rows": int(len(truth))}
+
+
 @dataclass
 class OperatingPoint:
     """A threshold on the marker score with what it gave out of fold (any-marker level)."""
@@ -86,12 +97,9 @@ class OperatingPoint:
     @classmethod
     def measure(cls, name: str, beta: float, threshold: float, score: np.ndarray, truth: np.ndarray) -> OperatingPoint:
         flagged = score >= threshold
-        tp = int((flagged & truth).sum())
-        precision = tp / max(1, int(flagged.sum()))
-        recall = tp / max(1, int(truth.sum()))
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        r = prf(truth, flagged)
         n = max(1, len(score))
-        return cls(name, beta, round(float(threshold), 6), round(precision, 4), round(recall, 4), round(f1, 4),
+        return cls(name, beta, round(float(threshold), 6), r["precision"], r["recall"], r["f1"],
                    round(100.0 * flagged.sum() / n, 2), round(100.0 * truth.sum() / n, 2))
 
 
@@ -127,8 +135,10 @@ class ContextCalibration:
         for rows in groups.values():
             values = reference[rows]
             mean[rows], top[rows] = values.mean(), np.percentile(values, 90)
-            prev[rows] = np.r_[0.0, values[:-1]]
-            nxt[rows] = np.r_[values[1:], 0.0]
+            # a session's first and last turn have no neighbour there: the session mean stands in
+            # (a floor value would push those turns down whenever neighbours count)
+            prev[rows] = np.r_[values.mean(), values[:-1]]
+            nxt[rows] = np.r_[values[1:], values.mean()]
         return np.column_stack([_logit(score), _logit(mean), _logit(prev), _logit(nxt), _logit(top)])
 
     @classmethod
@@ -144,19 +154,23 @@ class ContextCalibration:
 
 
 def _cross_fitted_context(score: np.ndarray, sessions: Sequence[str], truth: np.ndarray,
-                          folds: int = 5) -> np.ndarray:
+                          folds: int = 5) -> np.ndarray | None:
     """Context-calibrated scores where each session's come from a calibration fitted on the other
-    sessions (grouped folds), so that thresholds are not chosen on the calibration's own rows."""
+    sessions (grouped folds), so that thresholds are not chosen on the calibration's own rows.
+    None when some fold cannot be cross-fitted (fewer sessions than folds, or a training part
+    with one class): then the decision does without the context."""
     names = sorted(set(map(str, sessions)))
+    if len(names) < folds:
+        return None
     fold_of = {name: i % folds for i, name in enumerate(names)}
     which = np.asarray([fold_of[str(x)] for x in sessions])
+    truth = np.asarray(truth)
     out = np.zeros(len(score))
-    for fold in range(min(folds, len(names))):
+    for fold in range(folds):
         test = which == fold
         train = ~test
-        if not test.any() or len(set(np.asarray(truth)[train].tolist())) < 2:
-            out[test] = score[test]
-            continue
+        if len(set(truth[train].tolist())) < 2:
+            return None
         calibration = ContextCalibration.fit(score[train], [s for s, t in zip(sessions, train, strict=True) if t],
                                              truth[train])
         out[test] = calibration.apply(score[test], [s for s, t in zip(sessions, test, strict=True) if t])
@@ -215,8 +229,10 @@ class HierarchicalDecision:
         any_truth = truth.any(axis=1)
         if sessions is not None and any_truth.any() and not any_truth.all():
             sessions = [str(x) for x in sessions]
-            decision.context = ContextCalibration.fit(score, sessions, any_truth)
-            score = _cross_fitted_context(score, sessions, any_truth)
+            crossfitted = _cross_fitted_context(score, sessions, any_truth)
+            if crossfitted is not None:  # else the thresholds stay on the raw scores, with no context
+                decision.context = ContextCalibration.fit(score, sessions, any_truth)
+                score = crossfitted
         for name, beta in OPERATING_POINTS.items():
             cut = best_cut(score, any_truth, beta)
             decision.points[name] = OperatingPoint.measure(name, beta, cut, score, any_truth)
@@ -293,14 +309,25 @@ class HierarchicalDecision:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> HierarchicalDecision:
-        points = {str(name): OperatingPoint(**{k: v for k, v in point.items()})
-                  for name, point in dict(data["points"]).items()}
+        """Raises ValueError (or TypeError/KeyError) on anything malformed, never later at tag time."""
+        if not isinstance(data, dict) or not isinstance(data.get("points"), dict):
+            raise ValueError("a decision is a mapping with 'points'")
+        points = {}
+        for name, point in data["points"].items():
+            if not isinstance(point, dict):
+                raise ValueError(f"operating point {name!r} is not a mapping")
+            points[str(name)] = OperatingPoint(
+                str(point["name"]), float(point["beta"]), float(point["threshold"]), float(point["precision"]),
+                float(point["recall"]), float(point["f1"]), float(point["flags_per_100"]),
+                float(point["coded_per_100"]))
         labels = tuple(str(x) for x in data["labels"])
         positives = [int(x) for x in data["positives"]]
-        if len(positives) != len(labels) or DEFAULT_POINT not in points:
-            raise ValueError("a decision needs one positive count per label and a 'balanced' point")
+        active = str(data.get("active", DEFAULT_POINT))
+        if len(positives) != len(labels) or DEFAULT_POINT not in points or active not in points:
+            raise ValueError("a decision needs one positive count per label, a 'balanced' point, and an active "
+                             "point among its points")
         for point in points.values():
-            if not 0.0 <= float(point.threshold) <= 1.0:
+            if not 0.0 <= point.threshold <= 1.0:
                 raise ValueError(f"threshold {point.threshold} of point '{point.name}' is not a probability")
         context = None
         if data.get("context"):
@@ -310,4 +337,74 @@ class HierarchicalDecision:
                 raise ValueError("the context calibration needs one finite coefficient per feature")
             context = ContextCalibration(coef, intercept)
         return cls(str(data["task"]), labels, positives, int(data.get("min_positives", DEFAULT_MIN_POSITIVES)),
-                   points, str(data.get("active", DEFAULT_POINT)), str(data.get("tuned_on", "")), context)
+                   points, active, str(data.get("tuned_on", "")), context)
+
+
+# ---------------------------------------------------------------------------- shared by the trainers
+
+
+def tune_on_sources(tune_on: list[str] | None, names: Sequence[str]) -> set[str]:
+    """The data sources whose rows choose the operating points (all when `tune_on` is unset)."""
+    from rupturekit.errors import InputError
+
+    chosen = set(tune_on or names)
+    unknown = chosen - set(names)
+    if unknown:
+        raise InputError("decisions.tune_on", f"no data source named {', '.join(sorted(unknown))}",
+                         f"name one of: {', '.join(names)}")
+    return chosen
+
+
+@dataclass
+class Decided:
+    """Out-of-fold decisions of one task: each fold decided by a decision fitted on the other folds'
+    tuning rows (so no row's codes choose its own threshold or context calibration)."""
+
+    truth: np.ndarray  # rows x labels, 0/1
+    guess: np.ndarray  # rows x labels (a family tag counts for its guessed subtype)
+    reliable: dict[int, list[bool]]  # fold -> per label: decided on its own in that fold
+
+
+def decide_out_of_fold(task: str, labels: Sequence[str], probability: np.ndarray, truth: np.ndarray,
+                       folds: np.ndarray, tune: np.ndarray, sessions: Sequence[str] | None,
+                       min_positives: int = DEFAULT_MIN_POSITIVES) -> Decided:
+    """Nested decisions: for each fold, fit on the `tune` rows of the other folds, apply to the fold.
+    `sessions` (each row's session, a session's rows in turn order) switches the context on."""
+    probability, truth = np.asarray(probability, dtype=np.float64), np.asarray(truth) > 0.5
+    folds, tune = np.asarray(folds), np.asarray(tune, dtype=bool)
+    names = None if sessions is None else np.asarray([str(x) for x in sessions], dtype=object)
+    guess = np.zeros(truth.shape, dtype=np.int8)
+    reliable = {}
+    for fold in sorted(set(folds.tolist())):
+        train = tune & (folds != fold)
+        here = folds == fold
+        if not train.any():
+            continue
+        decision = HierarchicalDecision.fit(task, labels, probability[train], truth[train], min_positives,
+                                            sessions=None if names is None else list(names[train]))
+        guess[here] = decision.indicators(probability[here], None if names is None else list(names[here]))
+        reliable[int(fold)] = decision.reliable
+    return Decided(truth.astype(np.int8), guess, reliable)
+
+
+class UsesDecisions:
+    """What both taggers share about hierarchical decisions (`self.decisions`: task -> decision)."""
+
+    decisions: dict[str, HierarchicalDecision]
+
+    @property
+    def operating_points(self) -> list[str]:
+        """Names of the stored operating points ([] for a model without hierarchical decisions)."""
+        return sorted({name for d in self.decisions.values() for name in d.points})
+
+    def set_operating_point(self, name: str) -> None:
+        """Decide with the stored operating point `name` (precision, balanced or recall)."""
+        if not self.decisions:
+            raise ValueError("this model has no operating points (it was trained without out-of-fold decisions; "
+                             "retrain it with decisions.folds >= 2)")
+        for decision in self.decisions.values():
+            decision.use(name)
+
+    def _override_decisions(self, threshold: float) -> None:
+        for decision in self.decisions.values():
+            decision.override = float(threshold)

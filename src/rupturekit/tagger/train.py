@@ -31,7 +31,7 @@ from rupturekit.records import Transcript
 from rupturekit.tagger.baseline import MIN_POSITIVES, BaselineTagger, prepare_inputs
 from rupturekit.tagger.config import DataSource, TrainConfig
 from rupturekit.tagger.dataset import Examples, Task, load_training_data, tasks_for
-from rupturekit.tagger.decisions import HierarchicalDecision
+from rupturekit.tagger.decisions import HierarchicalDecision, tune_on_sources
 from rupturekit.tagger.evaluate import (
     CVReport,
     TaskReport,
@@ -59,6 +59,8 @@ def load_data(config: TrainConfig) -> TrainingData:
     transcripts: list[Transcript] = []
     sources: dict[str, DataSource] = {}
     for source in config.data:
+        if source.weight == 0:
+            continue  # weight 0: the source is left out entirely
         codebook, loaded = load_training_data(config.model_copy(update={"data": [source]}))
         for transcript in loaded:
             earlier = sources.get(transcript.transcript_id)
@@ -144,12 +146,7 @@ def decisions_from_cv(config: TrainConfig, tasks: list[Task], cv: CVReport,
                       sources: dict[str, DataSource]) -> dict[str, HierarchicalDecision]:
     """Hierarchical decisions of the multi-label tasks from the cross-validated (out-of-fold)
     scores of the transcripts of the sources in `decisions.tune_on` (all sources when unset)."""
-    names = [s.name for s in config.data]
-    tune_on = set(config.decisions.tune_on or names)
-    unknown = tune_on - set(names)
-    if unknown:
-        raise InputError("decisions.tune_on", f"no data source named {', '.join(sorted(unknown))}",
-                         f"name one of: {', '.join(names)}")
+    tune_on = tune_on_sources(config.decisions.tune_on, [s.name for s in config.data if s.weight != 0])
     out = {}
     for task in tasks:
         if not task.multi_label:
@@ -166,7 +163,7 @@ def decisions_from_cv(config: TrainConfig, tasks: list[Task], cv: CVReport,
             task.name, task.labels, predictions["scores"][rows], predictions["targets"][rows],
             config.decisions.min_positives,
             sessions=[str(keys[i][0]) for i in rows] if config.decisions.context else None,
-            tuned_on=f"out-of-fold scores of {int(rows.sum()):,} coded utterances in {transcripts} transcripts of "
+            tuned_on=f"out-of-fold scores of {len(rows):,} coded utterances in {transcripts} transcripts of "
                      f"{', '.join(sorted(tune_on))} ({cv.n_folds}-fold cross-validation grouped by {config.group_by})")
     return out
 
@@ -282,7 +279,9 @@ def model_card(config: TrainConfig, data: TrainingData, tasks: list[Task], examp
         lines += ["", f"## Decisions at real base rates: {name}", "",
                   f"Hierarchical (any marker, then family, then subtype; `rupturekit.tagger.decisions`), tuned on "
                   f"{decision.tuned_on}. A subtype with fewer than {decision.min_positives} gold positives there is "
-                  "tagged as its family, with the subtype in `uncertain`.", "",
+                  "tagged as its family, with the subtype in `uncertain`. Precision, recall and flag rates are "
+                  "measured on the rows that chose the thresholds (in sample for the threshold); "
+                  "`scripts/benchmark_ruptures.py` gives the nested out-of-fold figures.", "",
                   "| operating point | threshold | precision | recall | F1 | flags per 100 | coded per 100 |",
                   "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for point in decision.points.values():

@@ -47,6 +47,7 @@ from rupturekit.codebook import Codebook
 from rupturekit.errors import InputError
 from rupturekit.records import ROLES, Transcript
 from rupturekit.tagger.config import TransformerConfig
+from rupturekit.tagger.decisions import UsesDecisions
 from rupturekit.tagger.dataset import Task
 from rupturekit.tagger.model_files import (
     CHECKPOINT_DIR,
@@ -501,7 +502,7 @@ def _decisions_of(manifest: dict[str, Any], tasks: list[TaskSpec]) -> dict[str, 
     for key, data in (manifest.get("decisions") or {}).items():
         try:
             decision = HierarchicalDecision.from_json(data)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InputError(MODEL_FILE, f"corrupt decision for task {key!r} ({exc})".splitlines()[0],
                              "retrain the model with `rupturekit train`") from None
         task = by_key.get(key)
@@ -532,7 +533,7 @@ def build_lora(encoder: nn.Module, config: TransformerConfig, targets: list[str]
         return get_peft_model(encoder, lora)
 
 
-class TransformerTagger:
+class TransformerTagger(UsesDecisions):
     """A trained transformer tagger, loaded from its folder.
 
         tagger = TransformerTagger.load("models/default", codebook="3rs")
@@ -578,21 +579,7 @@ class TransformerTagger:
         for task in self.tasks:
             if task.multi_label:
                 task.thresholds = [float(threshold)] * len(task.labels)
-        for decision in self.decisions.values():
-            decision.override = float(threshold)
-
-    @property
-    def operating_points(self) -> list[str]:
-        """Names of the stored operating points ([] for a model without hierarchical decisions)."""
-        return sorted({name for d in self.decisions.values() for name in d.points})
-
-    def set_operating_point(self, name: str) -> None:
-        """Decide with the stored operating point `name` (precision, balanced or recall)."""
-        if not self.decisions:
-            raise ValueError("this model has no operating points (it was trained without cross-fitted "
-                             "decisions; retrain with decisions.folds >= 2)")
-        for decision in self.decisions.values():
-            decision.use(name)
+        self._override_decisions(threshold)
 
     # ------------------------------------------------------------------ load / save
     @classmethod

@@ -50,7 +50,7 @@ from rupturekit.codes import Consensus
 from rupturekit.errors import InputError
 from rupturekit.records import Transcript
 from rupturekit.tagger.config import DataSource, TrainConfig, TransformerConfig
-from rupturekit.tagger.decisions import HierarchicalDecision
+from rupturekit.tagger.decisions import HierarchicalDecision, decide_out_of_fold, prf, tune_on_sources
 from rupturekit.tagger.dataset import group_key, load_source, load_training_data, task_examples, tasks_for
 from rupturekit.tagger.encoder import (
     hidden_size,
@@ -226,8 +226,8 @@ def load_corpus(config: TrainConfig, aux_scope: str = "all") -> Corpus:
     gold_seen: dict[str, str] = {}
     main_tasks: list[TaskSpec] = []
     for source in config.data:
-        if source.weak:
-            continue
+        if source.weak or source.weight == 0:
+            continue  # weight 0: the source is left out entirely (not even for validation or label counts)
         # one source at a time: its own consensus and raters; same loading rules as every trainer
         codebook, transcripts = load_training_data(config.model_copy(update={"data": [source]}))
         if not main_tasks:
@@ -244,7 +244,7 @@ def load_corpus(config: TrainConfig, aux_scope: str = "all") -> Corpus:
         codebook = load_codebook(config.codebook, config.codebook_dirs)
         main_tasks = [TaskSpec.of(t, codebook.name) for t in tasks_for(codebook, config.dimensions, config.level)]
     for source in config.data:
-        if source.weak:
+        if source.weak and source.weight != 0:
             summaries.append(_add_transcripts(sessions, load_source(source, config), source, codebook, main_tasks,
                                               "weak", group_by=config.group_by))
     tasks = list(main_tasks)
@@ -274,17 +274,18 @@ def load_corpus(config: TrainConfig, aux_scope: str = "all") -> Corpus:
     return corpus
 
 
-def split_sessions(corpus: Corpus, fraction: float, seed: int,
-                   among: list[int] | None = None) -> tuple[list[int], list[int]]:
+def split_sessions(corpus: Corpus, fraction: float, seed: int, among: list[int] | None = None,
+                   sources: set[str] | None = None) -> tuple[list[int], list[int]]:
     """(train, validation) session indices among `among` (default: all): per source, a seeded share
     of the sessions with main-task gold targets goes to validation, whole split groups (source
-    videos) at a time; every other session trains."""
+    videos) at a time; every other session trains. With `sources`, only those sources' sessions
+    can validate (model selection on real sessions, not on constructed ones)."""
     pool = list(range(len(corpus.sessions))) if among is None else sorted(among)
     by_source: dict[str, list[int]] = {}
     train: list[int] = []
     for i in pool:
         session = corpus.sessions[i]
-        if session.has_gold(corpus.main_tasks):
+        if session.has_gold(corpus.main_tasks) and (sources is None or session.source in sources):
             by_source.setdefault(session.source, []).append(i)
         else:
             train.append(i)
@@ -659,14 +660,17 @@ def _decision_card(manifest: dict[str, Any], metrics: dict[str, Any]) -> list[st
     oof = metrics.get("out_of_fold", {}).get("tasks", {})
     lines = ["## Decisions at real base rates (out of fold)",
              "Multi-label dimensions are decided hierarchically (`rupturekit.tagger.decisions`): any marker at all "
-             "(the largest label probability reaches the operating point's threshold), then the family, then the "
-             "most probable subtype. A subtype with fewer gold positives than the rule below is not tagged on its "
-             "own: the tag is its family, and the subtype is reported in `uncertain` as a guess. Thresholds were "
-             "chosen on out-of-fold scores, never on the rows they are reported for.", ""]
+             "(the largest label probability, re-scored with its session context, reaches the operating point's "
+             "threshold), then the family, then the most probable subtype. A subtype with fewer gold positives than "
+             "the rule below is not tagged on its own: the tag is its family, and the subtype is reported in "
+             "`uncertain` as a guess. The thresholds are chosen on out-of-fold scores (cross-fitting), so the model "
+             "that scored a row never trained on it.", ""]
     for key, data in decisions.items():
         decision = HierarchicalDecision.from_json(data)
         lines += [f"### {decision.task}", "", f"Tuned on {decision.tuned_on}. Rule: a subtype needs at least "
                   f"{decision.min_positives} gold positives there to be decided on its own.", "",
+                  "The precision, recall and flag rates of the points are measured on the rows that chose their "
+                  "thresholds (in sample for the threshold); the nested table below is the honest estimate.", "",
                   "| operating point | threshold | precision | recall | F1 | flags per 100 | coded per 100 |",
                   "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for point in decision.points.values():
@@ -679,7 +683,8 @@ def _decision_card(manifest: dict[str, Any], metrics: dict[str, Any]) -> list[st
                   + ". All others are reported at family level with an uncertain subtype.", ""]
         by_source = oof.get(key, {}).get("by_source", {})
         if by_source:
-            lines += ["Out-of-fold scores of the default point, per data source (never pooled):", "",
+            lines += ["Nested out-of-fold scores of the default point, per data source (never pooled): each fold "
+                      "decided with thresholds and context fitted on the other folds' real sessions.", "",
                       "| source | rows | level | precision | recall | F1 | support | flagged |",
                       "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
             for source, report in by_source.items():
@@ -1019,11 +1024,16 @@ def cross_fit(prep: Prepared, n_folds: int, seed: int, progress: Progress | None
     out: dict[int, dict[str, np.ndarray]] = {}
     epochs = []
     n = len(set(folds.values()))
+    sessions = prep.corpus.sessions
     for fold in sorted(set(folds.values())):
         test = sorted(i for i, f in folds.items() if f == fold)
-        rest = [i for i in range(len(prep.corpus.sessions)) if folds.get(i) != fold]
+        held = {sessions[i].group for i in test}
+        # sessions without main-task gold (auxiliary, weak) train in every fold, unless they come
+        # from a test fold's video: then they would carry that video into training
+        rest = [i for i in range(len(sessions)) if folds.get(i) != fold and not (i not in folds and sessions[i].group
+                                                                                  in held)]
         train_idx, val_idx = split_sessions(prep.corpus, prep.config.transformer.validation_fraction, seed + fold,
-                                            among=rest)
+                                            among=rest, sources=validation_sources(prep.config))
         result = fit(prep, train_idx, val_idx, progress, seed=seed + fold, quiet=True)
         epochs.append(result.state["best_epoch"])
         probs = predict_prepared(result.model, prep, test)
@@ -1055,16 +1065,18 @@ def oof_rows(prep: Prepared, crossfit: CrossFit, task: TaskSpec,
             np.concatenate(truth) if truth else np.zeros((0, width), np.int8), keys)
 
 
+def validation_sources(config: TrainConfig) -> set[str] | None:
+    """The sources whose sessions may validate (early stopping): those the decisions are tuned on."""
+    if not config.decisions.tune_on:
+        return None
+    return tune_on_sources(config.decisions.tune_on, [s.name for s in config.data if s.weight != 0])
+
+
 def fit_decisions(prep: Prepared, crossfit: CrossFit) -> dict[str, HierarchicalDecision]:
     """Hierarchical decisions of the main multi-label tasks, from the out-of-fold scores of the
     sources named in `decisions.tune_on` (all sources when unset)."""
     dcfg = prep.config.decisions
-    names = [s.name for s in prep.config.data]
-    tune_on = set(dcfg.tune_on) if dcfg.tune_on else set(names)
-    unknown = tune_on - set(names)
-    if unknown:
-        raise InputError("decisions.tune_on", f"no data source named {', '.join(sorted(unknown))}",
-                         f"name one of: {', '.join(names)}")
+    tune_on = tune_on_sources(dcfg.tune_on, [s.name for s in prep.config.data if s.weight != 0])
     out = {}
     for task in prep.corpus.main_tasks:
         if not task.multi_label:
@@ -1080,46 +1092,6 @@ def fit_decisions(prep: Prepared, crossfit: CrossFit) -> dict[str, HierarchicalD
                      f"{', '.join(sorted(tune_on))} ({len(set(crossfit.folds.values()))}-fold cross-fitting "
                      f"grouped by {prep.config.group_by})")
     return out
-
-
-def _decision_card(manifest: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
-    """The hierarchical decisions and their out-of-fold scores, per data source."""
-    decisions = manifest.get("decisions") or {}
-    if not decisions:
-        return []
-    oof = metrics.get("out_of_fold", {}).get("tasks", {})
-    lines = ["## Decisions at real base rates (out of fold)",
-             "Multi-label dimensions are decided hierarchically (`rupturekit.tagger.decisions`): any marker at all "
-             "(the largest label probability reaches the operating point's threshold), then the family, then the "
-             "most probable subtype. A subtype with fewer gold positives than the rule below is not tagged on its "
-             "own: the tag is its family, and the subtype is reported in `uncertain` as a guess. Thresholds were "
-             "chosen on out-of-fold scores, never on the rows they are reported for.", ""]
-    for key, data in decisions.items():
-        decision = HierarchicalDecision.from_json(data)
-        lines += [f"### {decision.task}", "", f"Tuned on {decision.tuned_on}. Rule: a subtype needs at least "
-                  f"{decision.min_positives} gold positives there to be decided on its own.", "",
-                  "| operating point | threshold | precision | recall | F1 | flags per 100 | coded per 100 |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-        for point in decision.points.values():
-            default = " (default)" if point.name == decision.active else ""
-            lines.append(f"| `{point.name}`{default} | {point.threshold:.3f} | {point.precision:.2f} | "
-                         f"{point.recall:.2f} | {point.f1:.2f} | {point.flags_per_100:.1f} | "
-                         f"{point.coded_per_100:.1f} |")
-        reliable = [label for label, ok in zip(decision.labels, decision.reliable, strict=True) if ok]
-        lines += ["", "Subtypes decided on their own: " + (", ".join(f"`{x}`" for x in reliable) or "none")
-                  + ". All others are reported at family level with an uncertain subtype.", ""]
-        by_source = oof.get(key, {}).get("by_source", {})
-        if by_source:
-            lines += ["Out-of-fold scores of the default point, per data source (never pooled):", "",
-                      "| source | rows | level | precision | recall | F1 | support | flagged |",
-                      "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
-            for source, report in by_source.items():
-                rows = [("any marker", report["any"]), *report["families"].items()]
-                for level, r in rows:
-                    lines.append(f"| {source} | {report['rows']} | {level} | {r['precision']:.2f} | "
-                                 f"{r['recall']:.2f} | {r['f1']:.2f} | {r['support']} | {r['flagged']} |")
-            lines.append("")
-    return lines
 
 
 # ============================================================================ training
@@ -1152,7 +1124,8 @@ def train_transformer(config: TrainConfig, out_dir: Path, progress: Progress | N
                        "operating points")
         crossfit = cross_fit(prep, config.decisions.folds, config.decisions.seed, progress)
         decisions = fit_decisions(prep, crossfit)
-    train_idx, val_idx = split_sessions(corpus, config.transformer.validation_fraction, config.seed)
+    train_idx, val_idx = split_sessions(corpus, config.transformer.validation_fraction, config.seed,
+                                        sources=validation_sources(config))
     result = fit(prep, train_idx, val_idx, progress, checkpoint=out_dir / CHECKPOINT_DIR, resume=resume)
     for task in corpus.tasks:
         task.thresholds = result.thresholds.get(task.key) if task.multi_label else None
@@ -1168,45 +1141,36 @@ def train_transformer(config: TrainConfig, out_dir: Path, progress: Progress | N
 
 
 def _oof_report(prep: Prepared, crossfit: CrossFit, decisions: dict[str, HierarchicalDecision]) -> dict[str, Any]:
-    """Out-of-fold scores per source of the hierarchical decisions (any marker, families, labels)."""
-    from rupturekit.agree import label_report
-
+    """Nested out-of-fold scores per source of the hierarchical decisions (any marker, families,
+    labels): each fold decided by a decision fitted on the other folds' tuning rows, as
+    `decisions.decide_out_of_fold` does, so no row's codes choose its own threshold."""
+    dcfg = prep.config.decisions
+    tune_on = tune_on_sources(dcfg.tune_on, [s.name for s in prep.config.data if s.weight != 0])
     out: dict[str, Any] = {"folds": len(set(crossfit.folds.values())), "best_epochs": crossfit.epochs, "tasks": {}}
     for task in prep.corpus.main_tasks:
         decision = decisions.get(task.key)
         if decision is None:
             continue
+        probs, truth, keys = oof_rows(prep, crossfit, task)
+        fold_of = {prep.corpus.sessions[i].transcript_id: f for i, f in crossfit.folds.items()}
+        source_of = {prep.corpus.sessions[i].transcript_id: prep.corpus.sessions[i].source for i in crossfit.folds}
+        folds = np.asarray([fold_of[k[0]] for k in keys])
+        sources = np.asarray([source_of[k[0]] for k in keys], dtype=object)
+        nested = decide_out_of_fold(task.name, task.labels, probs, truth, folds, np.isin(sources, list(tune_on)),
+                                    [k[0] for k in keys] if dcfg.context else None, dcfg.min_positives)
         per_source = {}
-        for source in sorted({prep.corpus.sessions[i].source for i in crossfit.folds}):
-            probs, truth, keys = oof_rows(prep, crossfit, task, {source})
-            if not len(truth):
-                continue
-            guess = decision.indicators(probs, [key[0] for key in keys])
-            table = label_report(truth, guess, label_names=list(task.labels))
-            families = {}
-            for family, members in decision.families.items():
-                t, g = truth[:, members].any(1), guess[:, members].any(1)
-                families[family] = _prf(t, g)
+        for source in sorted(set(sources.tolist())):
+            rows = sources == source
+            t, g = nested.truth[rows].astype(bool), nested.guess[rows].astype(bool)
             per_source[source] = {
-                "rows": int(len(truth)),
-                "any": _prf(truth.any(1), guess.any(1)),
-                "families": families,
-                "labels": {label: {"precision": round(float(table.loc[label, "precision"]), 4),
-                                   "recall": round(float(table.loc[label, "recall"]), 4),
-                                   "f1": round(float(table.loc[label, "f1"]), 4),
-                                   "support": int(table.loc[label, "support"])} for label in task.labels},
+                "rows": int(rows.sum()),
+                "any": prf(t.any(1), g.any(1)),
+                "families": {family: prf(t[:, members].any(1), g[:, members].any(1))
+                             for family, members in decision.families.items()},
+                "labels": {label: prf(t[:, j], g[:, j]) for j, label in enumerate(task.labels)},
             }
         out["tasks"][task.key] = {"task": task.name, "decision": decision.to_json(), "by_source": per_source}
     return out
-
-
-def _prf(truth: np.ndarray, guess: np.ndarray) -> dict[str, float]:
-    tp = int((truth & guess).sum())
-    precision = tp / max(1, int(guess.sum()))
-    recall = tp / max(1, int(truth.sum()))
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
-            "support": int(truth.sum()), "flagged": int(guess.sum()), "rows": int(len(truth))}
 
 
 def _manifest(prep: Prepared, result: FitResult, aux_scope: str, seconds: float, train_idx: list[int],

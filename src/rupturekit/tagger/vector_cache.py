@@ -66,7 +66,8 @@ def corpus_vectors(encoder, sessions: Sequence, pad_id: int, budget_tokens: int,
 
     from rupturekit.tagger.encoder import encode_windows, utterance_vectors
 
-    key = hashlib.sha256(f"{base_key}:{inputs_digest(sessions)}".encode()).hexdigest()[:32]
+    # the precision is part of the key: vectors from a bf16 GPU run are not those of an fp32 CPU run
+    key = hashlib.sha256(f"{base_key}:{dtype}:{torch.__version__}:{inputs_digest(sessions)}".encode()).hexdigest()[:32]
     path = _cache_dir() / f"{key}.safetensors"
     lengths = [session.n for session in sessions]
     if use_cache and path.is_file():
