@@ -47,6 +47,15 @@ def read_annomi_roles(annomi: Path) -> dict[Key, str]:
                 for row in csv.DictReader(handle)}
 
 
+def checked_labels(record: dict, key: Key, roles: dict[Key, str], valid: dict[str, str], where: str) -> list[str]:
+    """The record's labels, sorted and unique, each a 3RS label of the turn's role."""
+    labels = sorted(set(record["labels"]))
+    for label in labels:
+        if valid.get(label) != roles[key]:
+            raise Problem(f"{where}: label {label!r} is not a 3RS label for a {roles[key]} turn")
+    return labels
+
+
 def read_pass(folder: Path, roles: dict[Key, str], valid: dict[str, str]) -> dict[Key, list[str]]:
     out: dict[Key, list[str]] = {}
     for path in sorted(folder.glob("*.jsonl")):
@@ -62,11 +71,7 @@ def read_pass(folder: Path, roles: dict[Key, str], valid: dict[str, str]) -> dic
                 raise Problem(f"{where}: utterance {key} is not in AnnoMI")
             if record.get("role", roles[key]) != roles[key]:
                 raise Problem(f"{where}: role {record.get('role')} but AnnoMI says {roles[key]}")
-            labels = sorted(set(record["labels"]))
-            for label in labels:
-                if valid.get(label) != roles[key]:
-                    raise Problem(f"{where}: label {label!r} is not a 3RS label for a {roles[key]} turn")
-            out[key] = labels
+            out[key] = checked_labels(record, key, roles, valid, where)
     return out
 
 
@@ -94,10 +99,7 @@ def build(pass_a: Path, pass_b: Path, adjudicated: Path, codes_csv: Path, annomi
             where = f"{path}:{number}"
             if key not in disputed:
                 raise Problem(f"{where}: utterance {key} was not disputed")
-            labels = sorted(set(record["labels"]))
-            for label in labels:
-                if valid.get(label) != roles[key]:
-                    raise Problem(f"{where}: label {label!r} is not a 3RS label for a {roles[key]} turn")
+            labels = checked_labels(record, key, roles, valid, where)
             note = " ".join(str(record.get("note", "")).split())
             if not note:
                 raise Problem(f"{where}: an adjudicated code needs a note")

@@ -47,7 +47,7 @@ from rupturekit.codebook import Codebook
 from rupturekit.errors import InputError
 from rupturekit.records import ROLES, Transcript
 from rupturekit.tagger.config import TransformerConfig
-from rupturekit.tagger.decisions import UsesDecisions
+from rupturekit.tagger.decisions import UsesDecisions, best_cut
 from rupturekit.tagger.dataset import Task
 from rupturekit.tagger.model_files import (
     CHECKPOINT_DIR,
@@ -332,22 +332,8 @@ def decide(task: TaskSpec, probability: np.ndarray) -> np.ndarray:
 
 
 def best_threshold(probability: np.ndarray, truth: np.ndarray) -> float:
-    """The cut (predict at >= cut) that maximises F1 on `truth`; 0.5 without positives. Cuts lie
-    half-way between neighbouring distinct scores; ties go to the higher cut."""
-    y = np.asarray(truth) > 0.5
-    p = np.asarray(probability, dtype=np.float64)
-    positives = int(y.sum())
-    if positives == 0 or not len(p):
-        return 0.5
-    order = np.argsort(-p, kind="stable")
-    p_sorted, y_sorted = p[order], y[order]
-    tp = np.cumsum(y_sorted)
-    predicted = np.arange(1, len(p) + 1)
-    last_of_value = np.r_[p_sorted[1:] != p_sorted[:-1], True]
-    f1 = np.where(last_of_value, 2.0 * tp / (predicted + positives), -1.0)
-    best = int(np.argmax(f1))
-    below = p_sorted[best + 1] if best + 1 < len(p_sorted) else 0.0
-    return float((p_sorted[best] + below) / 2.0)
+    """The cut (predict at >= cut) that maximises F1 on `truth` (`decisions.best_cut`)."""
+    return best_cut(probability, truth, 1.0)
 
 
 # ============================================================================ evidence
