@@ -94,3 +94,48 @@ def test_unknown_gold_corpus_is_one_line():
 
     with pytest.raises(InputError, match="no such gold corpus; use one of 3rs-constructed, annomi-3rs"):
         load_gold("nope")
+
+
+def test_merge_script_rebuilds_the_codes_and_refuses_incomplete_passes(annomi_dir, tmp_path):
+    """scripts/build_annomi_3rs.py, fed the passes and adjudication held in codes.csv, writes the
+    same bytes; a pass missing an utterance, or an adjudication without a note, is refused."""
+    import importlib.util
+    import json
+    import shutil
+    from collections import defaultdict
+
+    spec = importlib.util.spec_from_file_location("build_annomi_3rs", gold_dir().parents[1] / "scripts" /
+                                                  "build_annomi_3rs.py")
+    build_script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build_script)
+    transcripts = load_gold("annomi-3rs", annomi_dir)
+    folders = {name: tmp_path / name for name in ("pass-a", "pass-b", "adjudicated")}
+    for folder in folders.values():
+        folder.mkdir()
+    adjudicated = defaultdict(list)
+    for t in transcripts:
+        for rater in ("pass-a", "pass-b"):
+            lines = [json.dumps({"transcript_id": t.transcript_id, "utterance_id": u.utterance_id, "role": u.role,
+                                 "labels": [c.label for c in u.codes if c.rater == rater and c.label != "none"]})
+                     for u in t.utterances]
+            (folders[rater] / f"{t.transcript_id}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        for u in t.utterances:
+            codes = {r: sorted(c.label for c in u.codes if c.rater == r) for r in ("pass-a", "pass-b")}
+            if codes["pass-a"] != codes["pass-b"]:
+                final = [c for c in u.codes if c.rater == "adjudicated"]
+                adjudicated[t.transcript_id].append(json.dumps({
+                    "transcript_id": t.transcript_id, "utterance_id": u.utterance_id,
+                    "labels": [c.label for c in final if c.label != "none"], "note": final[0].note or ""}))
+    for tid, lines in adjudicated.items():
+        (folders["adjudicated"] / f"{tid}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    codes_csv = gold_dir() / "annomi-3rs" / "codes.csv"
+    text, summary = build_script.build(folders["pass-a"], folders["pass-b"], folders["adjudicated"], codes_csv,
+                                       annomi_dir)
+    assert text == codes_csv.read_text(encoding="utf-8")
+    assert summary["disputed"] == sum(len(v) for v in adjudicated.values()) > 0
+    broken = tmp_path / "broken"
+    shutil.copytree(folders["pass-b"], broken)
+    first = sorted(broken.glob("*.jsonl"))[0]
+    first.write_text("\n".join(first.read_text(encoding="utf-8").splitlines()[1:]) + "\n", encoding="utf-8")
+    with pytest.raises(build_script.Problem, match="utterances coded"):
+        build_script.build(folders["pass-a"], broken, folders["adjudicated"], codes_csv, annomi_dir)
