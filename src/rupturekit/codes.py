@@ -257,8 +257,8 @@ def consensus_rows(transcripts: Iterable[Transcript], codebook: Codebook, how: C
     raters = list(raters) if raters is not None else None
     unknown = out_of_codebook(transcripts, codebook, raters)
     if unknown:
-        warnings.warn(f"{describe_unknown(unknown)} have labels that are not in codebook '{codebook.name}' and are "
-                      "not counted in the consensus; fix the labels, or pass the codebook they come from",
+        warnings.warn(f"labels that are not in codebook '{codebook.name}' are not counted in the consensus: "
+                      f"{describe_unknown(unknown)}; fix the labels, or pass the codebook they come from",
                       UserWarning, stacklevel=2)
     rows = []
     for transcript in transcripts:

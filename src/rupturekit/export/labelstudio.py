@@ -167,9 +167,9 @@ def labelstudio_tasks(transcripts: Iterable[Transcript], codebook: Codebook,
 
         unknown = out_of_codebook(transcripts, codebook, [prediction_rater])
         if unknown:  # reported, not dropped silently (the CLI prints it as one line)
-            warnings.warn(f"{describe_unknown(unknown)} of rater '{prediction_rater}' have labels that are not in "
-                          f"codebook '{codebook.name}' and are left out of the pre-annotations; fix the labels, or "
-                          "export with the codebook they come from", UserWarning, stacklevel=2)
+            warnings.warn(f"labels that are not in codebook '{codebook.name}' are left out of the pre-annotations "
+                          f"of rater '{prediction_rater}': {describe_unknown(unknown)}; fix the labels, or export "
+                          "with the codebook they come from", UserWarning, stacklevel=2)
     tasks = []
     for transcript in transcripts:
         task: dict[str, Any] = {"data": {"transcript_id": transcript.transcript_id,
