@@ -363,7 +363,8 @@ def test_only_listed_files_are_read_and_a_trainer_checkpoint_is_left_alone(tmp_p
         "    tagger = TransformerTagger.load(folder)\n"
         "    assert not any('stray' in name for name in tagger._files.files), tagger._files.files\n"
         "    u = Utterance(transcript_id='s', utterance_id=0, speaker='C', role='client', text='Whatever.')\n"
-        "    assert tagger.tag([Transcript(transcript_id='s', utterances=[u])])[0].utterances[0].model_extra['scores']\n"
+        "    [tagged] = tagger.tag([Transcript(transcript_id='s', utterances=[u])])\n"
+        "    assert tagged.utterances[0].model_extra['scores']\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     done = subprocess.run([sys.executable, "-c", script, str(folder), str(older)], capture_output=True, text=True,
@@ -440,7 +441,7 @@ def test_a_million_character_utterance_is_ingested_whole_with_sentences(long_ses
     long = transcript.utterances[1]
     assert long.text == text.strip()
     assert long.sentences[0][0] == 0 and long.sentences[-1][1] == len(long.text)
-    assert all(a < b <= c for (a, b), (c, _) in zip(long.sentences, long.sentences[1:]))
+    assert all(a < b <= c for (a, b), (c, _) in zip(long.sentences, long.sentences[1:], strict=False))
 
 
 def test_a_million_character_utterance_gets_features_with_one_warning(long_session, tmp_path):
