@@ -17,6 +17,7 @@ exit 2 with one line, and nothing is dropped silently.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -623,7 +624,8 @@ FORMATS = sorted(p.name for p in EXAMPLES.iterdir() if p.is_file())
 PAYLOADS = [b'"', b"<", b">", b"-->", b"{", b"[", b"]", b"\n\n", b"\x00", b"NOTE ", b":", b"\r", b"\xef\xbb\xbf",
             b"\xff\xfe", b"-1", b"1e999", b"NaN", b"null", b"[" * 5000, b"\t", b",", b"\\", b"&#0;", b"\xc3"]
 _RUNNER = CliRunner()
-_SCRATCH = Path(tempfile.mkdtemp(prefix="rupturekit-fuzz-"))
+_SCRATCH = Path(tempfile.mkdtemp(prefix="rupturekit-fuzz-"))  # not tmp_path: hypothesis reruns the test body
+atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
 
 
 def _ingest_exit(name: str, data: bytes) -> int:
