@@ -54,9 +54,9 @@ def test_example_utterances():
     assert u[5].meta == {"source": {"file": str(EXAMPLE), "annotation": "a7", "tier": "Client"},
                          "stage_directions": ["sighs"]}
     assert u[3].codes == [
-        Code(rater="rater1", label="confrontation.complaint_about_progress"),
-        Code(rater="rater2", label="confrontation.complaint_about_activities"),
-        Code(rater="rater2", label="confrontation.complaint_about_progress"),
+        Code(rater="rater1", label="confrontation.complaint_progress"),
+        Code(rater="rater2", label="confrontation.complaint_activities"),
+        Code(rater="rater2", label="confrontation.complaint_progress"),
     ]
     assert [len(x.codes) for x in u] == [0, 2, 1, 3, 2, 0, 2, 0, 0, 0]
     assert all(x.role == "unknown" for x in u)

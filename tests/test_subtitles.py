@@ -56,7 +56,9 @@ def test_vtt_example_turns():
         ("Therapist", 61.5, 65.2),
     ]
     assert all(u.role == "unknown" for u in transcript.utterances)
-    assert source.log.warnings == []
+    # the NOTE block is kept (meta.notes, see below), with one warning
+    assert [(w.message, w.location) for w in source.log.warnings] == [
+        ("1 NOTE block(s) kept in meta.notes of the utterance that follows each", "line 5")]
 
 
 def test_vtt_example_texts_and_meta():
@@ -66,7 +68,9 @@ def test_vtt_example_texts_and_meta():
     assert u[0].text == ("Last week we talked about trying the thought record\n"
                          "when things got tense at work.\nHow did that go?")
     assert u[0].meta == {"source": {"file": str(EXAMPLES / "session_captions.vtt"), "cue": 1,
-                                    "cues": [1, 2]}}
+                                    "cues": [1, 2]},
+                         "notes": ["Session 7, minutes 12-13 (fictional example).\n"
+                                   "Speakers are marked with voice spans."]}
     # Tags are stripped, entities unescaped, stage directions kept and listed.
     assert u[4].text.endswith("one more thing you're being judged on.")
     assert u[9].text.startswith("Maybe if we talked through one situation here first & went")

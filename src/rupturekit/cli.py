@@ -677,6 +677,8 @@ def agree_command(
     source_book = _codebook(crosswalk_from, codebook_dir) if crosswalk_from else None
     if level not in ("subtype", "family", "both"):
         raise _fail(f"--level: '{level}' is not one of subtype, family, both")
+    if not 0 <= seed < 2**32:
+        raise _fail(f"--seed: {seed} is not a seed; give a whole number from 0 to {2**32 - 1}")
     try:
         with err.status("computing agreement"):
             result = run_agreement(reference, predicted, book, output, unit=unit, dimensions=dimensions,
@@ -1008,8 +1010,9 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 @contextlib.contextmanager
 def _warnings_as_lines():
-    with warnings.catch_warnings():  # restores the previous hook when the command ends
+    with warnings.catch_warnings():  # restores the previous hook and filters when the command ends
         warnings.showwarning = _show_warning
+        warnings.filterwarnings("default", category=UserWarning)  # printed, even under -W error
         yield
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -253,6 +254,23 @@ def attach_codes(transcripts: list[Transcript], rows: list[CodeRow], file: str,
     return copies
 
 
+def out_of_codebook(transcripts: Iterable[Transcript], codebook: Codebook,
+                    raters: Iterable[str] | None = None) -> Counter[str]:
+    """Labels (with counts) of the codes, of `raters` or of everyone, that are neither a label of
+    `codebook` nor its none label: what a codebook-based view cannot use."""
+    allowed = set(raters) if raters is not None else None
+    return Counter(code.label for t in transcripts for u in t.utterances for code in u.codes
+                   if (allowed is None or code.rater in allowed) and not codebook.is_valid(code.label))
+
+
+def describe_unknown(unknown: Counter[str]) -> str:
+    """'5 codes (withdrawl.denial x3, x.y x2)': counts and the most common labels."""
+    shown = ", ".join(f"{label} x{n}" for label, n in unknown.most_common(_EXAMPLES))
+    more = f" and {len(unknown) - _EXAMPLES} more labels" if len(unknown) > _EXAMPLES else ""
+    total = sum(unknown.values())
+    return f"{total} code{'s' * (total != 1)} ({shown}{more})"
+
+
 # ------------------------------------------------------------------ consensus
 
 
@@ -295,8 +313,17 @@ def _namespaced_machine(rater: str) -> bool:
 
 def consensus_rows(transcripts: Iterable[Transcript], codebook: Codebook, how: Consensus = "majority",
                    raters: Iterable[str] | None = None) -> list[CodeRow]:
-    """A consensus view as long-format rows with rater = `how` (never stored over raw codes)."""
+    """A consensus view as long-format rows with rater = `how` (never stored over raw codes).
+
+    Codes whose label is not in `codebook` cannot take part; they are reported with a
+    `UserWarning` (the CLI prints it as one line), never dropped silently."""
+    transcripts = list(transcripts)
     raters = list(raters) if raters is not None else None
+    unknown = out_of_codebook(transcripts, codebook, raters)
+    if unknown:
+        warnings.warn(f"labels that are not in codebook '{codebook.name}' are not counted in the consensus: "
+                      f"{describe_unknown(unknown)}; fix the labels, or pass the codebook they come from",
+                      UserWarning, stacklevel=2)
     rows = []
     for transcript in transcripts:
         for utterance in transcript.utterances:

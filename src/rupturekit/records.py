@@ -213,4 +213,18 @@ def loads_jsonl(text: str, file: str = "<string>") -> list[Transcript]:
 
 
 def read_jsonl(path: str | Path) -> list[Transcript]:
-    return loads_jsonl(Path(path).read_text(encoding="utf-8"), file=str(path))
+    """Canonical JSONL from a file. FileNotFoundError is raised as such (callers say what to
+    do); any other unreadable file (a folder, not UTF-8) is an InputError naming it."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise
+    except IsADirectoryError:
+        raise InputError(file, "is a folder, not a corpus file", "give the canonical .jsonl file") from None
+    except OSError as exc:
+        raise InputError(file, f"cannot read the file ({exc.strerror})", "check the path and its permissions") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(file, f"not UTF-8 text (byte {exc.start}), so not canonical JSONL",
+                         "give the .jsonl file that `rupturekit ingest` wrote") from None
+    return loads_jsonl(text, file=file)

@@ -279,6 +279,9 @@ def _model_side(transcripts: list[Transcript], codebook: Codebook, file: str
                 if not math.isfinite(number):
                     raise InputError(file, f"score of '{name}' on {_key_text(key)} is not finite",
                                      "give scores as numbers between 0 and 1")
+                if not 0.0 <= number <= 1.0:
+                    raise InputError(file, f"score {number:g} of '{name}' on {_key_text(key)} is outside 0 to 1",
+                                     "give scores as probabilities between 0 and 1")
                 clean[str(name)] = number
             for name in [*labels, *clean]:
                 if name in families and not codebook.is_valid(name):

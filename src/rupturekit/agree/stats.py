@@ -448,8 +448,9 @@ def _chance_corrected(counts: np.ndarray, w: np.ndarray, chance: Literal["gwet",
         p_e = float(w.sum() / (q * (q - 1.0)) * np.sum(pi * (1.0 - pi))) if q > 1 else float("nan")
     else:
         p_e = float(np.sum(w * np.outer(pi, pi)))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        coef = (p_a - p_e) / (1.0 - p_e)
+    # p_e == 1 (every rating in one category): the coefficient is undefined, NaN (these are
+    # Python floats, which raise ZeroDivisionError where numpy would give inf)
+    coef = (p_a - p_e) / (1.0 - p_e) if p_e != 1.0 else float("nan")
     return _nan_if_undefined(coef), p_a, p_e, int(paired.sum())
 
 

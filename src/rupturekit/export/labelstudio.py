@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from pathlib import Path
@@ -156,10 +157,19 @@ def labelstudio_tasks(transcripts: Iterable[Transcript], codebook: Codebook,
     "start", "end"}, ...]}`` in utterance order. With `prediction_rater`, each task also gets
     ``predictions: [{"model_version": prediction_rater, "result": [...]}]``: per utterance and
     dimension one region over the whole turn holding that rater's labels. Labels not in the
-    codebook, the none label, and labels of dimensions that do not apply to the utterance's
-    role are left out. A task gets its (possibly empty) prediction even when the rater coded
-    nothing in it, so that the reviewer sees the rater found nothing.
+    codebook (reported with a `UserWarning`), the none label, and labels of dimensions that do
+    not apply to the utterance's role are left out. A task gets its (possibly empty) prediction
+    even when the rater coded nothing in it, so that the reviewer sees the rater found nothing.
     """
+    transcripts = list(transcripts)
+    if prediction_rater is not None:
+        from rupturekit.codes import describe_unknown, out_of_codebook
+
+        unknown = out_of_codebook(transcripts, codebook, [prediction_rater])
+        if unknown:  # reported, not dropped silently (the CLI prints it as one line)
+            warnings.warn(f"labels that are not in codebook '{codebook.name}' are left out of the pre-annotations "
+                          f"of rater '{prediction_rater}': {describe_unknown(unknown)}; fix the labels, or export "
+                          "with the codebook they come from", UserWarning, stacklevel=2)
     tasks = []
     for transcript in transcripts:
         task: dict[str, Any] = {"data": {"transcript_id": transcript.transcript_id,

@@ -32,9 +32,12 @@ _BY_EXTENSION = {
 
 
 def _table_header(text: str, delimiter: str) -> set[str]:
-    first_line = text.split("\n", 1)[0]
+    first_line = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]
     allow_csv_fields(first_line)
-    return {cell.strip() for cell in next(csv.reader(io.StringIO(first_line), delimiter=delimiter), [])}
+    try:
+        return {cell.strip() for cell in next(csv.reader(io.StringIO(first_line), delimiter=delimiter), [])}
+    except csv.Error:  # an unbalanced quote, say: not an AnnoMI header; the table reader says what is wrong
+        return set()
 
 
 def _first_json_record(text: str) -> object | None:

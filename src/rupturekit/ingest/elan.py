@@ -57,7 +57,7 @@ def _open(source: Source) -> pympi.Elan.Eaf:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            eaf = pympi.Elan.Eaf(str(source.path))
+            eaf = _parse(source)
         except Exception as exc:  # pympi raises bare Exception, KeyError, IndexError, ...
             cause = exc.__context__ if exc.__context__ is not None else exc
             position = getattr(cause, "position", None)
@@ -72,6 +72,29 @@ def _open(source: Source) -> pympi.Elan.Eaf:
                              location=f"line {position[0]}" if position else None) from None
     for warning in caught:
         source.log.warn(source.name, f"pympi: {warning.message}")
+    return eaf
+
+
+_SCHEMA_LOCATION = "{http://www.w3.org/2001/XMLSchema-instance}noNamespaceSchemaLocation"
+
+
+def _parse(source: Source) -> pympi.Elan.Eaf:
+    """pympi's reader, for files with or without the schema-location attribute.
+
+    pympi deletes ``xsi:noNamespaceSchemaLocation`` from the document's attributes after
+    reading them, so a file without it (as some converters write) fails with KeyError although
+    its tiers are fine. On that error the file is parsed again into a document that already
+    holds the key; the fresh document's default tier, type, constraints and properties are
+    cleared first, as pympi's own reading of a file starts from empty ones."""
+    try:
+        return pympi.Elan.Eaf(str(source.path))
+    except KeyError as exc:
+        if exc.args != (_SCHEMA_LOCATION,):
+            raise
+    eaf = pympi.Elan.Eaf()
+    eaf.tiers, eaf.linguistic_types, eaf.constraints, eaf.properties = {}, {}, {}, []
+    eaf.adocument = {_SCHEMA_LOCATION: ""}
+    pympi.Elan.parse_eaf(str(source.path), eaf)
     return eaf
 
 

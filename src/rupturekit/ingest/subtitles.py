@@ -15,6 +15,10 @@ Each utterance's ``meta["source"]`` is ``{"file": ..., "cue": n}`` with the
 1-based position of its first cue in the file, plus ``"cues": [...]`` when the
 turn spans several cues. Stage directions such as ``[laughs]`` or ``(pause)``
 stay in the text and are also listed in ``meta["stage_directions"]``.
+
+WebVTT ``NOTE`` blocks (comments) are kept, like a text file's preamble: each note's
+text goes to ``meta["notes"]`` of the utterance holding the next cue (of the last
+utterance, for notes after the last cue), with one warning per file.
 """
 
 from __future__ import annotations
@@ -218,11 +222,16 @@ def read_vtt(source: Source, options: ReadOptions) -> list[Transcript]:
                          "add the line 'WEBVTT' at the top, or pass --format to name the format",
                          location="line 1") from None
     pieces: list[Piece] = []
+    notes: list[tuple[int, int, str]] = []  # (the next cue's number, line, text)
     cue = 0
     for first_line, lines in blocks[1:]:
         is_cue = any("-->" in line for line in lines)
         if not is_cue:
-            if not lines[0].startswith(("NOTE", "STYLE", "REGION")):
+            if lines[0].startswith("NOTE") and lines[0][4:5] in ("", " ", "\t"):
+                text = "\n".join([lines[0][4:].strip(), *lines[1:]]).strip()
+                if text:
+                    notes.append((cue + 1, first_line, text))
+            elif not lines[0].startswith(("STYLE", "REGION")):
                 source.log.warn(source.name, f"text outside any cue was not read: {lines[0]!r}",
                                 location=f"line {first_line}")
             continue
@@ -244,7 +253,34 @@ def read_vtt(source: Source, options: ReadOptions) -> list[Transcript]:
                 _check_times(source, found[0].start, found[0].end, cue,
                              first_line + timing_offset)
             pieces.extend(found)
-    return [_subtitle_transcript(pieces, source, options)]
+    transcript = _subtitle_transcript(pieces, source, options)
+    _keep_notes(transcript, notes, source)
+    return [transcript]
+
+
+def _keep_notes(transcript: Transcript, notes: list[tuple[int, int, str]], source: Source) -> None:
+    """Put each NOTE's text in meta["notes"] of the utterance holding the next cue (or the
+    last utterance); warn once, naming the first note's line."""
+    if not notes:
+        return
+    utterances = transcript.utterances
+    if not utterances:
+        source.log.warn(source.name, f"{len(notes)} NOTE block(s) not kept: the file has no cues to keep them with",
+                        location=f"line {notes[0][1]}")
+        return
+    holder: dict[int, int] = {}  # cue number -> utterance index
+    for index, utterance in enumerate(utterances):
+        where = utterance.meta.get("source", {})
+        for number in where.get("cues") or [where.get("cue")]:
+            if isinstance(number, int):
+                holder.setdefault(number, index)
+    numbers = sorted(holder)
+    for next_cue, _line, text in notes:
+        later = [n for n in numbers if n >= next_cue]
+        index = holder[later[0]] if later else len(utterances) - 1
+        utterances[index].meta.setdefault("notes", []).append(text)
+    source.log.warn(source.name, f"{len(notes)} NOTE block(s) kept in meta.notes of the utterance that follows each",
+                    location=f"line {notes[0][1]}")
 
 
 # --- SubRip -------------------------------------------------------------------------------

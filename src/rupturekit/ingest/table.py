@@ -97,16 +97,23 @@ def _header_names(cells: list[str], file: str, line: int) -> list[str]:
 def _parse_csv(source: Source, text: str) -> _Table:
     file = source.name
     allow_csv_fields(text)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(source, text))
+    delimiter = _delimiter(source, text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header: list[str] | None = None
     header_line = 1
     rows: list[tuple[int, dict[str, Any]]] = []
     short_lines: list[int] = []
+    merged: list[tuple[int, int]] = []  # (first, last line) of rows that may have swallowed others
+    physical: list[str] | None = None
     previous_end = 0
     try:
         for cells in reader:
             line = previous_end + 1  # a quoted cell may span lines: report the row's first
             previous_end = reader.line_num
+            if header is not None and previous_end > line:
+                physical = physical if physical is not None else _PHYSICAL_LINES.split(text)
+                if _swallowed_rows(physical[line - 1:previous_end], delimiter, len(header)):
+                    merged.append((line, previous_end))
             if not cells or (len(cells) == 1 and not cells[0].strip()):
                 continue  # blank line
             cells = [unescape_cell(cell) for cell in cells]  # our CSV outputs escape formula-like text
@@ -127,11 +134,34 @@ def _parse_csv(source: Source, text: str) -> _Table:
                          location=f"line {previous_end + 1}") from None
     if header is None:
         raise InputError(file, "the table has no header", "put the column names on the first line")
+    if merged:
+        first, last = merged[0]
+        source.log.warn(file, f"a quoted cell runs from line {first} to line {last} and holds lines that look like "
+                              f"rows ({len(merged)} such cell{'s' * (len(merged) != 1)}); if a closing quote is "
+                              "missing, those rows were read as part of one utterance: check the quotes",
+                        location=f"line {first}")
     if short_lines:
         source.log.warn(file, f"{_count(short_lines, 'row')} fewer cells than the header "
                               f"({_lines(short_lines)}); the missing cells are read as empty",
                         location=f"line {short_lines[0]}")
     return _Table(header, rows, header_line, is_json=False)
+
+
+_PHYSICAL_LINES = re.compile(r"\r\n|\r|\n")  # the line ends csv counts in reader.line_num
+
+
+def _swallowed_rows(lines: list[str], delimiter: str, width: int) -> bool:
+    """Whether the physical lines of one multi-line row suggest a missing closing quote: the
+    quotes do not pair up (the cell ran to the end of the file), or a line inside the cell
+    splits into exactly as many cells as the header has, like a row of its own."""
+    if sum(line.count('"') for line in lines) % 2:
+        return True
+    for inner in lines[1:]:
+        if '"' in inner or not inner.strip():
+            continue
+        if width > 1 and len(next(csv.reader([inner], delimiter=delimiter), [])) == width:
+            return True
+    return False
 
 
 def _parse_jsonl(source: Source, text: str) -> _Table:

@@ -13,6 +13,11 @@ one utterance unless the silence between them is longer than
 ``meta["source"]["segments"]`` lists the 0-based indices of the segments in
 the utterance (Whisper's own segment ids count the same way), and
 ``meta["language"]`` holds Whisper's detected language when present.
+
+A segment whose ``text`` is empty (or missing) but which has ``words`` gets its text
+rebuilt from the words (joined as Whisper writes them: words with a leading space are
+concatenated, bare words joined with spaces), with one warning per file; a segment with
+neither text nor words is silence and is skipped.
 """
 
 from __future__ import annotations
@@ -98,11 +103,25 @@ def _speaker(segment: dict[str, Any]) -> str | None:
     return None
 
 
+def _text_of_words(words: Any) -> str:
+    """A segment's text from its word list ('' when there are no usable words)."""
+    if not isinstance(words, list):
+        return ""
+    tokens = [w["word"] for w in words if isinstance(w, dict) and isinstance(w.get("word"), str) and w["word"].strip()]
+    if not tokens:
+        return ""
+    # OpenAI Whisper's words carry their leading space (" How"); WhisperX's do not ("How").
+    if any(token[:1].isspace() for token in tokens[1:]):
+        return "".join(tokens).strip()
+    return " ".join(token.strip() for token in tokens)
+
+
 def read_whisper(source: Source, options: ReadOptions) -> list[Transcript]:
     """Read Whisper/WhisperX JSON into one transcript of speaker turns."""
     segments, language = _load(source)
     pieces: list[Piece] = []
     unlabelled: list[int] = []
+    rebuilt_at: list[int] = []
     for index, segment in enumerate(segments):
         if not isinstance(segment, dict):
             raise InputError(source.name, f"a segment must be a JSON object, not a "
@@ -113,16 +132,24 @@ def read_whisper(source: Source, options: ReadOptions) -> list[Transcript]:
             raise InputError(source.name, f"the segment ends ({end:g} s) before it starts "
                              f"({start:g} s)", _TIMES_HINT, location=f"segment {index}")
         text = segment.get("text")
-        if not isinstance(text, str):
-            raise InputError(source.name, "the segment has no 'text' string",
-                             "give each segment its transcribed 'text'",
-                             location=f"segment {index}")
+        if not isinstance(text, str) or not text.strip():
+            rebuilt = _text_of_words(segment.get("words"))
+            if rebuilt:
+                rebuilt_at.append(index)
+                text = rebuilt
+            elif not isinstance(text, str):
+                raise InputError(source.name, "the segment has no 'text' string",
+                                 "give each segment its transcribed 'text'",
+                                 location=f"segment {index}")
         if not text.strip():
             continue  # silence: nothing to keep
         speaker = _speaker(segment)
         if speaker is None:
             unlabelled.append(index)
         pieces.append(Piece(speaker, text.strip(), start, end, index))
+    if rebuilt_at:
+        source.log.warn(source.name, f"{len(rebuilt_at)} segment(s) with an empty 'text' but with 'words': "
+                        "the text was rebuilt from the words", location=f"segment {rebuilt_at[0]}")
     if unlabelled:
         source.log.warn(source.name, f"{len(unlabelled)} of {len(pieces)} segments have no "
                         f"speaker (run diarization, e.g. WhisperX, to label speakers); they are "

@@ -38,8 +38,10 @@ def model_kind(folder: Path) -> str:
                          "give a folder written by `rupturekit train`") from None
     except IsADirectoryError:
         raise InputError(str(manifest), "is a folder, not a file", "restore the model folder") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-        raise InputError(str(manifest), "model.json is corrupt", "retrain the model, or restore the folder") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
+        detail = f" ({exc.msg})" if isinstance(exc, json.JSONDecodeError) else ""
+        raise InputError(str(manifest), f"model.json is corrupt{detail}", "retrain the model, or restore the folder") \
+            from None
     if kind not in ("baseline", "transformer"):
         raise InputError(str(manifest), f"unknown model kind {kind!r}", "retrain the model with `rupturekit train`")
     return kind

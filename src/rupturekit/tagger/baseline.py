@@ -53,8 +53,8 @@ from rupturekit.codebook import Codebook
 from rupturekit.errors import InputError
 from rupturekit.records import Transcript
 from rupturekit.tagger.config import BaselineConfig
-from rupturekit.tagger.decisions import HierarchicalDecision, UsesDecisions
 from rupturekit.tagger.dataset import Examples, Task
+from rupturekit.tagger.decisions import HierarchicalDecision, UsesDecisions
 from rupturekit.tagger.model_files import FILES_KEY, model_files, read_manifest
 
 __all__ = ["MODEL_FILE", "WEIGHTS_FILE", "BaselineTagger", "Inputs", "prepare_inputs"]

@@ -49,15 +49,6 @@ from rupturekit.records import ROLES, Transcript
 from rupturekit.tagger.config import TransformerConfig
 from rupturekit.tagger.decisions import UsesDecisions, best_cut
 from rupturekit.tagger.dataset import Task
-from rupturekit.tagger.model_files import (
-    CHECKPOINT_DIR,
-    FILES_KEY,
-    ModelFiles,
-    file_sizes,
-    inside,
-    model_files,
-    read_manifest,
-)
 from rupturekit.tagger.encoder import (
     DEFAULT_BASE,
     Specials,
@@ -71,6 +62,15 @@ from rupturekit.tagger.encoder import (
     tokenize,
     utterance_vectors,
     windows,
+)
+from rupturekit.tagger.model_files import (
+    CHECKPOINT_DIR,  # noqa: F401 - re-exported: the trainer keeps its checkpoint there
+    FILES_KEY,
+    ModelFiles,
+    file_sizes,
+    inside,
+    model_files,
+    read_manifest,
 )
 
 __all__ = ["FORMAT", "MODEL_FILE", "DialogueModel", "SessionInput", "TaskSpec", "TransformerTagger",
