@@ -191,4 +191,4 @@ def test_operating_points_of_the_default_model(cli, tmp_path, trained):
     bad = cli("tag", session, "--operating-point", "sensitive")
     assert bad.exit_code == 2 and "is not one of precision, balanced, recall" in bad.error_lines[0]
     none = cli("tag", session, "--model", trained, "--operating-point", "balanced")
-    assert none.exit_code == 2 and "stores no operating points" in none.error_lines[0]
+    assert none.exit_code == 2 and "this model has no operating points" in none.error_lines[0]

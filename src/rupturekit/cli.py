@@ -513,9 +513,6 @@ def tag_command(
 
         if operating_point not in OPERATING_POINTS:
             raise _fail(f"--operating-point: '{operating_point}' is not one of {', '.join(OPERATING_POINTS)}")
-        if not hasattr(tagger, "set_operating_point"):
-            raise _fail(f"--operating-point: the model '{model}' stores no operating points; retrain it with "
-                        "decisions.folds >= 2")
         try:
             tagger.set_operating_point(operating_point)
         except ValueError as exc:

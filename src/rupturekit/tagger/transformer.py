@@ -80,6 +80,7 @@ FORMAT = "rupturekit-transformer"
 FORMAT_VERSION = 1
 MODEL_FILE = "model.json"
 HEADS_FILE = "heads.safetensors"
+CARD_FILE = "MODEL_CARD.md"
 ADAPTER_DIR = "adapter"
 ENCODER_DIR = "encoder"
 TOKENIZER_DIR = "tokenizer"
@@ -713,6 +714,9 @@ class TransformerTagger(UsesDecisions):
         folder = Path(directory)
         folder.mkdir(parents=True, exist_ok=True)
         sources = {MODEL_FILE: self._files.folder / MODEL_FILE, **self._files.files}
+        card = self._files.folder / CARD_FILE
+        if card.is_file() and not card.is_symlink():
+            sources[CARD_FILE] = card  # documentation: copied along, never loaded
         for relative, source in sources.items():
             path = folder / relative
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -854,7 +858,9 @@ def write_model_folder(folder: Path, model: DialogueModel, tokenizer, manifest: 
     from rupturekit.tagger.encoder import quiet_transformers
 
     manifest = {**manifest, "base": dict(manifest.get("base") or {})}
-    written = [HEADS_FILE, TOKENIZER_DIR, *texts]
+    # the model card is documentation that scripts extend (provenance, benchmark results) and no
+    # loader reads, so its size is not pinned in the file list
+    written = [HEADS_FILE, TOKENIZER_DIR, *(name for name in texts if name != CARD_FILE)]
     encoder = model.encoder
     if manifest["encoder"] in ("frozen", "lora") and manifest["base"].get("kind") != "package":
         _copy_base(manifest["base"], folder / BASE_DIR)
