@@ -295,7 +295,7 @@ def write_alliance(run: AllianceRun, folder: Path, figures: bool = True) -> None
                                    run.ratings.columns.get("alliance", "alliance"))
             pngs[f"{_safe_name(patient, used)}.png"] = png
             items.append({"uri": plots.data_uri(png), "alt": f"patient {patient}"})
-        page.add("figs", items=items)
+        page.add("figs", figures=items)
     page.add("h2", "Patients")
     page.table(run.patients)
     html = render(page)

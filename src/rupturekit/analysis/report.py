@@ -35,7 +35,7 @@ img{max-width:100%;height:auto;display:block;margin:.4rem 0 1rem}.figs{display:f
 {% elif b.kind == "warn" %}<p class="warn">warning: {{ b.text }}</p>
 {% elif b.kind == "sentence" %}<p class="sentence">{{ b.text }}</p>
 {% elif b.kind == "img" %}<img src="{{ b.uri }}" alt="{{ b.alt }}">
-{% elif b.kind == "figs" %}<div class="figs">{% for f in b.items %}<img src="{{ f.uri }}" alt="{{ f.alt }}">{% endfor %}</div>
+{% elif b.kind == "figs" %}<div class="figs">{% for f in b.figures %}<img src="{{ f.uri }}" alt="{{ f.alt }}">{% endfor %}</div>
 {% elif b.kind == "table" %}<table><thead><tr>{% for h in b.columns %}<th>{{ h }}</th>{% endfor %}</tr></thead><tbody>
 {% for row in b.rows %}<tr>{% for c in row %}<td{% if c.n %} class="n"{% endif %}>{{ c.v }}</td>{% endfor %}</tr>
 {% endfor %}</tbody></table>
