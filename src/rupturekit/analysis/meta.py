@@ -20,7 +20,7 @@ Pooled z's are turned back into r with tanh, CIs included; z_stat is pooled z / 
 Known answer (Safran, Muran & Eubanks-Carter 2011, Table 1; tests/test_analysis_meta.py): with the
 variance from the studies' reported z values, the published pooled z = 3.06, 95% CI [.09, .39] and
 Q(2) = .99 are reproduced within the rounding of the table's inputs, and r = .250 (published .24);
-with the textbook 1 / (N - 3), r = .244 is reproduced but z = 2.93 and the CI [.08, .39] are not.
+with the textbook 1 / (N - 3), r = .244 is reproduced but z = 2.93 and Q = .84 are not (CI [.08, .39]).
 """
 
 from __future__ import annotations
