@@ -19,6 +19,7 @@ Which variance reproduces the published figures:
 
 import itertools
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -147,8 +148,8 @@ def test_bad_meta_analyses_are_clear_errors(rows, message):
 
 
 def test_cli_meta_on_the_published_table(cli, tmp_path):
-    table = tmp_path / "table1.csv"
-    table.write_text("study,r,n,z\n" + "".join(f"{a},{r},{n},{z}\n" for a, r, n, z in TABLE_1), encoding="utf-8")
+    table = Path(__file__).parent / "fixtures" / "meta" / "safran2011_table1.csv"
+    assert table.read_text(encoding="utf-8").splitlines()[1:] == [f"{a},{r},{n},{z}" for a, r, n, z in TABLE_1]
     done = cli("meta", table, "-o", tmp_path / "z", "--variance", "z")
     assert done.exit_code == 0, done.stderr
     assert "fixed effect: r = 0.25, 95% CI [0.09, 0.40], z = 3.06" in done.stdout
