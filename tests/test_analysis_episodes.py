@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from rupturekit.analysis.episodes import EpisodeRule, find_episodes, parse_gap
+from rupturekit.analysis.episodes import DEFAULT_RULE, EpisodeRule, find_episodes, parse_gap
 from rupturekit.analysis.events import Source, choose_source, turns_of
 from rupturekit.codebook import load_codebook
 from rupturekit.errors import InputError
@@ -26,7 +26,7 @@ def tagged(spec, tid="s1", step=10.0, times=True):
     return Transcript(transcript_id=tid, utterances=utterances)
 
 
-def episodes_of(transcript, rule=EpisodeRule()):
+def episodes_of(transcript, rule=DEFAULT_RULE):
     return find_episodes(transcript.transcript_id, turns_of(transcript, BOOK, Source("tags", "tags")), rule)
 
 

@@ -156,7 +156,8 @@ def read_ratings(path: str | Path, columns: str | None = None) -> Ratings:
                              location=f"line {row.line}")
         session = int(value)
         if (patient, session) in seen:
-            raise InputError(table.file, f"patient '{patient}' session {session} repeats line {seen[(patient, session)]}",
+            raise InputError(table.file, f"patient '{patient}' session {session} repeats line "
+                                         f"{seen[(patient, session)]}",
                              "keep one row per patient and session (merge or remove the duplicate)",
                              location=f"line {row.line}")
         seen[(patient, session)] = row.line
@@ -193,13 +194,16 @@ def read_ratings(path: str | Path, columns: str | None = None) -> Ratings:
 
 
 # ------------------------------------------------------------------ criteria
-@dataclass
+@dataclass(frozen=True)
 class CriteriaSettings:
     stevens_drop: float = 1.0
     stevens_tolerance: float = 0.25
     stevens_window: int = 5
     stiles_k: float = 2.0
     strauss_min_assessments: int = 3
+
+
+DEFAULT_SETTINGS = CriteriaSettings()
 
 
 @dataclass
@@ -225,7 +229,7 @@ def _observed(items: Sequence[Assessment]) -> list[tuple[int, float]]:
     return [(a.session, float(a.alliance)) for a in items if a.alliance is not None]
 
 
-def stevens(patient: str, items: Sequence[Assessment], settings: CriteriaSettings = CriteriaSettings()
+def stevens(patient: str, items: Sequence[Assessment], settings: CriteriaSettings = DEFAULT_SETTINGS
             ) -> list[AllianceEpisode]:
     obs = _observed(items)
     last_session = max((a.session for a in items), default=0)
@@ -273,7 +277,7 @@ def strauss(patient: str, items: Sequence[Assessment], threshold: float) -> list
     return out
 
 
-def stiles(patient: str, items: Sequence[Assessment], settings: CriteriaSettings = CriteriaSettings()
+def stiles(patient: str, items: Sequence[Assessment], settings: CriteriaSettings = DEFAULT_SETTINGS
            ) -> list[AllianceEpisode]:
     obs = _observed(items)
     if len(obs) < 3:
@@ -300,7 +304,7 @@ class CriteriaResult:
 
 
 def apply_criteria(ratings: Ratings, criteria: Sequence[str] = CRITERIA,
-                   settings: CriteriaSettings = CriteriaSettings()) -> CriteriaResult:
+                   settings: CriteriaSettings = DEFAULT_SETTINGS) -> CriteriaResult:
     if "alliance" not in ratings.columns:
         raise InputError(ratings.file, "no alliance column for the rupture criteria",
                          "name it 'alliance' (or wai, calpas, ...), or map it with --columns alliance=COLUMN",

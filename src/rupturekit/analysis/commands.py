@@ -14,6 +14,7 @@ from typing import Any
 
 from rupturekit.analysis.alliance import (
     CRITERIA,
+    DEFAULT_SETTINGS,
     CriteriaResult,
     CriteriaSettings,
     Ratings,
@@ -21,7 +22,7 @@ from rupturekit.analysis.alliance import (
     patient_summaries,
     read_ratings,
 )
-from rupturekit.analysis.episodes import Episode, EpisodeRule, find_episodes
+from rupturekit.analysis.episodes import DEFAULT_RULE, Episode, EpisodeRule, find_episodes
 from rupturekit.analysis.events import Source, choose_source, turns_of
 from rupturekit.analysis.meta import VARIANCES, MetaResult, meta_analysis, study_from
 from rupturekit.analysis.output import jsonable, write_csv, write_jsonl
@@ -166,9 +167,9 @@ JOIN_INDICES = ("marker_turns", "markers_per_100_client_turns", "episodes", "rup
 
 
 def run_alliance(ratings_path: Path, columns: str | None = None, criteria: Sequence[str] = CRITERIA,
-                 settings: CriteriaSettings = CriteriaSettings(), transcripts: Path | None = None,
+                 settings: CriteriaSettings = DEFAULT_SETTINGS, transcripts: Path | None = None,
                  codebook: Codebook | None = None, source: str | None = None, n_bootstrap: int = 2000,
-                 seed: int = 0, spec: SegmentSpec | None = None, rule: EpisodeRule = EpisodeRule()) -> AllianceRun:
+                 seed: int = 0, spec: SegmentSpec | None = None, rule: EpisodeRule = DEFAULT_RULE) -> AllianceRun:
     unknown = [c for c in criteria if c not in CRITERIA]
     if unknown or not criteria:
         raise InputError("--criterion", f"unknown criterion {', '.join(repr(c) for c in unknown) or '(none)'}",
@@ -410,7 +411,8 @@ def _meta_of_sites(table, x, y, site, group, n_bootstrap, seed) -> MetaRun:
     for i, row in enumerate(table.rows):
         name = (row.values.get(site) or "").strip()
         if not name:
-            raise InputError(table.file, f"the site ({site}) is empty", "give every row a site", location=f"line {row.line}")
+            raise InputError(table.file, f"the site ({site}) is empty", "give every row a site",
+                             location=f"line {row.line}")
         by_site.setdefault(name, []).append(i)
     studies, notes = [], []
     for name, members in by_site.items():

@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 from rupturekit.analysis.events import Turn, strategy_kind
 
-__all__ = ["OUTCOMES", "Episode", "EpisodeRule", "find_episodes", "parse_gap"]
+__all__ = ["DEFAULT_RULE", "OUTCOMES", "Episode", "EpisodeRule", "find_episodes", "parse_gap"]
 
 OUTCOMES = ("resolved", "partly_resolved", "unresolved")
 _GAP = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(u|t|turns?|s|sec|m|min)?\s*$", re.IGNORECASE)
@@ -166,7 +166,10 @@ def _outcome(returned: bool, repaired: bool, rule: EpisodeRule) -> Literal["reso
     return "unresolved"
 
 
-def find_episodes(transcript_id: str, turns: Sequence[Turn], rule: EpisodeRule = EpisodeRule()) -> list[Episode]:
+DEFAULT_RULE = EpisodeRule()
+
+
+def find_episodes(transcript_id: str, turns: Sequence[Turn], rule: EpisodeRule = DEFAULT_RULE) -> list[Episode]:
     """The episodes of one transcript's turns (from `rupturekit.analysis.events.turns_of`)."""
     episodes = []
     for number, group in enumerate(_groups(turns, rule), start=1):

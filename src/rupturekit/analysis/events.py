@@ -120,7 +120,8 @@ def choose_source(transcripts: Sequence[Transcript], codebook: Codebook, wanted:
                          "choose one with --codes RATER, or --codes majority for their consensus")
     if wanted == "tags":
         if not _has_tags(transcripts):
-            raise InputError(file, "the file has no tags", "tag it first (rupturekit tag), or name a rater with --codes")
+            raise InputError(file, "the file has no tags",
+                             "tag it first (rupturekit tag), or name a rater with --codes")
         return Source("tags", "tags")
     if wanted in raters:
         return Source("rater", wanted)

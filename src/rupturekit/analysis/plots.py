@@ -85,13 +85,13 @@ def forest(names: Sequence[str], r: Sequence[float], low: Sequence[float], high:
     ax = fig.add_subplot()
     top = n - 1
     biggest = max(weights) if weights else 1
-    for i, (name, ri, lo, hi, w) in enumerate(zip(names, r, low, high, weights, strict=True)):
+    for i, (ri, lo, hi, w) in enumerate(zip(r, low, high, weights, strict=True)):
         y = top - i
         ax.plot([lo, hi], [y, y], color="#333", linewidth=1.1)
         ax.plot([ri], [y], marker="s", color="#333", markersize=4 + 8 * math.sqrt(w / biggest))
         ax.text(1.02, y, f"{ri:.2f} [{lo:.2f}, {hi:.2f}]", transform=ax.get_yaxis_transform(), fontsize=7,
                 va="center")
-    for j, (name, ri, lo, hi) in enumerate(pooled):
+    for j, (_, ri, lo, hi) in enumerate(pooled):
         y = top - len(names) - j
         ax.fill([lo, ri, hi, ri], [y, y + 0.3, y, y - 0.3], color=FAMILY_COLOURS["resolution"], alpha=0.8)
         ax.text(1.02, y, f"{ri:.2f} [{lo:.2f}, {hi:.2f}]", transform=ax.get_yaxis_transform(), fontsize=7,

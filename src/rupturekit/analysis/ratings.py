@@ -40,7 +40,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from rupturekit.analysis.episodes import Episode, EpisodeRule, find_episodes
+from rupturekit.analysis.episodes import DEFAULT_RULE, Episode, EpisodeRule, find_episodes
 from rupturekit.analysis.events import Source, Turn, strategy_kind, turns_of
 from rupturekit.codebook import Codebook
 from rupturekit.codes import machine_rater
@@ -97,7 +97,8 @@ class RatingMapping:
             mapping = cls(str(data.get("method", "rule")), scale, curves,  # type: ignore[arg-type]
                           {str(k): int(v) for k, v in (data.get("n_segments") or {}).items()})
         except (AttributeError, KeyError, TypeError, ValueError):
-            raise InputError(file, "not a rating mapping", "give a mapping.json written by rupturekit sessions") from None
+            raise InputError(file, "not a rating mapping",
+                             "give a mapping.json written by rupturekit sessions") from None
         bad = [f for f, (xs, ys) in curves.items() if len(xs) != len(ys) or not xs or list(xs) != sorted(xs)]
         if mapping.method not in ("rule", "calibrated") or len(scale) != 2 or scale[0] >= scale[1] or bad:
             raise InputError(file, "not a valid rating mapping", "give a mapping.json written by rupturekit sessions")
@@ -228,7 +229,7 @@ def _segment_rows(transcript_id: str, turns: list[Turn], spec: SegmentSpec, fami
 
 
 def analyse_sessions(transcripts: Sequence[Transcript], codebook: Codebook, source: Source,
-                     spec: SegmentSpec | None = None, rule: EpisodeRule = EpisodeRule(),
+                     spec: SegmentSpec | None = None, rule: EpisodeRule = DEFAULT_RULE,
                      mapping: RatingMapping | None = None, calibrate: bool = True, file: str = "<input>",
                      seed: int = 0) -> SessionAnalysis:
     """Segment and session tables (see the module docstring).

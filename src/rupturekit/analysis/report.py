@@ -42,7 +42,7 @@ img{max-width:100%;height:auto;display:block;margin:.4rem 0 1rem}.figs{display:f
 {% endif %}
 {% endfor %}
 </body></html>
-"""
+"""  # noqa: E501 (the template's lines)
 
 
 class Page:

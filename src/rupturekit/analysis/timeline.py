@@ -72,7 +72,7 @@ operationalisation (not 3RS's own): {{ rule }}. Labels from {{ source }}. No utt
 </section>
 {% endfor %}
 </body></html>
-"""
+"""  # noqa: E501 (the template's lines)
 
 
 def _clock(seconds: float | None) -> str:
