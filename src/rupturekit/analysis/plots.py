@@ -67,6 +67,9 @@ def trajectory(patient: str, sessions: Sequence[int], scores: Sequence[float | N
     track.set_yticks(range(len(criteria)), list(criteria)[::-1], fontsize=7)
     track.set_ylim(-0.6, len(criteria) - 0.4)
     track.set_xlim(ax.get_xlim())
+    from matplotlib.ticker import MaxNLocator
+
+    track.xaxis.set_major_locator(MaxNLocator(integer=True))  # sessions are whole numbers
     track.set_xlabel("session", fontsize=8)
     track.tick_params(labelsize=7)
     for side in ("top", "right"):
