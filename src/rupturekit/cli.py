@@ -997,6 +997,214 @@ def export_command(
     err.print(f"wrote {len(written)} file{'s' * (len(written) != 1)} for review to {output}")
 
 
+# ------------------------------------------------------------------ analysis: from tags to findings
+
+GapOption = Annotated[str, typer.Option("--gap", help="Markers this close belong to one episode: N turns (4u) or "
+                                                      "seconds (30s, 1m).")]
+ReturnOption = Annotated[int, typer.Option("--return-turns", min=1, help="An episode closes after this many "
+                                                                         "consecutive client turns without a marker.")]
+RepairOption = _flag("--require-repair/--no-require-repair", "Resolved needs a therapist resolution move before the "
+                                                              "client's return (default), or the return alone.")
+CodesOption = _text_option("--codes", "Take the labels from this rater's codes, or majority / any / unanimous (the "
+                                      "human raters' consensus), or 'tags'. Default: the tags, else the only rater.")
+
+
+def _episode_rule(gap: str, return_turns: int, require_repair: bool):
+    from rupturekit.analysis.episodes import EpisodeRule
+
+    try:
+        return EpisodeRule.parse(gap, return_turns, require_repair)
+    except ValueError as exc:
+        raise _fail(f"--gap: {exc}") from None
+
+
+def _warn_lines(lines) -> None:
+    for line in lines:
+        err.print(f"[yellow]warning:[/] {escape(str(line))}", markup=True)
+
+
+@app.command("episodes")
+def episodes_command(
+    corpus_path: Annotated[Path, typer.Argument(help="Tagged transcripts (rupturekit tag) or a coded corpus, in any "
+                                                     "format ingest reads.", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Episodes, one per line: .jsonl, or .csv.")],
+    html: Annotated[Path | None, typer.Option("--html", help="Also write the HTML timeline (a strip per session, "
+                                                             "episodes as spans; no utterance text).")] = None,
+    codes: CodesOption = None,
+    gap: GapOption = "4u",
+    return_turns: ReturnOption = 2,
+    require_repair: RepairOption = True,
+    codebook: CodebookOption = "3rs",
+    codebook_dir: CodebookDirOption = None,
+    transcripts: Annotated[list[str] | None, typer.Option("--transcript", help="Only this transcript (repeatable).")]
+    = None,
+) -> None:
+    """Find within-session rupture-repair episodes (rupturekit's rule, not 3RS's own; see the README)."""
+    from rupturekit.analysis.commands import run_episodes, write_episodes
+    from rupturekit.analysis.episodes import OUTCOMES
+    from rupturekit.safe_output import Output
+
+    if output.suffix.lower() not in (".jsonl", ".csv"):
+        raise _fail(f"{output}: write the episodes as .jsonl or .csv")
+    if html is not None and html.suffix.lower() not in (".html", ".htm"):
+        raise _fail(f"--html {html}: give a .html file")
+    _guard([corpus_path, _file_or_none(codebook)], Output(output), Output(html, "--html") if html else None)
+    rule = _episode_rule(gap, return_turns, require_repair)
+    book = _codebook(codebook, codebook_dir)
+    try:
+        run = run_episodes(corpus_path, book, rule, codes, transcripts)
+        write_episodes(run, output, html)
+    except InputError as error:
+        raise _fail(str(error)) from None
+    _warn_lines(run.warnings)
+    episodes = run.episodes
+    counts = ", ".join(f"{sum(e.outcome == o for e in episodes)} {o.replace('_', ' ')}" for o in OUTCOMES)
+    err.print(f"{len(episodes):,} episodes in {len(run.views)} transcripts ({counts}) from {run.source}; "
+              f"wrote {output}" + (f" and {html}" if html else ""))
+
+
+@app.command("sessions")
+def sessions_command(
+    corpus_path: Annotated[Path, typer.Argument(help="Tagged transcripts or a coded corpus (any format ingest reads).",
+                                                show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for segments.csv, sessions.csv, "
+                                                                "episodes.jsonl, estimates.jsonl, mapping.json.")],
+    segment: Annotated[str | None, typer.Option("--segment", help="Segment size: 5m (default, the codebook's) or "
+                                                                  "300s with times; 40u or 600w without.")] = None,
+    codes: CodesOption = None,
+    mapping: Annotated[Path | None, typer.Option("--mapping", help="Apply a mapping.json from an earlier run (e.g. "
+                                                                   "calibrated on human ratings) instead of fitting "
+                                                                   "one.")] = None,
+    calibrate: _flag("--calibrate/--no-calibrate", "Calibrate the 1-5 estimates on human ratings in the corpus, where "
+                                                   "there are any (default), or always use the documented rule.")
+    = True,
+    gap: GapOption = "4u",
+    return_turns: ReturnOption = 2,
+    require_repair: RepairOption = True,
+    codebook: CodebookOption = "3rs",
+    codebook_dir: CodebookDirOption = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for the calibration folds.")] = 0,
+) -> None:
+    """3RS-style segment and session tables: marker counts, strategies, episodes and ESTIMATED 1-5 ratings; the
+    estimates.jsonl feeds `rupturekit agree --unit segment:5m -p` (weighted kappa and ICC against human ratings)."""
+    from rupturekit.analysis.commands import SESSION_FILES, run_sessions, write_sessions
+    from rupturekit.safe_output import Output, entries_other_than
+    from rupturekit.segment import SegmentSpec
+
+    _guard([corpus_path, mapping, _file_or_none(codebook)],
+           Output(output, folder=True, foreign=entries_other_than(SESSION_FILES)))
+    rule = _episode_rule(gap, return_turns, require_repair)
+    book = _codebook(codebook, codebook_dir)
+    try:
+        spec = SegmentSpec.parse(segment) if segment else None
+    except ValueError as exc:
+        raise _fail(f"--segment: {exc}") from None
+    try:
+        analysis, corpus, notes = run_sessions(corpus_path, book, spec, rule, codes, mapping, calibrate, seed)
+        write_sessions(analysis, corpus, book, output)
+    except InputError as error:
+        raise _fail(str(error)) from None
+    _warn_lines(notes)
+    how = analysis.mapping.method + (" (cross-fitted by transcript)" if analysis.cross_fitted else "")
+    raters = f"; human ratings by {', '.join(analysis.human_raters)}" if analysis.human_raters else ""
+    err.print(f"{len(analysis.sessions)} sessions, {len(analysis.segments)} segments ({analysis.spec}), "
+              f"{len(analysis.episodes)} episodes from {analysis.source}; 1-5 ratings are estimates ({how}{raters}); "
+              f"wrote {output}")
+
+
+@app.command("alliance")
+def alliance_command(
+    ratings: Annotated[Path, typer.Argument(help="Per-session ratings in long format (.csv/.tsv): patient, session, "
+                                                 "and any of alliance (WAI, CALPAS), PSQ items, outcome, transcript.",
+                                            show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for episodes.csv, patients.csv, summary.json, "
+                                                                "report.html and trajectories/*.png.")],
+    columns: _text_option("--columns", "Map roles to columns: patient=ID,session=VISIT,alliance=WAI_TOTAL,outcome=BDI,"
+                                       "psq_occurrence=..,psq_intensity=..,psq_resolution=..,transcript=..,site=..")
+    = None,
+    criteria: Annotated[list[str] | None, typer.Option("--criterion", help="stevens, strauss or stiles (repeatable; "
+                                                                          "default all three).")] = None,
+    stevens_drop: Annotated[float, typer.Option("--stevens-drop", min=0.0, help="Stevens: the drop that is a "
+                                                                                "rupture (WAI item-mean points).")]
+    = 1.0,
+    stevens_tolerance: Annotated[float, typer.Option("--stevens-tolerance", min=0.0, help="Stevens: repaired within "
+                                                                                          "this of the pre-rupture "
+                                                                                          "level.")] = 0.25,
+    stevens_window: Annotated[int, typer.Option("--stevens-window", min=1, help="Stevens: sessions after the rupture "
+                                                                                "in which the repair must come.")] = 5,
+    stiles_k: Annotated[float, typer.Option("--stiles-k", min=0.0, help="Stiles: the V's depth in the patient's own "
+                                                                        "SDs.")] = 2.0,
+    transcripts: Annotated[Path | None, typer.Option("--transcripts", help="Tagged transcripts of the sessions (the "
+                                                                           "ratings' transcript column names them): "
+                                                                           "join, and correlate self-reports with "
+                                                                           "tagged markers.")] = None,
+    codes: CodesOption = None,
+    bootstrap: Annotated[int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples (of patients) for CIs.")]
+    = 2000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for the bootstrap.")] = 0,
+    no_figures: _flag("--no-figures", "Skip the trajectory plots.") = False,
+) -> None:
+    """Rupture-repair sequences in session-by-session alliance ratings (Stevens 2007, Strauss 2006, Stiles 2004),
+    trajectory plots, the outcome link, and the join with tagged transcripts."""
+    from rupturekit.analysis.alliance import CRITERIA, CriteriaSettings
+    from rupturekit.analysis.commands import ALLIANCE_FILES, run_alliance, write_alliance
+    from rupturekit.safe_output import Output, entries_other_than
+
+    _guard([ratings, transcripts], Output(output, folder=True, foreign=entries_other_than(ALLIANCE_FILES)))
+    chosen = list(dict.fromkeys(c.strip().lower() for item in (criteria or CRITERIA) for c in item.split(",")
+                                if c.strip()))
+    settings = CriteriaSettings(stevens_drop, stevens_tolerance, stevens_window, stiles_k)
+    try:
+        run = run_alliance(ratings, columns, chosen, settings, transcripts, None, codes, bootstrap, seed)
+        write_alliance(run, output, figures=not no_figures)
+    except InputError as error:
+        raise _fail(str(error)) from None
+    _warn_lines(run.warnings)
+    for criterion in run.criteria:
+        mine = [e for e in run.result.episodes if e.criterion == criterion]
+        out.print(f"{criterion}: {len(mine)} ruptures, {sum(e.repaired for e in mine)} repaired")
+    for link in [*run.outcome_links, *run.join_links]:
+        out.print(link.sentence())
+    err.print(f"{len(run.patients)} patients; wrote {output}")
+
+
+@app.command("meta")
+def meta_command(
+    table: Annotated[Path, typer.Argument(help="Studies (r with N, a CI, or z per row), or with --x/--y a patient "
+                                               "table such as alliance's patients.csv.", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for meta.json, studies.csv, summary.md, "
+                                                                "forest.png, report.html.")],
+    variance: _text_option("--variance", "Each study's variance: n (1/(N-3)), ci (from its reported CI) or z (from "
+                                         "its reported z). Default: n when there is an N column.") = None,
+    columns: _text_option("--columns", "Map roles to columns: study=..,r=..,n=..,ci_low=..,ci_high=..,z=..") = None,
+    x: _text_option("--x", "Patient table: the rupture index column (e.g. stevens_rupture_repair).") = None,
+    y: _text_option("--y", "Patient table: the outcome column (e.g. outcome_change).") = None,
+    site: _text_option("--site", "Patient table: one correlation per site (or study), meta-analysed.") = None,
+    group: _text_option("--group", "Patient table: the bootstrap of the pooled correlation resamples these groups.")
+    = None,
+    bootstrap: Annotated[int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples for the pooled-rows CI.")]
+    = 2000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for the bootstrap.")] = 0,
+    no_figures: _flag("--no-figures", "Skip the forest plot.") = False,
+) -> None:
+    """Fixed- and random-effects meta-analysis of correlations (Fisher z; DerSimonian-Laird and REML tau^2; Q, I^2)
+    with a forest plot."""
+    from rupturekit.analysis.commands import META_FILES, run_meta, write_meta
+    from rupturekit.safe_output import Output, entries_other_than
+
+    _guard([table], Output(output, folder=True, foreign=entries_other_than(META_FILES)))
+    try:
+        run = run_meta(table, columns, variance, x, y, site, group, bootstrap, seed)
+        write_meta(run, output, figures=not no_figures)
+    except InputError as error:
+        raise _fail(str(error)) from None
+    for sentence in run.result.sentences():
+        out.print(sentence)
+    for note in [*run.result.notes, *run.notes]:
+        err.print(f"note: {note}")
+    err.print(f"wrote {output}")
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ARG001
     """Python warnings (from rupturekit's library code and from other libraries) as one line
     each on stderr, like every other warning, without the source line Python would print."""
