@@ -60,6 +60,19 @@ def provenance(seconds: float, cpu_seconds: float) -> str:
         "- Out-of-fold results on real sessions next to the baseline, with CIs, flag rates, known-groups validity "
         "and the model as one more coder: `BENCHMARKS.md`, \"Rupture tags on real sessions\" "
         "(`python scripts/benchmark_ruptures.py`).",
+        "- **Read before use: the transformer is not better than the baseline here.** Out of fold on real sessions "
+        "(`BENCHMARKS.md`, \"Rupture tags on real sessions\"), its any-marker F1 is 0.33 against the baseline's 0.37 "
+        "(paired Δ −0.04 [−0.13, 0.05]), it is worse on confrontation (Δ −0.13 [−0.23, −0.03]), and it flags 1.9 "
+        "client turns for every coded one in high-quality sessions where the baseline flags 1.2. Why: the encoder is "
+        "frozen (mean-pooled sentence vectors carry little of the pragmatic stance that separates a defensive reply "
+        "from sustain talk), the 267 coded client markers spread over 14 subtypes are too few to train the dialogue "
+        "layer for it, and the five fold models' probability scales differ, so thresholds moved between models "
+        "lose more than the baseline's Platt-calibrated scores do. It is shipped because it is the tagger the rest "
+        "of the toolkit (ONNX, GPU, the AnnoMI heads) is built on; `rupturekit train configs/baseline-3rs.yaml -o "
+        "DIR` trains the baseline with the same out-of-fold decisions, and `rupturekit tag --model DIR` uses it.",
+        "- Neither model reaches the targets set for real sessions (family-level F1 0.65, known-groups AUC 0.85, "
+        "κ at the level of the two blind coding passes): both find about a third of the coded markers at about a "
+        "third precision. Use the tags to rank turns for a human coder, not as codes.",
         "- This is a research tool, not a clinical instrument.",
         "",
     ])
