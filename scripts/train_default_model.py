@@ -66,8 +66,9 @@ def provenance(seconds: float, cpu_seconds: float) -> str:
         "client turns for every coded one in high-quality sessions where the baseline flags 1.2. Why: the encoder is "
         "frozen (mean-pooled sentence vectors carry little of the pragmatic stance that separates a defensive reply "
         "from sustain talk), the 267 coded client markers spread over 14 subtypes are too few to train the dialogue "
-        "layer for it, and the five fold models' probability scales differ, so thresholds moved between models "
-        "lose more than the baseline's Platt-calibrated scores do. It is shipped because it is the tagger the rest "
+        "layer for it, and, likely, the five fold models' probability scales differ more than the baseline's "
+        "Platt-calibrated scores, so a threshold carried from one model to another loses more (nested out-of-fold "
+        "F1 0.33 against 0.37 at a threshold tuned on the same scores). It is shipped because it is the tagger the rest "
         "of the toolkit (ONNX, GPU, the AnnoMI heads) is built on; `rupturekit train configs/baseline-3rs.yaml -o "
         "DIR` trains the baseline with the same out-of-fold decisions, and `rupturekit tag --model DIR` uses it.",
         "- Neither model reaches the targets set for real sessions (family-level F1 0.65, known-groups AUC 0.85, "
