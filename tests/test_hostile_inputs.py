@@ -836,12 +836,14 @@ def _listed(folder: Path) -> None:
 
 
 def _adapter_bin(folder: Path) -> None:
-    (folder / "adapter" / "adapter_model.safetensors").unlink()
+    # the shipped model keeps its encoder frozen (no adapter/): put a pickled adapter where a LoRA model has it
+    (folder / "adapter").mkdir(exist_ok=True)
+    (folder / "adapter" / "adapter_model.safetensors").unlink(missing_ok=True)
     (folder / "adapter" / "adapter_model.bin").write_bytes(b"PK\x03\x04 a pickle would run code")
 
 
 def _encoder_bin(folder: Path) -> None:
-    shutil.rmtree(folder / "adapter")
+    shutil.rmtree(folder / "adapter", ignore_errors=True)
     (folder / "encoder").mkdir()
     (folder / "encoder" / "config.json").write_text('{"model_type": "bert"}', encoding="utf-8")
     (folder / "encoder" / "pytorch_model.bin").write_bytes(b"PK\x03\x04 a pickle would run code")
