@@ -100,8 +100,9 @@ def run_baseline(config, say) -> tuple[Scores, Truth]:
                if t.utterances}
     from rupturekit.tagger.dataset import group_map
 
-    truth = Truth({t.name: tuple(t.labels) for t in tasks}, rows, dict(cv.folds),
-                  {tid: s.name for tid, s in data.sources.items()}, quality, group_map(data.transcripts, config.group_by))
+    sources = {tid: s.name for tid, s in data.sources.items()}
+    truth = Truth({t.name: tuple(t.labels) for t in tasks}, rows, dict(cv.folds), sources, quality,
+                  group_map(data.transcripts, config.group_by))
     return scores, truth
 
 
@@ -500,10 +501,9 @@ def shipped_flag_rates(coded: dict) -> list[str]:
     (the out-of-fold rows above do that)."""
     import warnings
 
+    import rupturekit
     from rupturekit.gold import default_annomi_dir
     from rupturekit.tagger.api import load_tagger
-
-    import rupturekit
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -68,8 +68,8 @@ def provenance(seconds: float, cpu_seconds: float) -> str:
         "from sustain talk), the 267 coded client markers spread over 14 subtypes are too few to train the dialogue "
         "layer for it, and, likely, the five fold models' probability scales differ more than the baseline's "
         "Platt-calibrated scores, so a threshold carried from one model to another loses more (nested out-of-fold "
-        "F1 0.33 against 0.37 at a threshold tuned on the same scores). It is shipped because it is the tagger the rest "
-        "of the toolkit (ONNX, GPU, the AnnoMI heads) is built on; `rupturekit train configs/baseline-3rs.yaml -o "
+        "F1 0.33 against 0.37 at a threshold tuned on the same scores). It is shipped because it is the tagger the "
+        "rest of the toolkit (ONNX, GPU, the AnnoMI heads) is built on; `rupturekit train configs/baseline-3rs.yaml -o "
         "DIR` trains the baseline with the same out-of-fold decisions, and `rupturekit tag --model DIR` uses it.",
         "- Neither model reaches the targets set for real sessions (family-level F1 0.65, known-groups AUC 0.85, "
         "κ at the level of the two blind coding passes): both find about a third of the coded markers at about a "
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"CPU training time: {seconds:.0f} s wall-clock ({seconds / 60:.1f} min; {cpu_seconds / 60:.1f} "
           f"CPU-minutes on {os.cpu_count()} cores); best epoch {metrics['best_epoch']} "
           f"of {metrics['epochs_run']}; model folder {size / 2**20:.1f} MiB at {out}")
-    for key, task in metrics.get("out_of_fold", {}).get("tasks", {}).items():
+    for task in metrics.get("out_of_fold", {}).get("tasks", {}).values():
         point = task["decision"]["points"]["balanced"]
         print(f"  {task['task']}: balanced threshold {point['threshold']:.3f}, out of fold P {point['precision']:.2f} "
               f"R {point['recall']:.2f}, {point['flags_per_100']:.1f} flags per 100 vs {point['coded_per_100']:.1f} "

@@ -135,16 +135,16 @@ def agreement_from_indicators(groups: np.ndarray, x: np.ndarray, y: np.ndarray, 
                 intervals[name] = np.array([
                     np.nanpercentile(values[:, j], [2.5, 97.5]) if np.isfinite(values[:, j]).any()
                     else [math.nan, math.nan] for j in range(values.shape[1])]).T  # NaN resamples skipped
+    def ci(name: str, j: int) -> tuple[float, float]:
+        if name not in intervals:
+            return (math.nan, math.nan)
+        low, high = intervals[name][:, j]
+        return (float(low), float(high))
+
     out = []
     for j, category in enumerate(categories):
-        def ci(name: str) -> tuple[float, float]:
-            if name not in intervals:
-                return (math.nan, math.nan)
-            low, high = intervals[name][:, j]
-            return (float(low), float(high))
-
         out.append(PairAgreement(
             category, unit, int(total[:, j].sum()), int(x[:, j].sum()), int(y[:, j].sum()), int(total[0, j]),
             float(point["kappa"][j]), float(point["ac1"][j]), float(point["pabak"][j]),
-            ci("kappa"), ci("ac1"), ci("pabak")))
+            ci("kappa", j), ci("ac1", j), ci("pabak", j)))
     return out

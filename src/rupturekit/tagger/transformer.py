@@ -47,8 +47,8 @@ from rupturekit.codebook import Codebook
 from rupturekit.errors import InputError
 from rupturekit.records import ROLES, Transcript
 from rupturekit.tagger.config import TransformerConfig
-from rupturekit.tagger.decisions import UsesDecisions, best_cut
 from rupturekit.tagger.dataset import Task
+from rupturekit.tagger.decisions import UsesDecisions, best_cut
 from rupturekit.tagger.encoder import (
     DEFAULT_BASE,
     Specials,

@@ -50,8 +50,8 @@ from rupturekit.codes import Consensus
 from rupturekit.errors import InputError
 from rupturekit.records import Transcript
 from rupturekit.tagger.config import DataSource, TrainConfig, TransformerConfig
-from rupturekit.tagger.decisions import HierarchicalDecision, decide_out_of_fold, prf, tune_on_sources
 from rupturekit.tagger.dataset import group_key, load_source, load_training_data, task_examples, tasks_for
+from rupturekit.tagger.decisions import HierarchicalDecision, decide_out_of_fold, prf, tune_on_sources
 from rupturekit.tagger.encoder import (
     hidden_size,
     load_encoder,
