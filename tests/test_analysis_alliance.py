@@ -63,15 +63,22 @@ def test_strauss_rupture_and_resolution_are_fluctuations_at_least_the_threshold(
 
 # ------------------------------------------------------------------ Stiles et al. 2004
 def test_stiles_v_shaped_deflection_of_two_own_sds():
-    # flat at 5 with one dip to 3: SD (n - 1) = .7071, 2 SD = 1.41 < 2 on both sides
+    # The SD is of the patient's other scores (the candidate low point left out). Flat at 5 with
+    # one dip to 3: the others' SD is 0, so the dip is a V (threshold 0, drop 2 on both sides).
     (v,) = stiles("p", traj([5, 5, 5, 5, 3, 5, 5, 5]))
-    assert (v.rupture_session, v.repair_session, v.threshold) == (5, 6, pytest.approx(2 * 0.5 ** 0.5))
+    assert (v.rupture_session, v.repair_session, v.threshold) == (5, 6, 0.0)
     assert stiles("p", traj([5, 5, 5, 5, 3, 3.2, 5, 5])) == []  # no V: the next session stays low
     assert stiles("p", traj([5, 5, 5, 3])) == []  # the last assessment cannot be a V's low point
-    assert stiles("p", traj([5, 3])) == []  # fewer than 3 assessments
-    # a noisy course: SD 1.107, so 2 SD (2.21) keeps only the deepest V; k = 1 keeps all three
+    assert stiles("p", traj([5, 5, 5, 5])) == []  # no dip at all
+    # four scores are the least that can show a V: the dip and three others for the SD
+    (short,) = stiles("p", traj([5, 1, 5, 5]))
+    assert short.rupture_session == 2
+    assert stiles("p", traj([5, 1, 5])) == []  # three: skipped (and counted by apply_criteria)
+    # a noisy course: for the dip to 2.5 the others' SD is .918, 2 SD = 1.84 < 2.5; the shallower
+    # dips (2 and 1.5 deep) face 2 SD of 2.16 and 2.35; with k = 1 all three are Vs
     noisy = [5, 3, 5, 3.5, 5, 2.5, 5]
-    assert [e.rupture_session for e in stiles("p", traj(noisy))] == [6]
+    (deep,) = stiles("p", traj(noisy))
+    assert (deep.rupture_session, deep.threshold) == (6, pytest.approx(1.835, abs=1e-3))
     assert [e.rupture_session for e in stiles("p", traj(noisy), CriteriaSettings(stiles_k=1.0))] == [2, 4, 6]
 
 
@@ -176,3 +183,24 @@ def test_join_self_reports_with_tagged_markers(cli, tmp_path):
     no_column = write(tmp_path, "patient,session,wai\na,1,5\n", "n.csv")
     done = cli("alliance", no_column, "-o", tmp_path / "o2", "--transcripts", corpus)
     assert done.exit_code == 2 and "--transcripts needs a transcript column" in done.stderr
+
+
+def test_short_or_unobserved_series_are_skipped_and_counted_not_scored_as_no_rupture():
+    from rupturekit.analysis.alliance import Ratings, apply_criteria, patient_summaries
+
+    rows = traj([5, 5, 5, 5, 3, 5, 5, 5], "long") + traj([5.0], "one") + traj([5, 1, 5], "three")
+    ratings = Ratings("r.csv", {"alliance": "wai"}, rows)
+    result = apply_criteria(ratings)
+    assert result.skipped["stevens"] == ["one"]
+    assert result.skipped["stiles"] == ["one", "three"]  # a V needs four scores
+    assert any(w.startswith("stiles: 2 patient(s) with fewer than 4") for w in result.warnings)
+    summary = {row["patient"]: row for row in patient_summaries(ratings, result, ("stevens", "strauss", "stiles"))}
+    assert summary["one"]["stevens_rupture_repair"] is None and summary["three"]["stiles_rupture_repair"] is None
+    assert summary["long"]["stiles_rupture_repair"] == 1
+
+
+def test_stevens_censoring_looks_at_the_last_observed_score():
+    # a 2-point drop at session 2, then sessions 3-8 recorded without an alliance score
+    items = traj([5, 3]) + [Assessment("p", s, s + 1) for s in range(3, 9)]
+    (episode,) = stevens("p", items)
+    assert (episode.rupture_session, episode.repaired, episode.censored) == (2, False, True)

@@ -87,10 +87,13 @@ def test_known_answer_variance_from_n_gives_the_pooled_r_but_not_z_or_the_ci():
     assert ranges["z"][1] < 3.0
 
 
-def test_weights_by_n_also_match_the_published_z_and_ci():
-    studies = [Study(name, r, n, math.atanh(r), 1 / n, "1/N") for name, r, n, _ in TABLE_1]
-    f = meta_analysis(studies).fixed
+def test_weights_by_n_match_the_published_z_and_ci_at_face_value():
+    studies = [study_from(name, r, n=n, variance_from="n-weight") for name, r, n, _ in TABLE_1]
+    result = meta_analysis(studies)
+    f = result.fixed
     assert (round(f.r, 3), round(f.z_stat, 2), round(f.ci_low, 2), round(f.ci_high, 2)) == (0.246, 3.06, 0.09, 0.39)
+    assert abs(f.r - PUBLISHED["r"]) <= 0.01  # the pooled r within +-.01 at the table's printed values
+    assert result.q == pytest.approx(0.93, abs=0.01)
 
 
 def test_random_effects_match_metafor_on_the_bcg_trials():

@@ -1153,6 +1153,8 @@ def alliance_command(
     _guard([ratings, transcripts], Output(output, folder=True, foreign=entries_other_than(ALLIANCE_FILES)))
     chosen = list(dict.fromkeys(c.strip().lower() for item in (criteria or CRITERIA) for c in item.split(",")
                                 if c.strip()))
+    if stevens_drop <= 0 or stiles_k <= 0:  # 0 would make every flat pair a rupture (or find none)
+        raise _fail("--stevens-drop and --stiles-k must be above 0")
     settings = CriteriaSettings(stevens_drop, stevens_tolerance, stevens_window, stiles_k)
     try:
         run = run_alliance(ratings, columns, chosen, settings, transcripts, None, codes, bootstrap, seed)
@@ -1174,8 +1176,8 @@ def meta_command(
                                                "table such as alliance's patients.csv.", show_default=False)],
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for meta.json, studies.csv, summary.md, "
                                                                 "forest.png, report.html.")],
-    variance: _text_option("--variance", "Each study's variance: n (1/(N-3)), ci (from its reported CI) or z (from "
-                                         "its reported z). Default: n when there is an N column.") = None,
+    variance: _text_option("--variance", "Each study's variance: n (1/(N-3)), n-weight (1/N), ci (from its reported "
+                                         "CI) or z (from its reported z). Default: n when there is an N column.") = None,
     columns: _text_option("--columns", "Map roles to columns: study=..,r=..,n=..,ci_low=..,ci_high=..,z=..") = None,
     x: _text_option("--x", "Patient table: the rupture index column (e.g. stevens_rupture_repair).") = None,
     y: _text_option("--y", "Patient table: the outcome column (e.g. outcome_change).") = None,

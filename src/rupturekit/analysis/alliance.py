@@ -19,7 +19,10 @@ It is repaired when a later score comes back to at least the pre-rupture level m
 "within 3-5 sessions" is read as "at most ``window`` = 5 sessions later" (a quicker return counts
 too); the 1-point drop is on the WAI's 1-7 item-mean scale (a sum score needs ``drop`` and
 ``tolerance`` rescaled); a drop inside an episode that is later repaired belongs to that episode;
-an unrepaired rupture whose window runs past the last session is marked *censored*.
+an unrepaired rupture whose window runs past the last *observed* score is marked *censored*;
+patients with fewer than 2 scores are skipped with a warning, and counted (never scored as "no
+rupture"). A steady decline opens a new rupture at each further drop of ``drop`` (each against
+its own pre-rupture level): read the rupture count with that in mind.
 
 **strauss** (Strauss et al. 2006). The threshold is the mean, over the sample's patients with at
 least 3 assessments, of each patient's standard deviation (n - 1) of alliance scores. A rupture
@@ -31,10 +34,12 @@ drops between a rupture and its resolution belong to that episode.
 **stiles** (Stiles et al. 2004), a V-shaped deflection. The paper's text was not available to
 this tool's authors; what is implemented follows the secondary descriptions (Gumz et al. 2012:
 a V of at least 2 SD, the patient's own SD): an assessment is the low point of a V when it lies at
-least ``k`` (2) times the patient's own SD (n - 1, all their assessments) below both the
+least ``k`` (2) times the SD (n - 1) of the patient's *other* assessments below both the
 assessment before it and the one after it; the dip is the rupture and the next assessment its
-repair. Choices: both neighbours (not their mean) must clear the threshold; the first and last
-assessments cannot be a V's low point; patients with fewer than 3 assessments are skipped.
+repair. Choices: the candidate low point is left out of the SD (with it in, a V could never be
+2 SDs deep in a short series: for scores a, 0, a the SD is .58a); both neighbours (not their
+mean) must clear the threshold; the first and last assessments cannot be a V's low point;
+patients with fewer than 4 assessments are skipped with a warning, and counted.
 """
 
 from __future__ import annotations
@@ -60,7 +65,7 @@ EPS = 1e-9  # scores are decimals: 5.0 - 4.0 must count as a drop of 1
 ROLES: dict[str, tuple[str, ...]] = {  # role -> header names recognised (lower case)
     "patient": ("patient", "patient_id", "client", "client_id", "participant", "id"),
     "session": ("session", "session_number", "session_no", "session_nr", "visit"),
-    "alliance": ("alliance", "wai", "wai_total", "wai_sr", "wai_s", "wai_c", "calpas", "calpas_total", "arm"),
+    "alliance": ("alliance", "wai", "wai_total", "wai_sr", "wai_s", "wai_c", "calpas", "calpas_total"),
     "outcome": ("outcome", "outcome_score"),
     "psq_occurrence": ("psq_occurrence", "psq_rupture", "rupture_occurrence"),
     "psq_intensity": ("psq_intensity", "rupture_intensity"),
@@ -232,7 +237,8 @@ def _observed(items: Sequence[Assessment]) -> list[tuple[int, float]]:
 def stevens(patient: str, items: Sequence[Assessment], settings: CriteriaSettings = DEFAULT_SETTINGS
             ) -> list[AllianceEpisode]:
     obs = _observed(items)
-    last_session = max((a.session for a in items), default=0)
+    # censored: the repair window runs past the last *observed* score (empty sessions cannot repair)
+    last_session = obs[-1][0] if obs else 0
     out, i = [], 1
     while i < len(obs):
         (pre_s, pre), (s, x) = obs[i - 1], obs[i]
@@ -252,6 +258,10 @@ def stevens(patient: str, items: Sequence[Assessment], settings: CriteriaSetting
         else:
             i += 1
     return out
+
+
+STILES_MIN = 4  # a V and a leave-one-out SD need the low point and at least three other scores
+STEVENS_MIN = 2  # a drop needs two scores
 
 
 def strauss_threshold(by_patient: dict[str, list[Assessment]], min_assessments: int = 3) -> float | None:
@@ -280,16 +290,17 @@ def strauss(patient: str, items: Sequence[Assessment], threshold: float) -> list
 def stiles(patient: str, items: Sequence[Assessment], settings: CriteriaSettings = DEFAULT_SETTINGS
            ) -> list[AllianceEpisode]:
     obs = _observed(items)
-    if len(obs) < 3:
+    if len(obs) < STILES_MIN:
         return []
-    sd = float(np.std([x for _, x in obs], ddof=1))
-    threshold = settings.stiles_k * sd
     out = []
-    if threshold <= 0:
-        return out
     for t in range(1, len(obs) - 1):
+        # the SD of the patient's *other* scores: with the candidate low point in it, a V could
+        # never be 2 SDs deep in a short series (for a, 0, a the SD is .58a, so 2 SD > the drop)
+        sd = float(np.std([x for k, (_, x) in enumerate(obs) if k != t], ddof=1))
+        threshold = settings.stiles_k * sd
         (pre_s, pre), (s, x), (post_s, post) = obs[t - 1], obs[t], obs[t + 1]
-        if pre - x >= threshold - EPS and post - x >= threshold - EPS:
+        # a real dip on both sides (with constant other scores the SD is 0: any dip is deep enough)
+        if min(pre - x, post - x) > EPS and pre - x >= threshold - EPS and post - x >= threshold - EPS:
             out.append(AllianceEpisode(patient, "stiles", s, pre_s, pre, x, pre - x, threshold, post_s, post, True))
     return out
 
@@ -320,22 +331,25 @@ def apply_criteria(ratings: Ratings, criteria: Sequence[str] = CRITERIA,
         warnings.append(f"stevens: alliance scores reach {max(scores):g}, above the WAI's 1-7 item-mean scale; "
                         "the 1-point drop and .25 return assume item means (rescale --stevens-drop and "
                         "--stevens-tolerance for sum scores)")
+    # too short a series is skipped and counted, never scored as "no rupture-repair"
+    needs = {"stevens": STEVENS_MIN, "strauss": minimum, "stiles": max(minimum, STILES_MIN)}
     for patient, items in by_patient.items():
         n = len(_observed(items))
         for criterion in criteria:
-            if criterion == "stevens":
-                episodes += stevens(patient, items, settings)
-            elif n < minimum:
+            if n < needs[criterion]:
                 skipped[criterion].append(patient)
+            elif criterion == "stevens":
+                episodes += stevens(patient, items, settings)
             elif criterion == "strauss":
                 episodes += strauss(patient, items, threshold or 0.0)
             else:
                 episodes += stiles(patient, items, settings)
-    if "strauss" in criteria and skipped.get("strauss"):
-        shown = ", ".join(repr(p) for p in skipped["strauss"][:5])
-        more = f" and {len(skipped['strauss']) - 5} more" if len(skipped["strauss"]) > 5 else ""
-        warnings.append(f"strauss: {len(skipped['strauss'])} patient(s) with fewer than {minimum} alliance assessments "
-                        f"skipped ({shown}{more})")
+    for criterion in criteria:
+        if skipped.get(criterion):
+            shown = ", ".join(repr(p) for p in skipped[criterion][:5])
+            more = f" and {len(skipped[criterion]) - 5} more" if len(skipped[criterion]) > 5 else ""
+            warnings.append(f"{criterion}: {len(skipped[criterion])} patient(s) with fewer than {needs[criterion]} "
+                            f"alliance assessments skipped ({shown}{more})")
     if "strauss" in criteria and threshold is None:
         warnings.append(f"strauss: no patient has {minimum} or more alliance assessments; no threshold, no episodes")
     return CriteriaResult(episodes, threshold, skipped, settings, warnings)

@@ -3,6 +3,7 @@
 Each study's r becomes z = atanh(r). Its sampling variance comes from one of:
 
 * ``n``: 1 / (N - 3), the textbook variance of Fisher's z (the default);
+* ``n-weight``: 1 / N, i.e. Fisher z's weighted by N (as some older syntheses did);
 * ``ci``: from a reported 95% CI of r, ((atanh(high) - atanh(low)) / (2 x 1.96))^2;
 * ``z``: from a reported test statistic z of the study, (atanh(r) / z)^2.
 
@@ -17,10 +18,19 @@ combine_effects``. Two things are computed here instead, and why:
 
 Pooled z's are turned back into r with tanh, CIs included; z_stat is pooled z / SE.
 
-Known answer (Safran, Muran & Eubanks-Carter 2011, Table 1; tests/test_analysis_meta.py): with the
-variance from the studies' reported z values, the published pooled z = 3.06, 95% CI [.09, .39] and
-Q(2) = .99 are reproduced within the rounding of the table's inputs, and r = .250 (published .24);
-with the textbook 1 / (N - 3), r = .244 is reproduced but z = 2.93 and Q = .84 are not (CI [.08, .39]).
+Known answer (Safran, Muran & Eubanks-Carter 2011, Table 1; tests/test_analysis_meta.py). At the
+table's printed values (published: r = .24, z = 3.06, 95% CI [.09, .39], Q(2) = .99):
+
+| variance | r | z | 95% CI | Q(2) |
+| --- | ---: | ---: | --- | ---: |
+| ``n``, 1 / (N - 3) | .244 | 2.93 | [.08, .39] | .84 |
+| ``n-weight``, 1 / N | .246 | 3.06 | [.09, .39] | .93 |
+| ``z``, from the reported z | .250 | 3.06 | [.09, .40] | .94 |
+
+No variance reproduces all five figures at face value. 1 / N (N-weighted Fisher z) gives z and both
+CI bounds exactly and r within .01, so it is most likely what the paper did; the z-derived variance
+reaches all five only after moving the inputs within their rounding (its implied Ns are 76, 47 and
+30 against the reported 79, 44 and 25, so it is a back-fit, not the paper's method).
 """
 
 from __future__ import annotations
@@ -39,7 +49,7 @@ from rupturekit.errors import InputError
 
 __all__ = ["VARIANCES", "MetaResult", "Pooled", "Study", "meta_analysis", "study_from"]
 
-VARIANCES = ("n", "ci", "z")
+VARIANCES = ("n", "n-weight", "ci", "z")
 Z95 = float(sps.norm.ppf(0.975))
 
 
@@ -116,6 +126,10 @@ def study_from(name: str, r: float, *, n: int | None = None, ci: tuple[float, fl
         if n is None:
             raise InputError(file, f"study '{name}' has no N", "give N, or choose --variance ci or z", location=where)
         variance = 1 / (n - 3)
+    elif variance_from == "n-weight":
+        if n is None:
+            raise InputError(file, f"study '{name}' has no N", "give N, or choose --variance ci or z", location=where)
+        variance = 1 / n
     elif variance_from == "ci":
         if ci is None:
             raise InputError(file, f"study '{name}' has no CI", "give ci_low and ci_high, or choose --variance n",
@@ -134,7 +148,8 @@ def study_from(name: str, r: float, *, n: int | None = None, ci: tuple[float, fl
                              "check the signs of r and z", location=where)
         variance = (z / z_stat) ** 2
     else:
-        raise InputError("--variance", f"'{variance_from}' is not one of {', '.join(VARIANCES)}", "use n, ci or z")
+        raise InputError("--variance", f"'{variance_from}' is not one of {', '.join(VARIANCES)}",
+                         "use n, n-weight, ci or z")
     se = math.sqrt(variance)
     low, high = ci if (variance_from == "ci" and ci) else (math.tanh(z - Z95 * se), math.tanh(z + Z95 * se))
     return Study(name, r, n, z, variance, variance_from, low, high)

@@ -99,7 +99,8 @@ class RatingMapping:
         except (AttributeError, KeyError, TypeError, ValueError):
             raise InputError(file, "not a rating mapping",
                              "give a mapping.json written by rupturekit sessions") from None
-        bad = [f for f, (xs, ys) in curves.items() if len(xs) != len(ys) or not xs or list(xs) != sorted(xs)]
+        bad = [f for f, (xs, ys) in curves.items() if len(xs) != len(ys) or not xs or list(xs) != sorted(xs)
+               or not all(math.isfinite(v) for v in (*xs, *ys))]
         if mapping.method not in ("rule", "calibrated") or len(scale) != 2 or scale[0] >= scale[1] or bad:
             raise InputError(file, "not a valid rating mapping", "give a mapping.json written by rupturekit sessions")
         return mapping
