@@ -1176,8 +1176,9 @@ def meta_command(
                                                "table such as alliance's patients.csv.", show_default=False)],
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for meta.json, studies.csv, summary.md, "
                                                                 "forest.png, report.html.")],
-    variance: _text_option("--variance", "Each study's variance: n (1/(N-3)), n-weight (1/N), ci (from its reported "
-                                         "CI) or z (from its reported z). Default: n when there is an N column.") = None,
+    variance: _text_option("--variance", "Each study's variance: n (1/(N-3)), n-weight (1/N), ci (from its "
+                                         "reported CI) or z (from its reported z). Default: n when there is an N "
+                                         "column.") = None,
     columns: _text_option("--columns", "Map roles to columns: study=..,r=..,n=..,ci_low=..,ci_high=..,z=..") = None,
     x: _text_option("--x", "Patient table: the rupture index column (e.g. stevens_rupture_repair).") = None,
     y: _text_option("--y", "Patient table: the outcome column (e.g. outcome_change).") = None,
