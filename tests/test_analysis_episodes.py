@@ -94,6 +94,15 @@ def test_family_level_tags_keep_the_guess_and_markers_only_count_on_client_turns
     (episode,) = episodes_of(transcript)  # the therapist's marker label opens nothing
     assert episode.start_index == 1
     assert episode.subtypes == ["withdrawal.denial"] and episode.uncertain_subtypes == ["withdrawal.denial"]
+    turns = turns_of(transcript, BOOK, Source("tags", "tags"))
+    assert turns[0].ignored == ["withdrawal.denial"]  # kept for the commands' note, not dropped silently
+
+
+def test_a_family_level_resolution_tag_is_a_move_by_its_guessed_subtype():
+    transcript = tagged([("T", []), ("C", [W]), ("T", ["resolution"]), ("C", []), ("T", []), ("C", [])])
+    transcript.utterances[2].__pydantic_extra__["uncertain"] = {"resolution": INV}
+    (episode,) = episodes_of(transcript)
+    assert episode.strategies == [INV] and episode.turns_to_first_repair == 1
 
 
 def coded(spec_by_rater, tid="k1"):

@@ -92,6 +92,11 @@ def run_episodes(path: Path, codebook: Codebook, rule: EpisodeRule, source: str 
     for t in corpus:
         turns = turns_of(t, codebook, chosen)
         views.append(SessionView(t.transcript_id, turns, find_episodes(t.transcript_id, turns, rule)))
+    ignored = [(v.transcript_id, turn.utterance_id) for v in views for turn in v.turns if turn.ignored]
+    if ignored:
+        notes.append(f"{len(ignored)} utterance(s) carry markers or strategies on a speaker they do not belong to "
+                     f"(client markers on non-client turns, strategies on non-therapist turns), left out of the "
+                     f"episodes; first: {ignored[0][0]}#{ignored[0][1]} (check the speaker roles, --roles)")
     if rule.gap_unit == "seconds":
         untimed = [v.transcript_id for v in views if all(turn.time is None for turn in v.turns)]
         if untimed:

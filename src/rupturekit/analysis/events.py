@@ -71,6 +71,7 @@ class Turn:
     segment_id: int | None
     markers: list[Marker] = field(default_factory=list)
     moves: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)  # labels on a speaker the codebook does not give them to
 
     @property
     def collaborative(self) -> bool:
@@ -169,8 +170,11 @@ def turns_of(transcript: Transcript, codebook: Codebook, source: Source) -> list
             if u.role == "client" and family in marker_families:
                 uncertain = subtype is None
                 turn.markers.append(Marker(label, family, guesses.get(family) if uncertain else subtype, uncertain))
-            elif u.role == "therapist" and family in move_families and subtype is not None:
-                turn.moves.append(label)
+            elif u.role == "therapist" and family in move_families:
+                # a family tag (subtype uncertain) counts as a move, by its guessed subtype when it has one
+                turn.moves.append(subtype or guesses.get(family) or label)
+            elif family in marker_families | move_families:
+                turn.ignored.append(label)  # counted and reported by the commands, not dropped silently
         turns.append(turn)
     return turns
 
