@@ -1245,3 +1245,67 @@ def test_fuzz_random_bytes_give_exit_0_or_2(name, data):
 def test_fuzz_mutated_examples_give_exit_0_or_2(name, operations):
     data = _mutate((EXAMPLES / name).read_bytes(), operations)
     assert _ingest_exit(name, data) in (0, 2)
+
+
+# =========================================================================== the sweep after the merge
+# Cases found by a hostile-input sweep of the commands new in this release.
+
+
+def test_tag_refuses_a_file_without_utterances(cli, tmp_path):
+    empty = tmp_path / "e.vtt"
+    empty.write_text("WEBVTT\n\n", encoding="utf-8")
+    one_error(cli("tag", empty, "-o", tmp_path / "o.jsonl"), "no utterances to tag")
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_an_empty_turn_gets_no_tag(tmp_path):
+    import rupturekit
+
+    session = Transcript(transcript_id="s", utterances=[
+        Utterance(transcript_id="s", utterance_id=0, speaker="T", role="therapist", text="You must stop now."),
+        Utterance(transcript_id="s", utterance_id=1, speaker="C", role="client", text="   ")])
+    [tagged] = rupturekit.tag(session)
+    assert tagged.utterances[1].model_extra["labels"] == []
+    assert tagged.utterances[1].model_extra["scores"]  # the scores stay, for the record
+
+
+@pytest.mark.parametrize("change, needle", [
+    ({"decisions": {"folds": 2, "tune_on": []}}, "decisions.tune_on is empty"),
+    ({"decisions": {"folds": 2, "tune_on": ["nope.jsonl"]}}, "'nope.jsonl' is not a data source"),
+    ({"decisions": {"folds": 2, "tune_on": ["zero.jsonl"]}}, "'zero.jsonl' has weight 0"),
+    ({"data": [{"path": "zero.jsonl", "weight": 0}]}, "every data source has weight 0"),
+])
+def test_decision_settings_are_checked_before_any_work(cli, tmp_path, change, needle):
+    import yaml
+
+    base = {"model": "baseline", "codebook": "3rs", "data": [{"path": "c.jsonl"}, {"path": "zero.jsonl", "weight": 0}]}
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({**base, **change}), encoding="utf-8")
+    one_error(cli("train", config, "-o", tmp_path / "m"), needle)
+    assert not (tmp_path / "m").exists()
+
+
+def test_meta_n_weight_runs_and_a_repeated_study_is_refused(cli, tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_text("study,r,n\nStiles,0.19,79\nStevens,0.26,44\nStrauss,0.39,25\n", encoding="utf-8")
+    done = cli("meta", table, "--variance", "n-weight", "-o", tmp_path / "out")
+    assert done.exit_code == 0, done.stderr
+    twice = tmp_path / "twice.csv"
+    twice.write_text("study,r,n\nA,0.2,50\nA,0.2,50\n", encoding="utf-8")
+    one_error(cli("meta", twice, "-o", tmp_path / "out2"), "study 'A' repeats line 2")
+
+
+@pytest.mark.parametrize("mapping, needle", [
+    ("{}", "no 'method'"),
+    ('{"files": 3}', "no 'method'"),
+    ('{"method": "calibrated", "scale": [1, 5]}', "without curves"),
+])
+def test_sessions_refuses_a_file_that_is_not_a_rating_mapping(cli, tmp_path, mapping, needle):
+    tags = tmp_path / "tags.jsonl"
+    write_jsonl([Transcript(transcript_id="s", utterances=[
+        Utterance(transcript_id="s", utterance_id=0, speaker="T", role="therapist", text="Hi.", labels=[]),
+        Utterance(transcript_id="s", utterance_id=1, speaker="C", role="client", text="No.",
+                  labels=["confrontation.rejects_intervention"])])], tags)
+    path = tmp_path / "mapping.json"
+    path.write_text(mapping, encoding="utf-8")
+    one_error(cli("sessions", tags, "-o", tmp_path / "out", "--mapping", path), needle)

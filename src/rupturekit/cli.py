@@ -524,6 +524,10 @@ def tag_command(
     _print_problems(result, False)
     if not result.transcripts:
         raise typer.Exit(EXIT_BAD_INPUT) if result.failures else _fail("no transcript could be read")
+    if not any(t.utterances for t in result.transcripts):
+        names = ", ".join(dict.fromkeys(t.transcript_id for t in result.transcripts))
+        raise _fail(f"{', '.join(map(str, inputs))}: no utterances to tag (transcript(s) {names} are empty); check the "
+                    "export")
     # Tag many transcripts per call so that length-sorted batches span transcripts (one transcript
     # per call was 2-3x slower); chunks keep memory bounded and the progress bar moving.
     chunks: list[list] = [[]]

@@ -367,19 +367,24 @@ def run_meta(path: Path, columns: str | None = None, variance: str | None = None
         variance = "n" if used["n"] else "ci" if used["ci_low"] and used["ci_high"] else "z" if used["z"] else "n"
     if variance not in VARIANCES:
         raise InputError("--variance", f"'{variance}' is not one of {', '.join(VARIANCES)}",
-                         "use n (1/(N-3)), ci (from the reported CI) or z (from the reported z)")
-    needed = {"n": ["n"], "ci": ["ci_low", "ci_high"], "z": ["z"]}[variance]
+                         "use n (1/(N-3)), n-weight (1/N), ci (from the reported CI) or z (from the reported z)")
+    needed = {"n": ["n"], "n-weight": ["n"], "ci": ["ci_low", "ci_high"], "z": ["z"]}[variance]
     for role in needed:
         if used[role] is None:
             raise InputError(table.file, f"--variance {variance} needs a {role} column", f"add it, or map it with "
                                          f"--columns {role}=COLUMN", location="line 1")
     studies = []
+    seen: dict[str, str] = {}
     for number, row in enumerate(table.rows, start=1):
         where = f"line {row.line}"
         name = (row.values.get(used["study"]) or "").strip() if used["study"] else ""
         name = name or f"study {number}"
+        if name in seen:  # a study listed twice would count twice
+            raise InputError(table.file, f"study '{name}' repeats {seen[name]}", "list each study once",
+                             location=where)
+        seen[name] = where
         r = table.number(row, used["r"], "r", required=True)
-        n = table.number(row, used["n"], "N", required=variance == "n") if used["n"] else None
+        n = table.number(row, used["n"], "N", required=variance in ("n", "n-weight")) if used["n"] else None
         if n is not None and n != int(n):
             raise InputError(table.file, f"study '{name}': N = {n:g} is not a whole number", "give the sample size",
                              location=where)

@@ -90,6 +90,9 @@ class RatingMapping:
 
     @classmethod
     def from_dict(cls, data: Any, file: str) -> RatingMapping:
+        if not isinstance(data, dict) or "method" not in data:  # any other JSON would silently become the rule
+            raise InputError(file, "not a rating mapping (no 'method')",
+                             "give a mapping.json written by rupturekit sessions")
         try:
             curves = {str(f): ([float(x) for x in c["counts"]], [float(y) for y in c["ratings"]])
                       for f, c in (data.get("curves") or {}).items()}
@@ -101,6 +104,9 @@ class RatingMapping:
                              "give a mapping.json written by rupturekit sessions") from None
         bad = [f for f, (xs, ys) in curves.items() if len(xs) != len(ys) or not xs or list(xs) != sorted(xs)
                or not all(math.isfinite(v) for v in (*xs, *ys))]
+        if mapping.method == "calibrated" and not curves:
+            raise InputError(file, "a calibrated rating mapping without curves",
+                             "give a mapping.json written by rupturekit sessions")
         if mapping.method not in ("rule", "calibrated") or len(scale) != 2 or scale[0] >= scale[1] or bad:
             raise InputError(file, "not a valid rating mapping", "give a mapping.json written by rupturekit sessions")
         return mapping

@@ -649,6 +649,8 @@ class BaselineTagger(UsesDecisions):
                 entry = found.setdefault(inputs.keys[row], {"labels": [], "scores": {}, "evidence": {}})
                 for j, label in enumerate(task.labels):
                     entry["scores"][label] = round(float(probability[r, j]), _ROUND)
+                if not inputs.texts[row].strip():
+                    continue  # nothing was said: no tag (the scores stay, for the record)
                 for tag in tags[r]:
                     entry["labels"].append(tag)
                     # a family tag's evidence is its guessed subtype's

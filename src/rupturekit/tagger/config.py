@@ -186,6 +186,21 @@ class TrainConfig(BaseModel):
     group_by: Literal["video", "transcript"] = "video"
     seed: Seed = 13
 
+    @model_validator(mode="after")
+    def _sources_and_tuning(self) -> TrainConfig:
+        weighted = [s.name for s in self.data if s.weight != 0]
+        if self.data and not weighted:
+            raise ValueError("every data source has weight 0, which leaves it out: nothing is left to train on")
+        tune_on = self.decisions.tune_on
+        if tune_on is not None:
+            if not tune_on:
+                raise ValueError("decisions.tune_on is empty; leave it out to tune on every data source")
+            for name in tune_on:
+                if name not in weighted:
+                    why = "has weight 0 (left out)" if name in {s.name for s in self.data} else "is not a data source"
+                    raise ValueError(f"decisions.tune_on: '{name}' {why}; name one of: {', '.join(weighted)}")
+        return self
+
 
 def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
     keys = dotted.split(".")

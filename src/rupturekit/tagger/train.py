@@ -131,6 +131,9 @@ def train_baseline(config: TrainConfig, out_dir: Path, progress: Callable[[str],
     tagger = BaselineTagger(config.baseline, data.codebook, tasks, seed=config.seed).fit(
         data.transcripts, examples, inputs=inputs, weights=transcript_weights(data.sources))
     if config.decisions.folds >= 2:
+        if config.decisions.folds != config.evaluation.folds:
+            say(f"note: the baseline's decisions come from its {cv.n_folds}-fold cross-validation (evaluation.folds); "
+                f"decisions.folds ({config.decisions.folds}) only switches them on")
         tagger.decisions = decisions_from_cv(config, tasks, cv, data.sources)
     tagger.save(out_dir)
     (out_dir / "config.yaml").write_text(
@@ -157,7 +160,8 @@ def decisions_from_cv(config: TrainConfig, tasks: list[Task], cv: CVReport,
         rows = np.asarray(sorted((i for i, key in enumerate(keys) if sources[key[0]].name in tune_on),
                                  key=lambda i: (str(keys[i][0]), keys[i][1])), dtype=np.int64)
         if not len(rows):
-            continue
+            raise InputError("decisions.tune_on", f"{', '.join(sorted(tune_on))} hold(s) no coded utterances of "
+                             f"'{task.name}'", "tune on a source coded in every multi-label dimension")
         transcripts = len({keys[i][0] for i in rows})
         out[task.name] = HierarchicalDecision.fit(
             task.name, task.labels, predictions["scores"][rows], predictions["targets"][rows],

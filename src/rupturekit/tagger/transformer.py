@@ -785,6 +785,8 @@ class TransformerTagger(UsesDecisions):
                     entry = entries[row]
                     for j, label in enumerate(task.labels):
                         entry["scores"][label] = round(float(p[r, j]), _ROUND)
+                    if not utterances[row].text.strip():
+                        continue  # nothing was said: no tag (the scores stay, for the record)
                     entry["labels"].extend(tags[r])
                     if tags[r]:
                         predicted.setdefault(int(row), []).extend(tags[r])

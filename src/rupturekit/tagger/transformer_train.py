@@ -1077,7 +1077,8 @@ def fit_decisions(prep: Prepared, crossfit: CrossFit) -> dict[str, HierarchicalD
             continue
         probs, truth, keys = oof_rows(prep, crossfit, task, tune_on)
         if not len(truth):
-            continue
+            raise InputError("decisions.tune_on", f"{', '.join(sorted(tune_on))} hold(s) no coded utterances of "
+                             f"'{task.name}'", "tune on a source coded in every multi-label dimension")
         transcripts = len({k[0] for k in keys})
         out[task.key] = HierarchicalDecision.fit(
             task.name, task.labels, probs, truth, dcfg.min_positives,
