@@ -56,22 +56,25 @@ def checked_labels(record: dict, key: Key, roles: dict[Key, str], valid: dict[st
     return labels
 
 
-def read_pass(folder: Path, roles: dict[Key, str], valid: dict[str, str]) -> dict[Key, list[str]]:
-    out: dict[Key, list[str]] = {}
+def records(folder: Path):
+    """(where, key, record) of every line of every .jsonl file in `folder`, in file and line order."""
     for path in sorted(folder.glob("*.jsonl")):
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            record = json.loads(line)
-            key = (str(record["transcript_id"]), int(record["utterance_id"]))
-            where = f"{path}:{number}"
-            if key in out:
-                raise Problem(f"{where}: utterance {key} coded twice")
-            if key not in roles:
-                raise Problem(f"{where}: utterance {key} is not in AnnoMI")
-            if record.get("role", roles[key]) != roles[key]:
-                raise Problem(f"{where}: role {record.get('role')} but AnnoMI says {roles[key]}")
-            out[key] = checked_labels(record, key, roles, valid, where)
+            if line.strip():
+                record = json.loads(line)
+                yield f"{path}:{number}", (str(record["transcript_id"]), int(record["utterance_id"])), record
+
+
+def read_pass(folder: Path, roles: dict[Key, str], valid: dict[str, str]) -> dict[Key, list[str]]:
+    out: dict[Key, list[str]] = {}
+    for where, key, record in records(folder):
+        if key in out:
+            raise Problem(f"{where}: utterance {key} coded twice")
+        if key not in roles:
+            raise Problem(f"{where}: utterance {key} is not in AnnoMI")
+        if record.get("role", roles[key]) != roles[key]:
+            raise Problem(f"{where}: role {record.get('role')} but AnnoMI says {roles[key]}")
+        out[key] = checked_labels(record, key, roles, valid, where)
     return out
 
 
@@ -90,20 +93,14 @@ def build(pass_a: Path, pass_b: Path, adjudicated: Path, codes_csv: Path, annomi
                 raise Problem(f"{name}: transcript {tid} has {len(have)} of its {len(expected)} utterances coded")
     disputed = {k for k in a if a[k] != b[k]}
     decided: dict[Key, tuple[list[str], str]] = {}
-    for path in sorted(adjudicated.glob("*.jsonl")):
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            record = json.loads(line)
-            key = (str(record["transcript_id"]), int(record["utterance_id"]))
-            where = f"{path}:{number}"
-            if key not in disputed:
-                raise Problem(f"{where}: utterance {key} was not disputed")
-            labels = checked_labels(record, key, roles, valid, where)
-            note = " ".join(str(record.get("note", "")).split())
-            if not note:
-                raise Problem(f"{where}: an adjudicated code needs a note")
-            decided[key] = (labels, note)
+    for where, key, record in records(adjudicated):
+        if key not in disputed:
+            raise Problem(f"{where}: utterance {key} was not disputed")
+        labels = checked_labels(record, key, roles, valid, where)
+        note = " ".join(str(record.get("note", "")).split())
+        if not note:
+            raise Problem(f"{where}: an adjudicated code needs a note")
+        decided[key] = (labels, note)
     missing = disputed - set(decided)
     if missing:
         raise Problem(f"{len(missing)} disputed utterances are not adjudicated, e.g. {sorted(missing)[:3]}")

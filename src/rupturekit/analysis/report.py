@@ -13,14 +13,18 @@ from rupturekit.analysis.output import cell
 
 __all__ = ["Page", "render"]
 
-_TEMPLATE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
-<style>
+# the look every analysis page shares (the timeline page adds its own rules)
+BASE_STYLE = """
 body{font-family:system-ui,sans-serif;max-width:74rem;margin:2rem auto;padding:0 1rem;color:#222;line-height:1.4}
 h2{border-bottom:1px solid #ccc;padding-bottom:.3rem;margin-top:2rem}
 table{border-collapse:collapse;margin:.4rem 0 1rem;font-size:.84rem}
 th,td{border-bottom:1px solid #e3e3e3;padding:.2rem .5rem;text-align:left;vertical-align:top}
 th{background:#f5f5f5}td.n{text-align:right;font-variant-numeric:tabular-nums}
+"""
+
+_TEMPLATE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
+<style>{{ base_style }}
 .note{color:#666;font-size:.85rem}.warn{color:#8a3b12;font-size:.85rem}
 .sentence{background:#eef4fb;border-left:4px solid #1f5fa8;padding:.4rem .7rem;margin:.5rem 0}
 img{max-width:100%;height:auto;display:block;margin:.4rem 0 1rem}.figs{display:flex;flex-wrap:wrap;gap:.5rem}
@@ -72,4 +76,4 @@ class Page:
 def render(page: Page) -> str:
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True), trim_blocks=True,
                       lstrip_blocks=True)
-    return env.from_string(_TEMPLATE).render(title=page.title, blocks=page.blocks)
+    return env.from_string(_TEMPLATE).render(title=page.title, blocks=page.blocks, base_style=BASE_STYLE)

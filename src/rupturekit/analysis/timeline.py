@@ -16,6 +16,7 @@ from jinja2 import Environment, select_autoescape
 from rupturekit.agree.plots import FAMILY_COLOURS
 from rupturekit.analysis.episodes import Episode, EpisodeRule
 from rupturekit.analysis.events import Source, Turn
+from rupturekit.analysis.report import BASE_STYLE
 
 __all__ = ["OUTCOME_COLOURS", "SessionView", "timeline_html"]
 
@@ -34,12 +35,7 @@ class SessionView:
 
 _TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
-<style>
-body{font-family:system-ui,sans-serif;max-width:74rem;margin:2rem auto;padding:0 1rem;color:#222;line-height:1.4}
-h2{border-bottom:1px solid #ccc;padding-bottom:.3rem;margin-top:2rem}
-table{border-collapse:collapse;margin:.4rem 0 1rem;font-size:.84rem}
-th,td{border-bottom:1px solid #e3e3e3;padding:.2rem .5rem;text-align:left;vertical-align:top}
-th{background:#f5f5f5}td.n{text-align:right;font-variant-numeric:tabular-nums}
+<style>{{ base_style }}
 .note{color:#666;font-size:.85rem}svg{width:100%;height:auto;display:block}
 .key span{display:inline-block;margin-right:1rem;font-size:.82rem}
 .sw{display:inline-block;width:.9rem;height:.7rem;margin-right:.3rem;vertical-align:middle}
@@ -139,6 +135,6 @@ def timeline_html(sessions: Sequence[SessionView], rule: EpisodeRule, source: So
            ("confrontation marker", FAMILY_COLOURS["confrontation"]),
            ("resolution move", FAMILY_COLOURS["resolution"]),
            *((f"episode: {o.replace('_', ' ')}", c) for o, c in OUTCOME_COLOURS.items())]
-    return env.from_string(_TEMPLATE).render(
+    return env.from_string(_TEMPLATE).render(base_style=BASE_STYLE, 
         title=title, rule=rule.describe(), source=str(source), key=key, totals=totals, n_episodes=len(episodes),
         sessions=[_session(s) for s in sessions], width=WIDTH, cell_y=CELL_Y, cell_h=CELL_H)
