@@ -135,6 +135,6 @@ def timeline_html(sessions: Sequence[SessionView], rule: EpisodeRule, source: So
            ("confrontation marker", FAMILY_COLOURS["confrontation"]),
            ("resolution move", FAMILY_COLOURS["resolution"]),
            *((f"episode: {o.replace('_', ' ')}", c) for o, c in OUTCOME_COLOURS.items())]
-    return env.from_string(_TEMPLATE).render(base_style=BASE_STYLE, 
+    return env.from_string(_TEMPLATE).render(base_style=BASE_STYLE,
         title=title, rule=rule.describe(), source=str(source), key=key, totals=totals, n_episodes=len(episodes),
         sessions=[_session(s) for s in sessions], width=WIDTH, cell_y=CELL_Y, cell_h=CELL_H)
