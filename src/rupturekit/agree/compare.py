@@ -192,15 +192,10 @@ def _read(path: Path, cache: dict[Path, tuple[list[Transcript], list[str]]]) -> 
         return cache[resolved]
     if not path.exists():
         raise InputError(str(path), "no such file or folder", "check the path")
-    from rupturekit.ingest.batch import read_transcripts
+    from rupturekit.ingest.batch import read_with_notes
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        transcripts = read_transcripts(path)
-    # Ingest's own segment ids do not matter here (the segment unit assigns its own), so its
-    # "no timestamps; 5m segments approximated by 750w" warnings are left out.
-    notes = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning)
-                               and "segments approximated by" not in str(w.message)))
+    # ingest's own segment ids do not matter here (the segment unit assigns its own)
+    transcripts, notes = read_with_notes(path)
     cache[resolved] = (transcripts, notes)
     return transcripts, notes
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -49,16 +48,12 @@ META_FILES = ("studies.csv", "meta.json", "summary.md", "forest.png", "report.ht
 def load_corpus(path: Path, transcripts: Sequence[str] | None = None) -> tuple[list[Transcript], list[str]]:
     """Transcripts in any format ingest reads, with ingest's warnings as lines (segment-size notes
     left out: the analysis assigns its own segments)."""
-    from rupturekit.ingest.batch import read_transcripts
+    from rupturekit.ingest.batch import read_with_notes
 
     path = Path(path)
     if not path.exists():
         raise InputError(str(path), "no such file or folder", "check the path")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        corpus = read_transcripts(path)
-    notes = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning)
-                               and "segments approximated by" not in str(w.message)))
+    corpus, notes = read_with_notes(path)
     if transcripts:
         present = {t.transcript_id for t in corpus}
         missing = [t for t in transcripts if t not in present]

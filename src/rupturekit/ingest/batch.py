@@ -169,3 +169,17 @@ def read_transcripts(*inputs: str | Path, **config) -> list[Transcript]:
     if result.failures:
         raise result.failures[0]
     return result.transcripts
+
+
+def read_with_notes(path: str | Path) -> tuple[list[Transcript], list[str]]:
+    """`read_transcripts` of one path, with the reader's warnings as distinct lines instead of
+    Python warnings. The "no timestamps; 5m segments approximated" notes are left out: the
+    callers (agreement units, the analysis layer) assign their own segments."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        transcripts = read_transcripts(path)
+    notes = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning)
+                               and "segments approximated by" not in str(w.message)))
+    return transcripts, notes
