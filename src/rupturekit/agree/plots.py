@@ -20,7 +20,10 @@ __all__ = [
     "colour_for",
     "confusion_heatmap",
     "count_scatter",
+    "data_uri",
     "f1_bars",
+    "new_figure",
+    "png_bytes",
     "timeline",
 ]
 
@@ -40,7 +43,8 @@ def available() -> bool:
     return True
 
 
-def _figure(width: float, height: float):
+def new_figure(width: float, height: float):
+    """A matplotlib Figure on the Agg canvas (no pyplot state), at the reports' resolution."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -49,10 +53,19 @@ def _figure(width: float, height: float):
     return fig
 
 
-def _uri(fig) -> str:
+def png_bytes(fig) -> bytes:
+    """The figure as PNG bytes, byte-identical between runs (no software metadata)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=_DPI, bbox_inches="tight", metadata={"Software": None})
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()
+
+
+def data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _uri(fig) -> str:
+    return data_uri(png_bytes(fig))
 
 
 def colour_for(category: str, order: Sequence[str] = ()) -> str:
@@ -73,7 +86,7 @@ def f1_bars(title: str, rows: Sequence[dict[str, Any]], prefix: str | None = Non
     rows = [r for r in rows if r.get("f1") is not None and _finite(r["f1"])]
     if not rows:
         return None
-    fig = _figure(7.5, 0.42 * len(rows) + 1.1)
+    fig = new_figure(7.5, 0.42 * len(rows) + 1.1)
     ax = fig.add_subplot()
     names = [_short(r["label"], prefix) for r in rows]
     y = list(range(len(rows)))[::-1]
@@ -106,7 +119,7 @@ def confusion_heatmap(title: str, rows: Sequence[str], columns: Sequence[str], m
 
     m = np.asarray(matrix, dtype=float)
     size = max(3.2, 0.5 * max(len(rows), len(columns)) + 1.8)
-    fig = _figure(size + 0.8, size)
+    fig = new_figure(size + 0.8, size)
     ax = fig.add_subplot()
     image = ax.imshow(m, cmap="Blues", aspect="auto")
     ax.set_xticks(range(len(columns)), [_short(c, prefix) for c in columns], rotation=45, ha="right", fontsize=7)
@@ -133,7 +146,7 @@ def agreement_strip(title: str, groups: Sequence[tuple[str, Sequence[float], flo
     groups = [g for g in groups if g[1] or _finite(g[2])]
     if not groups:
         return None
-    fig = _figure(max(4.0, 0.9 * len(groups) + 2.2), 3.6)
+    fig = new_figure(max(4.0, 0.9 * len(groups) + 2.2), 3.6)
     ax = fig.add_subplot()
     rng = np.random.default_rng(0)
     data = [g[1] if g[1] else [math.nan] for g in groups]
@@ -174,7 +187,7 @@ def timeline(sessions: Sequence[dict[str, Any]], categories: Sequence[str]) -> s
         return None
     n_tracks = max(len(s["tracks"]) for s in sessions)
     panel = 0.28 * n_tracks + 0.7
-    fig = _figure(10, panel * len(sessions) + 0.9)
+    fig = new_figure(10, panel * len(sessions) + 0.9)
     axes = fig.subplots(len(sessions), 1, squeeze=False)[:, 0]
     used: dict[str, str] = {}
     for ax, session in zip(axes, sessions, strict=True):
@@ -211,7 +224,7 @@ def count_scatter(title: str, points: Sequence[tuple[str, Sequence[float], Seque
     points = [(n, x, y) for n, x, y in points if np.isfinite(x).any() and np.isfinite(y).any()]
     if not points:
         return None
-    fig = _figure(5.6, 4.4)
+    fig = new_figure(5.6, 4.4)
     ax = fig.add_subplot()
     top = 1.0
     order = [n for n, _, _ in points]

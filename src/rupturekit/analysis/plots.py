@@ -4,36 +4,14 @@ outcome. Each returns PNG bytes (written as files, or put into a page as data: U
 
 from __future__ import annotations
 
-import base64
-import io
 import math
 from collections.abc import Sequence
 
-from rupturekit.agree.plots import FAMILY_COLOURS
+from rupturekit.agree.plots import FAMILY_COLOURS, data_uri, new_figure, png_bytes
 
 __all__ = ["CRITERION_COLOURS", "data_uri", "forest", "scatter", "trajectory"]
 
 CRITERION_COLOURS = {"stevens": "#1f77b4", "strauss": "#9467bd", "stiles": "#d9822b"}
-_DPI = 100
-
-
-def _figure(width: float, height: float):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=_DPI)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _png(fig) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=_DPI, bbox_inches="tight", metadata={"Software": None})
-    return buffer.getvalue()
-
-
-def data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def trajectory(patient: str, sessions: Sequence[int], scores: Sequence[float | None], episodes: Sequence,
@@ -41,7 +19,7 @@ def trajectory(patient: str, sessions: Sequence[int], scores: Sequence[float | N
     """Alliance by session (gaps where an assessment is missing) and, under it, one track per
     criterion: each episode a bar from the rupture to the repair session (solid: repaired; hatched
     to the last session: unrepaired), the rupture a downward triangle."""
-    fig = _figure(7.2, 3.6)
+    fig = new_figure(7.2, 3.6)
     grid = fig.add_gridspec(2, 1, height_ratios=[3, max(1, len(criteria)) * 0.45], hspace=0.08)
     ax, track = fig.add_subplot(grid[0]), fig.add_subplot(grid[1])
     points = [(s, v) for s, v in zip(sessions, scores, strict=True) if v is not None]
@@ -77,14 +55,14 @@ def trajectory(patient: str, sessions: Sequence[int], scores: Sequence[float | N
         track.spines[side].set_visible(False)
     if not points:
         ax.text(0.5, 0.5, "no alliance scores", transform=ax.transAxes, ha="center", fontsize=8)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def forest(names: Sequence[str], r: Sequence[float], low: Sequence[float], high: Sequence[float],
            weights: Sequence[float], pooled: Sequence[tuple[str, float, float, float]], title: str) -> bytes:
     """Studies' r with 95% CIs (squares sized by weight), then the pooled estimates as diamonds."""
     n = len(names) + len(pooled)
-    fig = _figure(7.0, 0.38 * n + 1.3)
+    fig = new_figure(7.0, 0.38 * n + 1.3)
     ax = fig.add_subplot()
     top = n - 1
     biggest = max(weights) if weights else 1
@@ -106,13 +84,13 @@ def forest(names: Sequence[str], r: Sequence[float], low: Sequence[float], high:
     ax.tick_params(axis="x", labelsize=7)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def scatter(x: Sequence[float], y: Sequence[float], x_label: str, y_label: str, title: str) -> bytes:
     import numpy as np
 
-    fig = _figure(4.8, 3.6)
+    fig = new_figure(4.8, 3.6)
     ax = fig.add_subplot()
     xs, ys = np.asarray(x, float), np.asarray(y, float)
     ok = np.isfinite(xs) & np.isfinite(ys)
@@ -124,4 +102,4 @@ def scatter(x: Sequence[float], y: Sequence[float], x_label: str, y_label: str, 
     ax.tick_params(labelsize=7)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    return _png(fig)
+    return png_bytes(fig)

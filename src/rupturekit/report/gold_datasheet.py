@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rupturekit.agree.pairwise import ANY, PairAgreement, pairwise_agreement
+from rupturekit.agree.pairwise import ANY, PairAgreement, pairwise_agreement, presence
 from rupturekit.codebook import Codebook, load_codebook
 from rupturekit.records import Transcript
 
@@ -66,18 +66,8 @@ def label_count_table(transcripts: Sequence[Transcript], codebook: Codebook) -> 
 
 def session_prevalence(transcript: Transcript, rater: str, role: str, category: str) -> tuple[int, int]:
     """(utterances of `role` the rater coded with `category` (a family, or ANY), utterances of `role` coded)."""
-    marked = total = 0
-    for u in transcript.utterances:
-        if u.role != role:
-            continue
-        labels = [c.label for c in u.codes if c.rater == rater]
-        if not labels:
-            continue
-        total += 1
-        real = [x for x in labels if x != "none"]
-        if (category == ANY and real) or any(x.split(".", 1)[0] == category for x in real):
-            marked += 1
-    return marked, total
+    _, marked = presence([transcript], rater, [category], role)
+    return int(marked.sum()), len(marked)
 
 
 def prevalence_table(transcripts: Sequence[Transcript], rater: str = "adjudicated") -> list[str]:
