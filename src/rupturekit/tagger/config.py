@@ -95,14 +95,23 @@ class TransformerConfig(BaseModel):
     context: Literal["dialogue", "concat", "none"] = "dialogue"
     context_turns: int = Field(2, ge=0)  # for context "concat": previous turns prepended to each input
     dialogue_layer: Literal["transformer", "bigru"] = "transformer"
+    # turns on each side that the dialogue layer attends to (transformer layer only); None: the
+    # whole session
+    dialogue_window: int | None = Field(None, ge=1)
     dialogue_layers: int = Field(1, ge=1)
     dialogue_heads: int = Field(4, ge=1)
     dropout: float = Field(0.1, ge=0, lt=1)
     # frozen: the encoder runs once over the corpus (vectors cached on disk) and only the dialogue
     # layer and heads train - minutes on a CPU; lora: a LoRA adapter (peft); full: the whole encoder.
-    # auto: lora or full, as `lora` says.
+    # auto: frozen without a CUDA GPU; with one, lora or full as `lora` says.
     encoder_mode: Literal["auto", "frozen", "lora", "full"] = "auto"
-    lora: bool = True  # train a LoRA adapter (peft) instead of the whole encoder (encoder_mode auto)
+    lora: bool = True  # train a LoRA adapter (peft) instead of the whole encoder (encoder_mode auto, GPU)
+    # joint: the baseline (cue features + n-grams, fitted out of fold over `hybrid_folds` grouped
+    # folds) gives every utterance its label scores, which enter the dialogue layer with the cue
+    # features beside the encoder's vector; the baseline is saved in the model folder and names
+    # each tag's evidence. none: the encoder alone.
+    hybrid: Literal["none", "joint"] = "none"
+    hybrid_folds: int = Field(5, ge=2)
     lora_r: int = Field(8, ge=1)
     lora_alpha: int = Field(16, ge=1)
     lora_dropout: float = Field(0.1, ge=0, lt=1)
@@ -123,11 +132,18 @@ class TransformerConfig(BaseModel):
     bf16: Literal["auto", "on", "off"] = "auto"
 
 
-    @property
-    def mode(self) -> str:
-        """The encoder mode in force: frozen, lora or full."""
+    @model_validator(mode="after")
+    def _window(self) -> TransformerConfig:
+        if self.dialogue_window is not None and (self.context != "dialogue" or self.dialogue_layer != "transformer"):
+            raise ValueError("dialogue_window needs context 'dialogue' with dialogue_layer 'transformer'")
+        return self
+
+    def resolve_mode(self, cuda: bool) -> str:
+        """The encoder mode in force: frozen, lora or full (auto: frozen without a CUDA GPU)."""
         if self.encoder_mode != "auto":
             return self.encoder_mode
+        if not cuda:
+            return "frozen"
         return "lora" if self.lora else "full"
 
 
@@ -191,6 +207,13 @@ class TrainConfig(BaseModel):
         weighted = [s.name for s in self.data if s.weight != 0]
         if self.data and not weighted:
             raise ValueError("every data source has weight 0, which leaves it out: nothing is left to train on")
+        if self.model == "transformer" and self.transformer.hybrid == "joint":
+            # the baseline side trains on hard codes of the main data only
+            if self.aux:
+                raise ValueError("transformer.hybrid 'joint' takes no auxiliary tasks ('aux'); drop them or the hybrid")
+            weak = [s.name for s in self.data if s.weak and s.weight != 0]
+            if weak:
+                raise ValueError(f"transformer.hybrid 'joint' takes no weak-label sources ({', '.join(weak)})")
         tune_on = self.decisions.tune_on
         if tune_on is not None:
             if not tune_on:

@@ -156,14 +156,19 @@ def sinusoid(positions: torch.Tensor, dim: int) -> torch.Tensor:
 class DialogueModel(nn.Module):
     """Encoder + (optional) dialogue layer + task heads. See the module docstring."""
 
-    def __init__(self, encoder: nn.Module, hidden: int, tasks: Sequence[TaskSpec], config: TransformerConfig):
+    def __init__(self, encoder: nn.Module, hidden: int, tasks: Sequence[TaskSpec], config: TransformerConfig,
+                 extra_inputs: int = 0):
         super().__init__()
         self.encoder = encoder
         self.hidden = hidden
         self.context = config.context
         self.layer_kind = config.dialogue_layer
+        self.window = config.dialogue_window
         self.utterance_norm = nn.LayerNorm(hidden)
         self.dropout = nn.Dropout(config.dropout)
+        # hybrid (`rupturekit.tagger.hybrid`): the baseline's scores and cue features per utterance,
+        # projected into the utterance vector's space and added to it
+        self.extra = nn.Linear(extra_inputs, hidden) if extra_inputs else None
         if self.context == "dialogue":
             self.role_embedding = nn.Embedding(len(ROLES), hidden)
             nn.init.normal_(self.role_embedding.weight, std=0.02)
@@ -190,9 +195,15 @@ class DialogueModel(nn.Module):
     def non_encoder_state(self) -> dict[str, torch.Tensor]:
         return {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items() if not k.startswith("encoder.")}
 
-    def contextualize(self, vectors: torch.Tensor, sessions: Sequence[SessionInput]) -> torch.Tensor:
-        """Utterance vectors (sum of session lengths x hidden, sessions concatenated) in context."""
+    def contextualize(self, vectors: torch.Tensor, sessions: Sequence[SessionInput],
+                      extra: torch.Tensor | None = None) -> torch.Tensor:
+        """Utterance vectors (sum of session lengths x hidden, sessions concatenated) in context;
+        `extra`: the hybrid's inputs, one row per utterance (required when the model has them)."""
         x = self.utterance_norm(vectors)
+        if self.extra is not None:
+            if extra is None or extra.shape != (x.shape[0], self.extra.in_features):
+                raise ValueError("this hybrid model needs its extra inputs, one row per utterance")
+            x = x + self.extra(extra.to(device=x.device, dtype=x.dtype))
         if self.context != "dialogue":
             return x
         device = x.device
@@ -215,7 +226,10 @@ class DialogueModel(nn.Module):
             pad_mask = torch.arange(padded.shape[1], device=device).unsqueeze(0) >= lengths.unsqueeze(1)
         padded = self.dropout(padded)
         if self.layer_kind == "transformer":
-            out = self.dialogue(padded, src_key_padding_mask=pad_mask)
+            if self.window is not None and padded.shape[1] > self.window + 1:
+                out = self.dialogue(padded, mask=self._band(padded.shape[0], padded.shape[1], pad_mask, device))
+            else:
+                out = self.dialogue(padded, src_key_padding_mask=pad_mask)
         else:
             if pad_mask is None:
                 recurrent, _ = self.dialogue(padded)
@@ -229,6 +243,19 @@ class DialogueModel(nn.Module):
         if pad_mask is None:
             return out[0]
         return out[~pad_mask]
+
+    def _band(self, batch: int, length: int, pad_mask: torch.Tensor | None, device: torch.device) -> torch.Tensor:
+        """The attention mask of a windowed dialogue layer, (batch x heads, length, length), True =
+        not attended: each turn sees the `window` turns on either side of it and no padding. A
+        padding row sees itself, so that no row is masked whole (its softmax would be NaN)."""
+        steps = torch.arange(length, device=device)
+        band = (steps.unsqueeze(0) - steps.unsqueeze(1)).abs() > self.window
+        mask = band.unsqueeze(0).expand(batch, length, length)
+        if pad_mask is not None:
+            mask = mask | pad_mask.unsqueeze(1)
+            mask = mask & ~(torch.diag_embed(pad_mask))
+        heads = self.dialogue.layers[0].self_attn.num_heads
+        return mask.repeat_interleave(heads, dim=0)
 
     def logits(self, contextual: torch.Tensor) -> dict[str, torch.Tensor]:
         h = self.dropout(contextual)
@@ -285,12 +312,14 @@ def session_input(token_ids: Sequence[Sequence[int]], roles: Sequence[str], conf
 
 
 def run_sessions(model: DialogueModel, sessions: Sequence[SessionInput], pad_id: int, budget_tokens: int,
-                 device: torch.device, autocast_dtype=None, per_session: bool = False) -> dict[str, torch.Tensor]:
+                 device: torch.device, autocast_dtype=None, per_session: bool = False,
+                 extra: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Logits per task key, (sum of session lengths x n_labels), sessions concatenated in order.
 
     Every window of every session goes through the encoder once, in length-sorted batches of at
     most `budget_tokens` padded tokens; then the dialogue layer runs over the sessions (one at a
-    time with `per_session`, as at inference, else padded together)."""
+    time with `per_session`, as at inference, else padded together). `extra`: a hybrid model's
+    inputs, rows in the same order."""
     all_windows: list[Window] = []
     owners: list[np.ndarray] = []
     start = 0
@@ -307,11 +336,12 @@ def run_sessions(model: DialogueModel, sessions: Sequence[SessionInput], pad_id:
         pieces, start = [], 0
         for session in sessions:
             if session.n:
-                pieces.append(model.contextualize(vectors[start:start + session.n], [session]))
+                pieces.append(model.contextualize(vectors[start:start + session.n], [session],
+                                                  None if extra is None else extra[start:start + session.n]))
             start += session.n
         contextual = torch.cat(pieces, 0) if pieces else vectors
     else:
-        contextual = model.contextualize(vectors, sessions)
+        contextual = model.contextualize(vectors, sessions, extra)
     return model.logits(contextual)
 
 
@@ -500,6 +530,32 @@ def _decisions_of(manifest: dict[str, Any], tasks: list[TaskSpec]) -> dict[str, 
     return out
 
 
+def _joint_of(manifest: dict[str, Any], folder: Path):
+    """A hybrid model's `hybrid.JointInputs` (None for a plain transformer)."""
+    data = manifest.get("hybrid")
+    if data is None:
+        return None
+    from rupturekit.tagger.hybrid import JointInputs
+
+    try:
+        return JointInputs.from_json(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(str(folder / MODEL_FILE), f"corrupt hybrid inputs in the manifest ({type(exc).__name__})",
+                         "retrain the model with `rupturekit train`") from None
+
+
+def _hybrid_baseline(files: ModelFiles, folder: Path, codebook: str):
+    """The baseline saved inside a hybrid model folder (read through the folder's file list)."""
+    from rupturekit.tagger.baseline import BaselineTagger
+    from rupturekit.tagger.hybrid import HYBRID_DIR
+
+    if not files.has(HYBRID_DIR):
+        raise InputError(str(folder), f"the hybrid model folder lacks {HYBRID_DIR}/", "retrain or restore the folder")
+    # its files are listed (and size-checked) in this folder's model.json, and its own model.json
+    # lists them again: BaselineTagger.load reads only those, inside baseline/
+    return BaselineTagger.load(folder / HYBRID_DIR, codebook=codebook)
+
+
 def _check_base(manifest: dict[str, Any], encoder: nn.Module, folder: Path) -> None:
     expected = manifest.get("base", {}).get("fingerprint", {})
     config = encoder.config
@@ -543,6 +599,8 @@ class TransformerTagger(UsesDecisions):
         self.decisions = _decisions_of(manifest, tasks)
         families = [d_family for d in self.decisions.values() for d_family in d.families]
         self._relevant = _relevant_features(labels + families)
+        # a hybrid model: how its extra inputs are made, and the baseline that makes them
+        self.hybrid: tuple[Any, Any] | None = None
 
     @property
     def main_tasks(self) -> list[TaskSpec]:
@@ -613,6 +671,11 @@ class TransformerTagger(UsesDecisions):
             raise InputError(str(folder / MODEL_FILE), f"unknown encoder kind {encoder_kind!r}",
                              "retrain the model with `rupturekit train`")
         own = {"lora": (ADAPTER_DIR,), "full": (ENCODER_DIR,), "frozen": ()}[encoder_kind]
+        joint = _joint_of(manifest, folder)
+        if joint is not None:
+            from rupturekit.tagger.hybrid import HYBRID_DIR
+
+            own = (*own, HYBRID_DIR)
         files = model_files(folder, manifest, (MODEL_FILE, HEADS_FILE, TOKENIZER_DIR, BASE_DIR, *own))
         for needed in (HEADS_FILE, TOKENIZER_DIR, *own):
             if not files.has(needed):
@@ -667,7 +730,7 @@ class TransformerTagger(UsesDecisions):
                     raise InputError(str(folder / ENCODER_DIR), error.message, error.hint) from None
         from rupturekit.tagger.encoder import hidden_size
 
-        model = DialogueModel(encoder, hidden_size(encoder), tasks, config)
+        model = DialogueModel(encoder, hidden_size(encoder), tasks, config, joint.width if joint is not None else 0)
         try:
             from safetensors.torch import load_file
 
@@ -683,6 +746,8 @@ class TransformerTagger(UsesDecisions):
                              f"unexpected {unexpected[:3]})", "retrain or restore the model folder")
         model.to(chosen)
         tagger = cls(model, tokenizer, manifest, tasks, config, files, chosen)
+        if joint is not None:
+            tagger.hybrid = (joint, _hybrid_baseline(files, folder, own_codebook))
         if runtime == "onnx" and tagger.runtime != "onnx":
             from rupturekit.tagger import onnx_runtime
 
@@ -743,11 +808,23 @@ class TransformerTagger(UsesDecisions):
     def predict(self, transcripts: Sequence[Transcript]) -> dict[str, np.ndarray]:
         """Probabilities per task key, one row per utterance of the transcripts in corpus order
         (rows of roles a task does not apply to are computed too; ignore them)."""
+        return self._predict(transcripts)[0]
+
+    def _predict(self, transcripts: Sequence[Transcript]) -> tuple[dict[str, np.ndarray], Any]:
+        """Probabilities per task key, and (a hybrid) the baseline's inputs, for the evidence."""
         sessions = self._session_inputs(transcripts)
+        extra, inputs = None, None
+        if self.hybrid is not None:
+            from rupturekit.tagger.hybrid import baseline_scores
+
+            joint, baseline = self.hybrid
+            inputs = baseline.prepare(list(transcripts))
+            scores = baseline_scores(baseline, inputs, np.arange(len(inputs.keys)), joint.labels)
+            extra = torch.from_numpy(joint.matrix(scores, inputs.features))
         with torch.inference_mode():
             logits = run_sessions(self.model, sessions, self.specials.pad, self._budget, self.device,
-                                  autocast_dtype(self.config.bf16, self.device), per_session=True)
-        return {task.key: probabilities(task, logits[task.key]) for task in self.tasks}
+                                  autocast_dtype(self.config.bf16, self.device), per_session=True, extra=extra)
+        return {task.key: probabilities(task, logits[task.key]) for task in self.tasks}, inputs
 
     def tag(self, transcripts: list[Transcript], include_aux: bool = False) -> list[Transcript]:
         """Copies of `transcripts` whose utterances carry `labels`, `scores` and `evidence`.
@@ -765,7 +842,8 @@ class TransformerTagger(UsesDecisions):
         tasks = [t for t in self.tasks if include_aux or not t.aux]
         entries: list[dict[str, Any]] = [{"labels": [], "scores": {}, "evidence": {}} for _ in utterances]
         if utterances:
-            probs = self.predict(transcripts)
+            probs, inputs = self._predict(transcripts)
+            shown: dict[int, list[tuple[str, str, str]]] = {}  # row -> (task, label read, tag)
             roles = [u.role for u in utterances]
             session_of = [str(k) for k, t in enumerate(transcripts) for _ in t.utterances]
             predicted: dict[int, list[str]] = {}
@@ -790,9 +868,16 @@ class TransformerTagger(UsesDecisions):
                     entry["labels"].extend(tags[r])
                     if tags[r]:
                         predicted.setdefault(int(row), []).extend(tags[r])
+                        shown.setdefault(int(row), []).extend(
+                            (task.name, guesses[r].get(tag, tag), tag) for tag in tags[r])
                     if guesses[r]:
                         entry.setdefault("uncertain", {}).update(guesses[r])
-            evidence = evidence_lists(transcripts, predicted, self._relevant)
+            if self.hybrid is not None:  # the baseline's n-grams and cue features behind each tag
+                from rupturekit.tagger.hybrid import evidence_of
+
+                evidence = evidence_of(self.hybrid[1], inputs, shown, EVIDENCE_TOP)
+            else:
+                evidence = evidence_lists(transcripts, predicted, self._relevant)
             for row, per_label in evidence.items():
                 entries[row]["evidence"] = per_label
         tagged, index = [], 0
@@ -843,10 +928,11 @@ def load_default(codebook: str | Codebook | None = None, device: str | None = No
 
 
 def write_model_folder(folder: Path, model: DialogueModel, tokenizer, manifest: dict[str, Any],
-                       texts: dict[str, str]) -> None:
+                       texts: dict[str, str], baseline: Any = None) -> None:
     """Write weights, tokenizer, manifest and the text files (config, metrics, card, codebooks).
 
-    Used by training; files are written into `folder` (kept: `checkpoint/`). A LoRA or frozen
+    Used by training; files are written into `folder` (kept: `checkpoint/`); a hybrid's `baseline`
+    goes into ``baseline/`` (JSON, `BaselineTagger.save`). A LoRA or frozen
     model over a base other than the packaged default gets a copy of that base in ``base/``
     (its config.json and safetensors weights), so that the folder is whole: a loader only reads
     files inside the folder (see `rupturekit.tagger.model_files`). model.json, written last,
@@ -854,7 +940,9 @@ def write_model_folder(folder: Path, model: DialogueModel, tokenizer, manifest: 
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
-    for stale in (ADAPTER_DIR, ENCODER_DIR, TOKENIZER_DIR, BASE_DIR):
+    from rupturekit.tagger.hybrid import HYBRID_DIR
+
+    for stale in (ADAPTER_DIR, ENCODER_DIR, TOKENIZER_DIR, BASE_DIR, HYBRID_DIR):
         if (folder / stale).exists():
             shutil.rmtree(folder / stale)
     from rupturekit.tagger.encoder import quiet_transformers
@@ -891,6 +979,9 @@ def write_model_folder(folder: Path, model: DialogueModel, tokenizer, manifest: 
             encoder.save_pretrained(str(folder / ENCODER_DIR))
         written.append(ENCODER_DIR)
     save_file(model.non_encoder_state(), str(folder / HEADS_FILE))
+    if baseline is not None:
+        baseline.save(folder / HYBRID_DIR)
+        written.append(HYBRID_DIR)
     tokenizer.save_pretrained(str(folder / TOKENIZER_DIR))
     for name, text in texts.items():
         (folder / name).write_text(text, encoding="utf-8")

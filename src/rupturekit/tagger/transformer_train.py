@@ -35,7 +35,7 @@ import logging
 import math
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,7 @@ from rupturekit.codebook import Codebook, available_codebooks, load_codebook
 from rupturekit.codes import Consensus
 from rupturekit.errors import InputError
 from rupturekit.records import Transcript
+from rupturekit.tagger.baseline import BaselineTagger
 from rupturekit.tagger.config import DataSource, TrainConfig, TransformerConfig
 from rupturekit.tagger.dataset import group_key, load_source, load_training_data, task_examples, tasks_for
 from rupturekit.tagger.decisions import HierarchicalDecision, decide_out_of_fold, prf, tune_on_sources
@@ -61,6 +62,7 @@ from rupturekit.tagger.encoder import (
     specials_of,
     tokenize,
 )
+from rupturekit.tagger.hybrid import JointInputs, joint_scores
 from rupturekit.tagger.transformer import (
     CHECKPOINT_DIR,
     FORMAT,
@@ -473,14 +475,16 @@ def main_score(report: dict[str, Any], tasks: list[TaskSpec]) -> float:
 
 
 def predict_sessions(model: DialogueModel, corpus: Corpus, inputs: list[SessionInput], indices: list[int],
-                     pad_id: int, budget: int, device: torch.device, dtype) -> dict[str, np.ndarray]:
+                     pad_id: int, budget: int, device: torch.device, dtype,
+                     extra: list[torch.Tensor] | None = None) -> dict[str, np.ndarray]:
     model.eval()
     out: dict[str, list[np.ndarray]] = {task.key: [] for task in corpus.tasks}
     with torch.no_grad():
         # a few sessions per encoder call keeps memory flat on big validation sets
         for start in range(0, len(indices), 8):
             chunk = [inputs[i] for i in indices[start:start + 8]]
-            logits = run_sessions(model, chunk, pad_id, budget, device, dtype, per_session=True)
+            rows = None if extra is None else torch.cat([extra[i] for i in indices[start:start + 8]])
+            logits = run_sessions(model, chunk, pad_id, budget, device, dtype, per_session=True, extra=rows)
             for task in corpus.tasks:
                 out[task.key].append(probabilities(task, logits[task.key]))
     return {k: (np.concatenate(v) if v else np.zeros((0, 1))) for k, v in out.items()}
@@ -749,11 +753,13 @@ class Prepared:
     per_batch: int
     budget: int
     encoder: Any  # the base encoder as loaded (frozen mode: shared by every fit)
+    mode: str  # the encoder mode in force: frozen, lora or full
     vectors: list[torch.Tensor] | None = None  # frozen mode: per session (n x hidden)
-
-    @property
-    def mode(self) -> str:
-        return self.config.transformer.mode
+    # hybrid (joint): per session (n x width) the baseline's view (`hybrid.JointInputs`), the
+    # description of those columns, and the baseline fitted on the training sessions
+    extra: list[torch.Tensor] | None = None
+    joint: JointInputs | None = None
+    baseline: BaselineTagger | None = None
 
 
 def prepare_training(config: TrainConfig, progress: Progress | None = None, aux_scope: str = "all",
@@ -775,12 +781,21 @@ def prepare_training(config: TrainConfig, progress: Progress | None = None, aux_
         inputs.append(session_input(token_ids[start:start + session.n], session.roles, tcfg, specials, prefixes))
         start += session.n
     device = pick_device(tcfg.device)
+    mode = tcfg.resolve_mode(device.type == "cuda")
+    if tcfg.encoder_mode == "auto":
+        _say(progress, f"encoder mode: {mode} (auto: " + (
+            "no CUDA GPU here, so the encoder runs once over the corpus, its vectors are cached, and the dialogue "
+            "layer and heads train on them; set transformer.encoder_mode to lora or full to fine-tune it)"
+            if mode == "frozen" else "a CUDA GPU is here)"))
+        # the mode in force is what the model folder and its config record
+        tcfg = tcfg.model_copy(update={"encoder_mode": mode})
+        config = config.model_copy(update={"transformer": tcfg})
     dtype = autocast_dtype(tcfg.bf16, device)
     factor = 4 if device.type == "cuda" else 1
     torch.manual_seed(config.seed)
     encoder = load_encoder(base.path)
     prep = Prepared(config, corpus, inputs, tokenizer, specials, base, device, dtype,
-                    tcfg.sessions_per_batch * factor, tcfg.inference_batch_tokens * factor, encoder)
+                    tcfg.sessions_per_batch * factor, tcfg.inference_batch_tokens * factor, encoder, mode)
     if prep.mode == "frozen":
         from rupturekit.tagger.vector_cache import base_digest, corpus_vectors
 
@@ -790,7 +805,59 @@ def prepare_training(config: TrainConfig, progress: Progress | None = None, aux_
         prep.vectors = corpus_vectors(encoder, inputs, specials.pad, prep.budget, device, dtype,
                                       base_digest(base.path), use_cache=use_cache,
                                       say=lambda line: _say(progress, line))
+    if tcfg.hybrid == "joint":
+        data = joint_data(config, progress)
+        ids = [s.transcript_id for s in corpus.sessions]
+        joint_inputs(prep, data, ids, (), progress)
     return prep
+
+
+@dataclass
+class JointData:
+    """What the hybrid's baseline side needs, computed once: the main data with each transcript's
+    source, the baseline's inputs (texts, previous turns, cue features) and its examples."""
+
+    codebook: Codebook
+    tasks: list[Any]
+    transcripts: list[Transcript]
+    inputs: Any
+    examples: dict[str, Any]
+    weights: dict[str, float]
+
+
+def joint_data(config: TrainConfig, progress: Progress | None = None) -> JointData:
+    from rupturekit.tagger.evaluate import examples_for, transcript_weights
+    from rupturekit.tagger.hybrid import prepare_baseline_inputs
+    from rupturekit.tagger.train import load_data
+
+    data = load_data(config)
+    tasks = tasks_for(data.codebook, config.dimensions, config.level)
+    _say(progress, f"hybrid: cue features of {sum(len(t.utterances) for t in data.transcripts):,} utterances")
+    inputs = prepare_baseline_inputs(config, data.transcripts)
+    examples = examples_for(config, data.codebook, tasks, data.transcripts, data.sources)
+    return JointData(data.codebook, tasks, data.transcripts, inputs, examples, transcript_weights(data.sources))
+
+
+def joint_inputs(prep: Prepared, data: JointData, train: Sequence[str], test: Sequence[str] = (),
+                 progress: Progress | None = None) -> None:
+    """Set the hybrid inputs of `prep`: out-of-fold baseline scores for the sessions `train`, and
+    scores from the baseline fitted on all of `train` for the sessions `test` (ids); the
+    baseline fitted on `train` becomes `prep.baseline`. Sessions in neither get zeros (they must
+    not be used)."""
+    config = prep.config
+    scores, baseline = joint_scores(config, data.codebook, data.tasks, data.transcripts, data.inputs, data.examples,
+                                    train, test, data.weights, say=lambda line: _say(progress, line))
+    joint = JointInputs.fit(data.tasks, data.inputs)
+    row_of = {key: i for i, key in enumerate(data.inputs.keys)}
+    extra = []
+    for session in prep.corpus.sessions:
+        rows = np.asarray([row_of[(session.transcript_id, u)] for u in session.utterance_ids], dtype=np.int64)
+        own = scores.get(session.transcript_id)
+        if own is None:
+            extra.append(torch.zeros((session.n, joint.width)))
+            continue
+        extra.append(torch.from_numpy(joint.matrix(own, data.inputs.features[rows])))
+    prep.extra, prep.joint, prep.baseline = extra, joint, baseline
 
 
 def new_model(prep: Prepared, seed: int) -> tuple[DialogueModel, list[str]]:
@@ -806,29 +873,32 @@ def new_model(prep: Prepared, seed: int) -> tuple[DialogueModel, list[str]]:
         if prep.mode == "lora":
             targets = lora_targets(encoder)
             encoder = build_lora(encoder, tcfg, targets)
-    model = DialogueModel(encoder, hidden_size(prep.encoder), prep.corpus.tasks, tcfg).to(prep.device)
+    model = DialogueModel(encoder, hidden_size(prep.encoder), prep.corpus.tasks, tcfg,
+                          prep.joint.width if prep.joint is not None else 0).to(prep.device)
     return model, targets
 
 
 def _logits(model: DialogueModel, prep: Prepared, crops: list[SessionInput],
             spans: list[tuple[int, int, int]]) -> dict[str, torch.Tensor]:
     """Training-step logits of session crops: from cached vectors (frozen) or through the encoder."""
+    extra = None if prep.extra is None else torch.cat([prep.extra[i][lo:hi] for i, lo, hi in spans])
     if prep.vectors is not None:
         vectors = torch.cat([prep.vectors[i][lo:hi] for i, lo, hi in spans]).to(prep.device)
-        return model.logits(model.contextualize(vectors, crops))
-    return run_sessions(model, crops, prep.specials.pad, prep.budget, prep.device, prep.dtype)
+        return model.logits(model.contextualize(vectors, crops, extra))
+    return run_sessions(model, crops, prep.specials.pad, prep.budget, prep.device, prep.dtype, extra=extra)
 
 
 def predict_prepared(model: DialogueModel, prep: Prepared, indices: list[int]) -> dict[str, np.ndarray]:
     """Probabilities per task key for the sessions `indices` (rows concatenated in that order)."""
     if prep.vectors is None:
         return predict_sessions(model, prep.corpus, prep.inputs, indices, prep.specials.pad, prep.budget,
-                                prep.device, prep.dtype)
+                                prep.device, prep.dtype, prep.extra)
     model.eval()
     out: dict[str, list[np.ndarray]] = {task.key: [] for task in prep.corpus.tasks}
     with torch.no_grad():
         for i in indices:
-            logits = model.logits(model.contextualize(prep.vectors[i].to(prep.device), [prep.inputs[i]]))
+            extra = None if prep.extra is None else prep.extra[i]
+            logits = model.logits(model.contextualize(prep.vectors[i].to(prep.device), [prep.inputs[i]], extra))
             for task in prep.corpus.tasks:
                 out[task.key].append(probabilities(task, logits[task.key]))
     return {k: (np.concatenate(v) if v else np.zeros((0, 1))) for k, v in out.items()}
@@ -1193,6 +1263,7 @@ def _manifest(prep: Prepared, result: FitResult, aux_scope: str, seconds: float,
                  **({"path": str(base.path)} if base.kind == "local" else {}),
                  "fingerprint": {k: v for k, v in fingerprint_of_base.items() if v is not None}},
         "encoder": prep.mode, "lora_targets": targets, "hidden_size": hidden_size(encoder),
+        **({"hybrid": prep.joint.to_json()} if prep.joint is not None else {}),
         "tasks": [task.to_json() for task in corpus.tasks],
         "config": tcfg.model_dump(mode="json"),
         "seed": config.seed,
@@ -1224,4 +1295,4 @@ def _write(prep: Prepared, result: FitResult, manifest: dict[str, Any], metrics:
         corpus, config, manifest, metrics, label_counts(corpus, train_idx), label_counts(corpus, val_idx),
         [corpus.sessions[i].transcript_id for i in train_idx], metrics["validation_transcripts"], seconds)
     model = result.model.cpu()
-    write_model_folder(out_dir, model, prep.tokenizer, manifest, texts)
+    write_model_folder(out_dir, model, prep.tokenizer, manifest, texts, baseline=prep.baseline)
