@@ -228,7 +228,7 @@ def load_codebook(name_or_path: str | Path, extra_dirs: Iterable[str | Path] = (
         found = available_codebooks(extra_dirs)
         if str(name_or_path) not in found:
             close = difflib.get_close_matches(str(name_or_path), list(found), n=3)
-            hint = f"did you mean {', '.join(close)}?" if close else f"known codebooks: {', '.join(found)}"
+            hint = f"did you mean {', '.join(close)}?" if close else f"known codebooks: {', '.join(found)}."
             raise InputError(str(name_or_path), "no such codebook",
                              f"{hint} Add your own as NAME.yaml in a folder given with --codebook-dir")
         path = found[str(name_or_path)]

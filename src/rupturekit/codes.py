@@ -164,21 +164,33 @@ def _first(items: list[str]) -> str:
     return shown + (f" and {len(items) - _EXAMPLES} more" if len(items) > _EXAMPLES else "")
 
 
-def check_labels(rows: Iterable[CodeRow], codebook: Codebook, file: str) -> None:
-    """Every label must be in the codebook; an unknown one names the nearest valid labels."""
+def check_labels(rows: Iterable[CodeRow], codebook: Codebook, file: str, *, any_known: bool | None = None) -> None:
+    """Every label must be in the codebook; an unknown one names the nearest valid labels.
+
+    When several labels are unknown and none is known (`any_known`, by default: a label of the
+    rows is in the codebook), the codes are taken to be another codebook's, and the hint says how
+    to name it instead of suggesting look-alike labels."""
+    rows = list(rows)
     unknown: dict[str, list[CodeRow]] = defaultdict(list)
     for row in rows:
         if not codebook.is_valid(row.label):
             unknown[row.label].append(row)
     if not unknown:
         return
+    if any_known is None:
+        any_known = any(codebook.dimension_of(row.label) is not None for row in rows)
     label, bad = next(iter(unknown.items()))
     near = codebook.suggest(label)
     others = f"; {len(unknown) - 1} other unknown labels too" if len(unknown) > 1 else ""
+    if len(unknown) > 1 and not any_known:
+        hint = (f"no label is in codebook '{codebook.name}': for codes of your own codebook, pass --codebook NAME "
+                "and --codebook-dir FOLDER (the folder holding NAME.yaml)")
+    elif near:
+        hint = f"did you mean {' or '.join(near)}?"
+    else:
+        hint = f"use labels from `rupturekit codebook show {codebook.name}`"
     raise InputError(file, f"unknown label '{label}' in codebook '{codebook.name}' ({len(bad)} rows, first at "
-                           f"{bad[0].where}){others}",
-                     f"did you mean {' or '.join(near)}?" if near else
-                     f"use labels from `rupturekit codebook show {codebook.name}`")
+                           f"{bad[0].where}){others}", hint)
 
 
 def check_rows(rows: list[CodeRow], codebook: Codebook, roles: dict[tuple[str, int], str], file: str) -> None:

@@ -252,6 +252,7 @@ def _model_side(transcripts: list[Transcript], codebook: Codebook, file: str
     scores: dict[Key, dict[str, float]] = {}
     unknown: list[CodeRow] = []
     family_labels: set[str] = set()
+    any_known = False
     for t in transcripts:
         for u in t.utterances:
             key = (u.transcript_id, u.utterance_id)
@@ -279,6 +280,7 @@ def _model_side(transcripts: list[Transcript], codebook: Codebook, file: str
                                      "give scores as probabilities between 0 and 1")
                 clean[str(name)] = number
             for name in [*labels, *clean]:
+                any_known = any_known or name in families or codebook.dimension_of(name) is not None
                 if name in families and not codebook.is_valid(name):
                     family_labels.add(name)
                 elif not codebook.is_valid(name):
@@ -286,7 +288,7 @@ def _model_side(transcripts: list[Transcript], codebook: Codebook, file: str
             codes[key] = [Code(rater=MODEL, label=label) for label in labels if label != codebook.none_label]
             scores[key] = clean
     if unknown:
-        check_labels(unknown, codebook, file)
+        check_labels(unknown, codebook, file, any_known=any_known)
     return codes, scores, family_labels
 
 
