@@ -467,3 +467,55 @@ def test_assign_folds_keeps_a_source_video_together(codebook, corpus):
         for b in corpus:
             if video[a.transcript_id] == video[b.transcript_id]:
                 assert folds[a.transcript_id] == folds[b.transcript_id]
+
+
+@pytest.mark.filterwarnings("ignore:.*no timestamps")
+def test_soft_consensus_trains_the_baseline_on_hard_targets(tmp_path, monkeypatch, codebook):
+    """consensus soft: the baseline fits, folds and scores on the argmax (single-label; ties to the
+    first label) and share >= 0.5 (multi-label), never on the shares."""
+    from rupturekit.tagger.evaluate import examples_for
+    from rupturekit.tagger.train import train_baseline
+
+    other = {"move.question": "move.reflection", "move.reflection": "move.question"}
+    transcripts = toy_transcripts(6, seed=5)
+    expected = {"move": dict.fromkeys(("move.question", "move.reflection"), 0),
+                "markers": dict.fromkeys(("rupture.complaint", "rupture.minimal"), 0)}
+    for t in transcripts:
+        for u in t.utterances:
+            team = [c.label for c in u.codes]
+            if u.role == "therapist":  # b disagrees on every 4th turn: 0.5 / 0.5, a tie -> move.question
+                b = [other[team[0]]] if u.utterance_id % 4 == 0 else team
+                u.codes = u.codes + [Code(rater="b", label=label) for label in b]
+                expected["move"]["move.question" if u.utterance_id % 4 == 0 else team[0]] += 1
+            else:  # b says none on every 4th turn (team's label: 2/3); c says minimal on others (1/3)
+                b = ["none"] if u.utterance_id % 4 == 1 else team
+                c = ["rupture.minimal"] if u.utterance_id % 4 == 3 else team
+                u.codes = u.codes + [Code(rater="b", label=label) for label in b] + \
+                    [Code(rater="c", label=label) for label in c]
+                for label in team:
+                    if label != "none":
+                        expected["markers"][label] += 1
+    config = TrainConfig(codebook=str(tmp_path / "toy.yaml"), data=[{"path": "soft.jsonl", "consensus": "soft"}],
+                         evaluation={"folds": 2, "bootstrap": 0}, baseline=fast_config().model_dump())
+    tasks = tasks_for(codebook)
+    soft = {task.name: task_examples(transcripts, codebook, task, "soft") for task in tasks}
+    assert soft["move"].soft and soft["markers"].soft
+    hard = examples_for(config, codebook, tasks, transcripts)
+    for task in tasks:
+        assert set(np.unique(hard[task.name].targets).tolist()) == {0.0, 1.0}
+    # fitted on the soft examples directly or on examples_for's: the same hard classes
+    for examples in (soft, hard):
+        tagger = BaselineTagger(fast_config(), codebook, tasks).fit(transcripts, examples)
+        for task in tasks:
+            counts = dict(zip(task.labels, tagger.models_[task.name].n_positive.tolist(), strict=True))
+            assert counts == expected[task.name]
+            assert tagger.models_[task.name].fitted.all()
+    # the whole training entry: cross-validation (folds, scores) and the card
+    (tmp_path / "toy.yaml").write_text(TOY_CODEBOOK)
+    write_jsonl(transcripts, tmp_path / "soft.jsonl")
+    monkeypatch.chdir(tmp_path)
+    out = train_baseline(config, tmp_path / "model")
+    metrics = json.loads((out / "cv_metrics.json").read_text())
+    for report in metrics["tasks"]:
+        assert {label["label"]: label["support"] for label in report["labels"]} == expected[report["task"]]
+    assert "| soft.jsonl | soft (trained on its hard labels) | all | 6 | 72 |" in (out / "MODEL_CARD.md").read_text()

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from rupturekit.codebook import load_codebook
@@ -172,3 +173,145 @@ def test_cli_codes_import_and_consensus(cli, tmp_path):
     assert "unknown label 'withdrawal.denail'" in result.error_lines[0] and "withdrawal.denial" in result.error_lines[0]
     missing_rater = cli("codes", "consensus", out, "-o", majority, "--raters", "ana,zed")
     assert missing_rater.exit_code == 2 and "rater 'zed' has no codes" in missing_rater.error_lines[0]
+
+
+# ------------------------------------------------------------------ soft targets (label shares)
+
+
+def _utterance(role, *codes):
+    return Utterance(transcript_id="s", utterance_id=0, speaker=role[0].upper(), role=role, text="x",
+                     codes=[Code(rater=rater, label=label) for rater, label in codes])
+
+
+def test_label_shares_known_answers():
+    from rupturekit.codes import label_shares
+
+    annomi = load_codebook("annomi")
+    behaviour = annomi.dimension("therapist_behaviour")
+    # 10 annotators of one utterance (single-label): 7 reflection, 3 question
+    ten = _utterance("therapist", *[(str(i), "therapist_behaviour.reflection") for i in range(7)],
+                     *[(str(i), "therapist_behaviour.question") for i in range(7, 10)])
+    assert label_shares(ten, annomi, behaviour) == pytest.approx(
+        {"therapist_behaviour.question": 0.3, "therapist_behaviour.reflection": 0.7})
+    # two coding passes (multi-label): one says withdrawal.denial, the other none
+    markers = BOOK.dimension("client_markers")
+    two = _utterance("client", ("pass1", "withdrawal.denial"), ("pass2", "none"))
+    assert label_shares(two, BOOK, markers) == {"withdrawal.denial": 0.5}
+    # machine raters do not count unless named; `raters` restricts to those raters
+    machines = _utterance("client", ("pass1", "withdrawal.denial"), ("pass2", "none"),
+                          ("model:x", "withdrawal.denial"), ("weak:lf", "withdrawal.denial"),
+                          ("weak:lf", "confrontation.defends_self"))
+    assert label_shares(machines, BOOK, markers) == {"withdrawal.denial": 0.5}
+    assert label_shares(machines, BOOK, markers, raters=["pass2"]) == {}
+    assert label_shares(machines, BOOK, markers, raters=["pass1"]) == {"withdrawal.denial": 1.0}
+    assert label_shares(machines, BOOK, markers, raters=["pass2", "weak:lf"]) == {
+        "confrontation.defends_self": 0.5, "withdrawal.denial": 0.5}
+    # by family: a rater who gave two labels of one family counts once
+    family = _utterance("client", ("a", "withdrawal.denial"), ("a", "withdrawal.minimal_response"), ("b", "none"))
+    assert label_shares(family, BOOK, markers, key=lambda label: label.split(".")[0]) == {"withdrawal": 0.5}
+    # nobody coded it in this dimension: None; every rater coded none: {}
+    assert label_shares(two, BOOK, BOOK.dimension("resolution")) is None
+    assert label_shares(_utterance("client", ("a", "none"), ("b", "none")), BOOK, markers) == {}
+    # soft gives shares, not labels: no consensus view of codes
+    with pytest.raises(ValueError, match="soft"):
+        consensus_labels(two, BOOK, markers, "soft")
+    with pytest.raises(ValueError, match="soft"):
+        consensus_rows([Transcript(transcript_id="s", utterances=[two])], BOOK, "soft")
+
+
+def test_task_examples_with_soft_targets():
+    from rupturekit.tagger.dataset import Examples, hard_targets, task_examples, tasks_for
+
+    client = [
+        [("a", "withdrawal.denial"), ("b", "none")],  # 0.5
+        [("a", "withdrawal.denial"), ("b", "withdrawal.denial"), ("c", "confrontation.defends_self")],  # 2/3, 1/3
+        [("a", "none"), ("b", "none")],  # every rater: none -> all 0
+        [],  # nobody coded it: no example
+        [("a", "withdrawal.denial"), ("a", "withdrawal.minimal_response"), ("b", "none")],
+    ]
+    utterances = [Utterance(transcript_id="s", utterance_id=i, speaker="C", role="client", text=f"t{i}",
+                            codes=[Code(rater=r, label=label) for r, label in codes])
+                  for i, codes in enumerate(client)]
+    transcripts = [Transcript(transcript_id="s", utterances=utterances)]
+    task = tasks_for(BOOK, ["client_markers"])[0]
+    soft = task_examples(transcripts, BOOK, task, "soft")
+    j = {label: i for i, label in enumerate(task.labels)}
+    assert soft.keys == [("s", 0), ("s", 1), ("s", 2), ("s", 4)]
+    assert soft.targets[0, j["withdrawal.denial"]] == 0.5 and soft.targets[0].sum() == 0.5
+    assert soft.targets[1, j["withdrawal.denial"]] == pytest.approx(2 / 3)
+    assert soft.targets[1, j["confrontation.defends_self"]] == pytest.approx(1 / 3)
+    assert not soft.targets[2].any()
+    assert soft.soft and soft.targets.dtype == np.float32
+    hard = soft.hard()
+    assert hard.keys == soft.keys and not hard.soft
+    assert [sorted(task.labels[k] for k in np.flatnonzero(row)) for row in hard.targets] == [
+        ["withdrawal.denial"], ["withdrawal.denial"], [], ["withdrawal.denial", "withdrawal.minimal_response"]]
+    # family level: a rater counts once per family
+    family = tasks_for(BOOK, ["client_markers"], level="family")[0]
+    by_family = task_examples(transcripts, BOOK, family, "soft")
+    assert by_family.targets[3].tolist() == [0.5, 0.0]
+    # one rater: soft is majority, row for row
+    one = [t.model_copy(update={"utterances": [u.model_copy(update={"codes": [c for c in u.codes if c.rater == "a"]})
+                                               for u in t.utterances]}) for t in transcripts]
+    majority = task_examples(one, BOOK, task, "majority")
+    alone = task_examples(one, BOOK, task, "soft")
+    assert alone.keys == majority.keys and np.array_equal(alone.targets, majority.targets)
+    assert task_examples(transcripts, BOOK, task, "soft", raters=["a"]).keys == majority.keys
+
+    # single-label: a distribution over the labels given (none coders have no class); no label: skipped
+    annomi = load_codebook("annomi")
+    behaviour = tasks_for(annomi, ["therapist_behaviour"])[0]
+    therapist = [
+        [(str(i), "therapist_behaviour.reflection") for i in range(7)]
+        + [(str(i), "therapist_behaviour.question") for i in range(7, 10)],
+        [("a", "therapist_behaviour.question"), ("b", "therapist_behaviour.reflection"),
+         ("c", "therapist_behaviour.other")],  # 1/3 each: its hard label is the first in codebook order
+        [("a", "therapist_behaviour.question"), ("b", "none")],  # renormalised: question 1.0
+        [("a", "none"), ("b", "none")],  # no label: skipped, as majority skips it
+    ]
+    utterances = [Utterance(transcript_id="s", utterance_id=i, speaker="T", role="therapist", text=f"t{i}",
+                            codes=[Code(rater=r, label=label) for r, label in codes])
+                  for i, codes in enumerate(therapist)]
+    single = task_examples([Transcript(transcript_id="s", utterances=utterances)], annomi, behaviour, "soft")
+    k = {label: i for i, label in enumerate(behaviour.labels)}
+    assert single.keys == [("s", 0), ("s", 1), ("s", 2)]
+    assert single.targets[0, k["therapist_behaviour.reflection"]] == pytest.approx(0.7)
+    assert single.targets[0, k["therapist_behaviour.question"]] == pytest.approx(0.3)
+    assert single.targets[1].tolist() == pytest.approx([1 / 3, 1 / 3, 0, 1 / 3])
+    assert single.targets[2, k["therapist_behaviour.question"]] == 1.0
+    assert np.allclose(single.targets.sum(axis=1), 1.0)
+    assert [behaviour.labels[c] for c in single.hard().classes] == [
+        "therapist_behaviour.reflection", "therapist_behaviour.reflection", "therapist_behaviour.question"]
+    assert isinstance(single.hard(), Examples) and single.hard().targets.sum(axis=1).tolist() == [1, 1, 1]
+    # hard_targets: ties to the first label, empty rows stay empty, 0/1 unchanged
+    assert hard_targets(np.array([[0.5, 0.5], [0.0, 0.0], [0.0, 1.0]]), multi_label=False).tolist() == [
+        [1, 0], [0, 0], [0, 1]]
+    assert hard_targets(np.array([[0.5, 0.49, 1.0, 0.0]]), multi_label=True).tolist() == [[1, 0, 1, 0]]
+
+
+def test_config_accepts_soft_consensus():
+    from typing import get_args
+
+    from rupturekit.codes import Consensus
+    from rupturekit.tagger.config import DataSource, TrainConfig
+
+    config = TrainConfig.model_validate({"data": [{"path": "x.jsonl", "consensus": "soft"}]})
+    assert config.data[0].consensus == "soft"
+    assert set(get_args(DataSource.model_fields["consensus"].annotation)) == set(get_args(Consensus))
+    with pytest.raises(ValueError):
+        TrainConfig.model_validate({"data": [{"path": "x.jsonl", "consensus": "mean"}]})
+
+
+def test_cli_consensus_views_refuse_soft(cli, tmp_path):
+    source = tmp_path / "corpus.jsonl"
+    coded = corpus()
+    coded[0].utterances[1].codes = [Code(rater="ana", label="withdrawal.denial")]
+    write_jsonl(coded, source)
+    result = cli("codes", "consensus", source, "-o", tmp_path / "soft.csv", "--how", "soft")
+    assert result.exit_code == 2 and not (tmp_path / "soft.csv").exists()
+    assert len(result.error_lines) == 1 and "'soft'" in result.error_lines[0] and "training target" in \
+        result.error_lines[0]
+    from rupturekit.analysis.events import choose_source
+
+    with pytest.raises(InputError, match="--codes soft: soft .* is a training target"):
+        choose_source(coded, BOOK, "soft", "corpus.jsonl")

@@ -381,6 +381,67 @@ def test_weak_labels_and_merged_auxiliary_tasks(workspace, tmp_path):
     assert "\n" not in str(error.value)
 
 
+def test_soft_consensus_trains_on_shares_and_scores_hard_labels(workspace, tmp_path, monkeypatch):
+    """consensus soft (main and auxiliary sources): targets are the raters' shares, label counts, folds
+    and validation read their hard labels (a three-way single-label split counts as its first label),
+    and a frozen 1-epoch training run completes."""
+    from rupturekit.tagger.transformer_train import evaluate, label_counts, session_folds
+
+    monkeypatch.setenv("RUPTUREKIT_CACHE", str(tmp_path / "cache"))
+    transcripts = read_jsonl(workspace["data"])
+    # a second coding pass of the markers says none on every 3rd client turn: the team's labels get 0.5
+    main = [t.model_copy(update={"utterances": [u.model_copy(update={"codes": [*u.codes, *(
+        [Code(rater="second", label="none")] if u.utterance_id % 3 == 0 else
+        [Code(rater="second", label=c.label) for c in u.codes])]}) if u.role == "client" else u
+        for u in t.utterances]}) for t in transcripts]
+    write_jsonl(main, tmp_path / "soft.jsonl")
+    # three AnnoMI annotators of the therapist turns: other, but a three-way split (no reflection, the
+    # codebook's first label) on every 4th turn, whose hard label is question, the first of the three
+    split = ["therapist_behaviour.question", "therapist_behaviour.therapist_input", "therapist_behaviour.other"]
+    aux = [t.model_copy(update={"utterances": [u.model_copy(update={"codes": [
+        Code(rater=f"a{k}", label=split[k] if u.utterance_id % 4 == 0 else split[2]) for k in range(3)]
+        if u.role == "therapist" else []}) for u in t.utterances]}) for t in transcripts]
+    write_jsonl(aux, tmp_path / "aux.jsonl")
+    data = _config(workspace["base"], tmp_path / "soft.jsonl", encoder_mode="frozen", epochs=1).model_dump(mode="json")
+    data["data"][0]["consensus"] = "soft"
+    data["aux"] = [{"codebook": "annomi", "dimensions": ["therapist_behaviour"],
+                    "data": [{"path": str(tmp_path / "aux.jsonl"), "consensus": "soft"}]}]
+    config = TrainConfig.model_validate(data)
+
+    corpus = load_corpus(config)
+    markers, behaviour = (next(t for t in corpus.tasks if t.key == key)
+                          for key in ("3rs__client_markers", "annomi__therapist_behaviour"))
+    gold = np.concatenate([s.targets[markers.key][s.gold[markers.key]] for s in corpus.sessions])
+    assert set(np.unique(gold).tolist()) == {0.0, 0.5, 1.0}
+    rows = np.concatenate([s.targets[behaviour.key][s.gold[behaviour.key]] for s in corpus.sessions])
+    n_split = sum(1 for t in transcripts for u in t.utterances if u.role == "therapist" and u.utterance_id % 4 == 0)
+    assert n_split and int(np.isclose(rows.max(axis=1), 1 / 3).sum()) == n_split
+    everything = list(range(len(corpus.sessions)))
+    counts = label_counts(corpus, everything)
+    assert counts[behaviour.key]["therapist_behaviour.question"] == n_split
+    assert counts[behaviour.key]["therapist_behaviour.other"] == len(rows) - n_split
+    assert counts[behaviour.key]["therapist_behaviour.reflection"] == 0
+    assert counts[markers.key]["withdrawal.minimal_response"] == sum(
+        1 for t in transcripts for u in t.utterances for c in u.codes if c.label == "withdrawal.minimal_response")
+    # validation scores a split row by its hard label (question), not as an empty row
+    n_rows = sum(s.n for s in corpus.sessions)
+    probs = {task.key: np.zeros((n_rows, len(task.labels))) for task in corpus.tasks}
+    probs[behaviour.key][:, list(behaviour.labels).index("therapist_behaviour.other")] = 1.0
+    report, _ = evaluate(corpus, everything, probs, tune=False)
+    labels = report[behaviour.key]["labels"]
+    assert labels["therapist_behaviour.question"]["support"] == n_split
+    assert labels["therapist_behaviour.reflection"]["support"] == 0
+    assert labels["therapist_behaviour.other"]["recall"] == 1.0
+    assert len(set(session_folds(corpus, 2, 7).values())) == 2
+
+    out = train_transformer(config, tmp_path / "soft-model", progress=lambda event: None)
+    metrics = json.loads((out / "val_metrics.json").read_text())
+    assert metrics["epochs_run"] == 1 and behaviour.key in metrics["tasks"]
+    assert "soft targets (each label's share of the raters)" in (out / "MODEL_CARD.md").read_text()
+    tagged = TransformerTagger.load(out, codebook="3rs").tag(_corpus(1, seed=5))
+    assert all(u.model_extra["scores"] for u in tagged[0].utterances if u.role == "client")
+
+
 # ------------------------------------------------------------------ bad models
 
 

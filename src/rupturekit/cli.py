@@ -938,6 +938,9 @@ def codes_consensus(
     from rupturekit.codes import consensus_rows, write_long_codes
     from rupturekit.safe_output import Output, atomic_write
 
+    if how == "soft":
+        raise _fail("--how: 'soft' (each label's share of the raters) is a training target (a data source's "
+                    "consensus), not a consensus view of codes; use majority, any or unanimous")
     if how not in ("majority", "any", "unanimous"):
         raise _fail(f"--how: '{how}' is not one of majority, any, unanimous")
     _guard([corpus_path, _file_or_none(codebook)], Output(output))

@@ -16,7 +16,7 @@ import csv
 import io
 import warnings
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -30,7 +30,10 @@ from rupturekit.safe_output import safe_csv_writer, unescape_cell
 
 LONG_COLUMNS = ("transcript_id", "utterance_id", "rater", "label")
 OPTIONAL_COLUMNS = ("rating", "note")
-Consensus = Literal["majority", "any", "unanimous"]
+# How several raters' codes become one target: majority / any / unanimous give labels (a consensus
+# view); soft gives each label's share of the raters (`label_shares`), a training target only.
+Consensus = Literal["majority", "any", "unanimous", "soft"]
+CONSENSUS_VIEWS = ("majority", "any", "unanimous")  # the rules that give labels (codes as rows)
 _EXAMPLES = 3
 MACHINE_KINDS = ("model", "weak")
 
@@ -294,6 +297,23 @@ def raters_of(utterance: Utterance, codebook: Codebook, dimension: Dimension) ->
             if (c.label == codebook.none_label and none_counts) or codebook.dimension_of(c.label) == dimension}
 
 
+def _coders(utterance: Utterance, codebook: Codebook, dimension: Dimension,
+            raters: Iterable[str] | None) -> set[str]:
+    """`raters_of`, restricted to `raters`; without `raters`, the human raters (see `consensus_labels`)."""
+    allowed = set(raters) if raters is not None else None
+    return {r for r in raters_of(utterance, codebook, dimension)
+            if (r in allowed if allowed is not None else not _namespaced_machine(r))}
+
+
+def _no_view(how: str) -> None:
+    if how == "soft":
+        raise ValueError("consensus 'soft' gives each label's share of the raters, not labels: it is a training "
+                         "target (a data source's consensus), not a consensus view of the codes; use majority, "
+                         "any or unanimous, or label_shares for the shares")
+    if how not in CONSENSUS_VIEWS:
+        raise ValueError(f"consensus '{how}' is not one of {', '.join(CONSENSUS_VIEWS)}")
+
+
 def consensus_labels(utterance: Utterance, codebook: Codebook, dimension: Dimension,
                      how: Consensus = "majority", raters: Iterable[str] | None = None) -> list[str] | None:
     """Labels of `dimension` on which the raters agree; None when nobody coded it.
@@ -303,10 +323,10 @@ def consensus_labels(utterance: Utterance, codebook: Codebook, dimension: Dimens
     unanimous: given by all of them. [] means they agree that no label applies.
     Without `raters`, the human raters: machine codes (``model:*``, ``weak:*``) count only when
     named in `raters`, so that a weak-labelled corpus never votes in a human consensus.
+    ``soft`` gives no labels (ValueError): see `label_shares`.
     """
-    allowed = set(raters) if raters is not None else None
-    coders = {r for r in raters_of(utterance, codebook, dimension)
-              if (r in allowed if allowed is not None else not _namespaced_machine(r))}
+    _no_view(how)
+    coders = _coders(utterance, codebook, dimension, raters)
     if not coders:
         return None
     votes = Counter()
@@ -315,6 +335,29 @@ def consensus_labels(utterance: Utterance, codebook: Codebook, dimension: Dimens
             votes[code.label] += 1
     needed = {"majority": len(coders) // 2 + 1, "any": 1, "unanimous": len(coders)}[how]
     return sorted(label for label, n in votes.items() if n >= needed)
+
+
+def label_shares(utterance: Utterance, codebook: Codebook, dimension: Dimension,
+                 raters: Iterable[str] | None = None,
+                 key: Callable[[str], str] | None = None) -> dict[str, float] | None:
+    """The ``soft`` consensus: per label of `dimension`, the share of the raters who coded the
+    utterance (`raters_of`; restricted to `raters`, or without it the human raters, as in
+    `consensus_labels`) that gave it. None when nobody coded it; {} when every one of them coded
+    ``none``. Labels nobody gave are left out.
+
+    `key` maps a label to the name it counts under (e.g. its family): a rater who gave two labels
+    of one name counts once, so a share never exceeds 1. With one rater every share is 1, the
+    labels being those `consensus_labels` gives under any rule. The shares of a single-label
+    dimension sum to 1 unless some raters coded ``none``.
+    """
+    coders = _coders(utterance, codebook, dimension, raters)
+    if not coders:
+        return None
+    givers: dict[str, set[str]] = defaultdict(set)
+    for code in utterance.codes:
+        if code.rater in coders and codebook.dimension_of(code.label) == dimension:
+            givers[key(code.label) if key is not None else code.label].add(code.rater)
+    return {name: len(who) / len(coders) for name, who in sorted(givers.items())}
 
 
 def _namespaced_machine(rater: str) -> bool:
@@ -328,7 +371,9 @@ def consensus_rows(transcripts: Iterable[Transcript], codebook: Codebook, how: C
     """A consensus view as long-format rows with rater = `how` (never stored over raw codes).
 
     Codes whose label is not in `codebook` cannot take part; they are reported with a
-    `UserWarning` (the CLI prints it as one line), never dropped silently."""
+    `UserWarning` (the CLI prints it as one line), never dropped silently. ``soft`` has no such
+    view (ValueError): shares are not codes."""
+    _no_view(how)
     transcripts = list(transcripts)
     raters = list(raters) if raters is not None else None
     unknown = out_of_codebook(transcripts, codebook, raters)

@@ -132,6 +132,9 @@ def choose_source(transcripts: Sequence[Transcript], codebook: Codebook, wanted:
             raise InputError(file, f"--codes {wanted}: the file has no human codes of codebook '{codebook.name}'",
                              "give a corpus with codes (rupturekit codes import)")
         return Source("consensus", wanted)
+    if wanted == "soft":
+        raise InputError(file, "--codes soft: soft (each label's share of the raters) is a training target, not "
+                               "labels to analyse", "use majority, any or unanimous for the raters' consensus")
     raise InputError(file, f"--codes: no codes by rater '{wanted}'",
                      f"raters present: {', '.join(raters) or 'none'}; or use tags, majority, any, unanimous")
 

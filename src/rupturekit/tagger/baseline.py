@@ -491,7 +491,8 @@ class BaselineTagger(UsesDecisions):
     def _fit_task(self, task: Task, examples: Examples, inputs: Inputs, weights: dict[str, float]) -> _TaskModel:
         config = self.config
         rows = inputs.rows(examples.keys)
-        targets = np.asarray(examples.targets) > 0
+        # 0/1: soft targets (consensus "soft") train as their argmax (single-label) or share >= 0.5
+        targets = examples.hard().targets > 0
         groups = np.asarray(examples.groups)
         weight = np.array([float(weights.get(g, 1.0)) for g in groups])
         # input blocks and scaler: fitted on all training rows, shared by the calibration folds

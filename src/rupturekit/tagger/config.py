@@ -36,7 +36,11 @@ class DataSource(BaseModel):
     gold: str | None = None
     path: str | None = None
     raters: list[str] | None = None  # None: every rater in the source
-    consensus: Literal["majority", "any", "unanimous"] = "majority"
+    # How several raters' codes become one target per utterance (`rupturekit.codes.Consensus`):
+    # majority (more than half of the raters), any, unanimous: 0/1 targets.
+    # soft: the share of raters per label as the training target (transformer); the baseline trains
+    # on the majority/argmax (single-label: the largest share; multi-label: share >= 0.5).
+    consensus: Literal["majority", "any", "unanimous", "soft"] = "majority"
     # Weak labels (from `rupturekit weak-label`): probabilities used as soft targets / weights.
     weak: bool = False
     weight: float = Field(1.0, ge=0)

@@ -34,7 +34,7 @@ from rupturekit.codebook import Codebook
 from rupturekit.errors import InputError
 from rupturekit.records import Transcript
 from rupturekit.tagger.config import DataSource, TrainConfig
-from rupturekit.tagger.dataset import Examples, Task, task_examples
+from rupturekit.tagger.dataset import Examples, Task, hard_targets, task_examples
 
 __all__ = [
     "CVReport",
@@ -70,8 +70,10 @@ def examples_for(config: TrainConfig, codebook: Codebook, tasks: list[Task], tra
     """The examples of every task, each transcript reduced by its own source's consensus rule.
 
     `sources` maps transcript id -> the DataSource it came from; without it every transcript uses
-    the config's (single) consensus rule. Weak (soft-label) sources are refused: the baseline
-    trains on hard labels only.
+    the config's (single) consensus rule. The baseline trains and is scored on hard labels only:
+    weak (soft-label) sources are refused, and the shares of a ``consensus: soft`` source become
+    0/1 targets (`dataset.hard_targets`: the argmax for a single-label task, share >= 0.5 for a
+    multi-label one).
     """
     sources = sources if sources is not None else _default_sources(config, transcripts)
     weak = sorted({s.name for s in sources.values() if s.weak})
@@ -91,7 +93,7 @@ def examples_for(config: TrainConfig, codebook: Codebook, tasks: list[Task], tra
         # corpus order, whatever the consensus rules
         position = np.argsort([order[k[0]] * 10**9 + k[1] for k in keys], kind="stable")
         out[task.name] = Examples(task, [keys[i] for i in position], groups[position].astype(object),
-                                  targets[position].astype(np.float32))
+                                  hard_targets(targets[position], task.multi_label))
     return out
 
 
@@ -114,7 +116,7 @@ def assign_folds(examples: dict[str, Examples], n_folds: int, seed: int,
     summarised by its rarest positive label (or "<task>:none"), so that folds get similar label
     mixes while no group is split. `group_of` maps a transcript to its group (its source video:
     `rupturekit.tagger.dataset.group_map`); without it each transcript is a group. Fewer groups
-    than folds: one fold per group.
+    than folds: one fold per group. Soft targets count by their hard labels (`dataset.hard_targets`).
     """
     from sklearn.model_selection import StratifiedGroupKFold
 
@@ -127,9 +129,10 @@ def assign_folds(examples: dict[str, Examples], n_folds: int, seed: int,
                          "add coded transcripts")
     summary: list[str] = []
     for name, e in examples.items():
-        counts = e.targets.sum(axis=0)
+        hard = e.hard().targets
+        counts = hard.sum(axis=0)
         rarity = np.argsort(counts, kind="stable")  # rarest label first
-        for row in e.targets:
+        for row in hard:
             positive = [j for j in rarity if row[j] > 0]
             summary.append(f"{name}:{e.task.labels[positive[0]]}" if positive else f"{name}:none")
     k = min(n_folds, len(unique))
@@ -212,10 +215,11 @@ def _num(value: float | None) -> float | None:
 
 
 def _indicator(task: Task, values: np.ndarray) -> np.ndarray:
-    """0/1 matrix (n, L): as given for multi-label, one-hot of the argmax for single-label."""
+    """0/1 matrix (n, L): values >= 0.5 for multi-label (0/1 as given; a soft target's share >= 0.5),
+    one-hot of the argmax for single-label (as `dataset.hard_targets`)."""
     values = np.asarray(values)
     if task.multi_label:
-        return (values > 0).astype(np.int64)
+        return (values >= 0.5).astype(np.int64)
     out = np.zeros(values.shape, dtype=np.int64)
     if len(values):
         out[np.arange(len(values)), values.argmax(axis=1)] = 1

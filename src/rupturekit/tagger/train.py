@@ -82,7 +82,7 @@ def _label_counts(examples: dict[str, Examples], sources: dict[str, DataSource])
         source_of_row = np.array([names.index(sources[g].name) for g in e.groups]) if len(e) else np.zeros(0, int)
         table = {}
         for j, label in enumerate(e.task.labels):
-            positive = e.targets[:, j] > 0
+            positive = e.hard().targets[:, j] > 0
             table[label] = [int((positive & (source_of_row == k)).sum()) for k in range(len(names))] + \
                 [int(positive.sum())]
         out[task_name] = table
@@ -248,7 +248,8 @@ def model_card(config: TrainConfig, data: TrainingData, tasks: list[Task], examp
         source = next(s for s in data.sources.values() if s.name == name)
         ids = {tid for tid, s in data.sources.items() if s.name == name}
         n_utt = sum(len(t.utterances) for t in data.transcripts if t.transcript_id in ids)
-        lines.append(f"| {name} | {source.consensus} | {', '.join(source.raters) if source.raters else 'all'} | "
+        rule = "soft (trained on its hard labels)" if source.consensus == "soft" else source.consensus
+        lines.append(f"| {name} | {rule} | {', '.join(source.raters) if source.raters else 'all'} | "
                      f"{len(ids)} | {n_utt:,} |")
     for task in tasks:
         e = examples[task.name]

@@ -2,13 +2,16 @@
 
 Data. Each ``data`` source of the config gives transcripts (read with
 `rupturekit.tagger.dataset.load_training_data`, one source at a time, so that every source keeps
-its own consensus rule and raters; transcript ids must not repeat across these sources). A source
-with ``weak: true`` is a JSONL whose utterances carry ``weak: {label: probability}``: the
-probabilities are soft targets for multi-label tasks (single-label tasks ignore them), and a
-weak-labelled utterance that also has a gold target keeps the gold one. ``weight`` scales every
-row of a source. Auxiliary tasks (``aux``) read their own sources; a transcript already present
-(same id, same utterances) is *merged* - it simply gets the auxiliary targets too - and a new
-one joins as a session with only auxiliary targets. Examples are built per session.
+its own consensus rule and raters; transcript ids must not repeat across these sources). With
+``consensus: soft`` a coded utterance's target is each label's share of its raters: the losses
+train on it as a probability, while validation scores, label counts and weights, oversampling and
+folds read its hard labels (`dataset.hard_targets`). A source with ``weak: true`` is a JSONL whose
+utterances carry ``weak: {label: probability}``: the probabilities are soft targets for
+multi-label tasks (single-label tasks ignore them), and a weak-labelled utterance that also has a
+gold target keeps the gold one. ``weight`` scales every row of a source. Auxiliary tasks (``aux``)
+read their own sources; a transcript already present (same id, same utterances) is *merged* - it
+simply gets the auxiliary targets too - and a new one joins as a session with only auxiliary
+targets. Examples are built per session.
 
 Split. Sessions with main-task gold targets are split, per data source, seeded and grouped by
 transcript, into training and validation (``validation_fraction``); auxiliary-only and weak-only
@@ -51,7 +54,14 @@ from rupturekit.errors import InputError
 from rupturekit.records import Transcript
 from rupturekit.tagger.baseline import BaselineTagger
 from rupturekit.tagger.config import DataSource, TrainConfig, TransformerConfig
-from rupturekit.tagger.dataset import group_key, load_source, load_training_data, task_examples, tasks_for
+from rupturekit.tagger.dataset import (
+    group_key,
+    hard_targets,
+    load_source,
+    load_training_data,
+    task_examples,
+    tasks_for,
+)
 from rupturekit.tagger.decisions import HierarchicalDecision, decide_out_of_fold, prf, tune_on_sources
 from rupturekit.tagger.encoder import (
     hidden_size,
@@ -155,7 +165,7 @@ def _add_transcripts(sessions: dict[str, Session], transcripts: list[Transcript]
     summary = {"name": source.name, "kind": kind, "codebook": codebook.name, "weak": source.weak,
                "weight": source.weight, "transcripts": len(transcripts),
                "utterances": sum(len(t.utterances) for t in transcripts), "merged_only": merged_only,
-               "raters": list(source.raters) if source.raters else None}
+               "raters": list(source.raters) if source.raters else None, "consensus": source.consensus}
     for transcript in transcripts:
         session = sessions.get(transcript.transcript_id)
         if session is None:
@@ -334,7 +344,7 @@ def label_counts(corpus: Corpus, indices: list[int], gold_only: bool = True) -> 
             session = corpus.sessions[i]
             keep = session.gold[task.key] if gold_only else session.mask[task.key]
             rows += int(keep.sum())
-            positive = session.targets[task.key][keep] >= 0.5
+            positive = hard_targets(session.targets[task.key][keep], task.multi_label) > 0
             for j, label in enumerate(task.labels):
                 counts[label] += int(positive[:, j].sum())
         counts["_rows"] = rows
@@ -409,7 +419,8 @@ def session_copies(corpus: Corpus, train: list[int], counts: dict[str, dict[str,
         for task in corpus.main_tasks:
             task_counts = counts[task.key]
             top = max((task_counts[label] for label in task.labels), default=0)
-            positive = (session.targets[task.key][session.gold[task.key]] >= 0.5).any(axis=0)
+            gold = session.targets[task.key][session.gold[task.key]]
+            positive = (hard_targets(gold, task.multi_label) > 0).any(axis=0)
             for j, label in enumerate(task.labels):
                 if positive[j] and task_counts[label] > 0:
                     rarity = max(rarity, top / task_counts[label])
@@ -442,7 +453,7 @@ def evaluate(corpus: Corpus, sessions: list[int], probs: dict[str, np.ndarray], 
         if truth is None or not len(truth):
             tuned[task.key] = [0.5] * len(task.labels) if task.multi_label else []
             continue
-        truth = (truth >= 0.5).astype(np.int8)
+        truth = hard_targets(truth, task.multi_label).astype(np.int8)  # soft targets: as their hard labels
         if task.multi_label:
             cuts = ([best_threshold(p[:, j], truth[:, j]) for j in range(len(task.labels))] if tune
                     else list((thresholds or {}).get(task.key, [0.5] * len(task.labels))))
@@ -564,6 +575,8 @@ def _source_line(summary: dict[str, Any]) -> str:
         text += " (only the transcripts that are also in the main data)"
     if summary.get("raters"):
         text += f", codes of rater(s) {', '.join(summary['raters'])}"
+    if summary.get("consensus") == "soft" and not summary.get("weak"):
+        text += ", soft targets (each label's share of the raters)"
     if summary["weight"] != 1.0:
         text += f", weight {summary['weight']:g}"
     return text + (f" - {note}." if note else ".")
@@ -1078,7 +1091,7 @@ def session_folds(corpus: Corpus, n_folds: int, seed: int) -> dict[int, int]:
             for row in np.flatnonzero(gold):
                 keys.append((session.transcript_id, int(session.utterance_ids[row])))
                 groups.append(session.transcript_id)
-            rows.append((session.targets[task.key][gold] >= 0.5).astype(np.float32))
+            rows.append(hard_targets(session.targets[task.key][gold], task.multi_label))
         targets = np.vstack(rows) if rows else np.zeros((0, len(task.labels)), np.float32)
         examples[task.name] = Examples(task.task(), keys, np.asarray(groups, dtype=object), targets)
     group_of = {corpus.sessions[i].transcript_id: corpus.sessions[i].group or corpus.sessions[i].transcript_id
@@ -1129,7 +1142,7 @@ def oof_rows(prep: Prepared, crossfit: CrossFit, task: TaskSpec,
             continue
         gold = session.gold[task.key]
         probs.append(crossfit.probabilities[i][task.key][gold])
-        truth.append((session.targets[task.key][gold] >= 0.5).astype(np.int8))
+        truth.append(hard_targets(session.targets[task.key][gold], task.multi_label).astype(np.int8))
         keys += [(session.transcript_id, int(session.utterance_ids[r])) for r in np.flatnonzero(gold)]
     width = len(task.labels)
     return (np.concatenate(probs) if probs else np.zeros((0, width)),
