@@ -15,10 +15,12 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft", reason="peft (LoRA) is a dependency of the transformer tagger; pip install peft")
 
+from rupturekit.codebook import load_codebook  # noqa: E402
 from rupturekit.errors import InputError  # noqa: E402
 from rupturekit.records import Code, Transcript, Utterance, read_jsonl, write_jsonl  # noqa: E402
 from rupturekit.tagger.api import default_model_dir  # noqa: E402
 from rupturekit.tagger.config import TrainConfig, TransformerConfig  # noqa: E402
+from rupturekit.tagger.dataset import tasks_for  # noqa: E402
 from rupturekit.tagger.encoder import (  # noqa: E402
     PlainTokenizer,
     Specials,
@@ -79,9 +81,11 @@ def _corpus(n_transcripts: int = 8, seed: int = 0) -> list[Transcript]:
 
 
 def _config(base: Path, data: Path, **transformer) -> TrainConfig:
+    # encoder_mode auto is frozen on a CPU: these tests name the mode that `lora` used to choose
+    mode = "lora" if transformer.get("lora", True) else "full"
     settings = {"base": str(base), "max_length": 16, "window_stride": 12, "dialogue_heads": 2, "epochs": 2,
                 "sessions_per_batch": 2, "learning_rate": 5e-3, "encoder_learning_rate": 1e-3,
-                "validation_fraction": 0.25, "device": "cpu", **transformer}
+                "validation_fraction": 0.25, "device": "cpu", "encoder_mode": mode, **transformer}
     return TrainConfig.model_validate({"model": "transformer", "codebook": "3rs", "data": [{"path": str(data)}],
                                        "transformer": settings, "seed": 7})
 
@@ -543,3 +547,116 @@ def test_frozen_encoder_with_cross_fitted_decisions(workspace, tmp_path, monkeyp
         tagger.set_operating_point("nonsense")
     card = (out / "MODEL_CARD.md").read_text()
     assert "Decisions at real base rates" in card and "frozen" in card
+
+
+# ------------------------------------------------------------------ encoder mode, context window, hybrid
+
+
+def test_auto_encoder_mode_is_frozen_without_a_gpu_and_says_so(workspace, tmp_path, monkeypatch):
+    from rupturekit.tagger.transformer_train import prepare_training
+
+    monkeypatch.setenv("RUPTUREKIT_CACHE", str(tmp_path / "cache"))
+    config = _config(workspace["base"], workspace["data"], encoder_mode="auto")
+    assert config.transformer.resolve_mode(cuda=False) == "frozen"
+    assert config.transformer.resolve_mode(cuda=True) == "lora"
+    assert config.transformer.model_copy(update={"lora": False}).resolve_mode(cuda=True) == "full"
+    lines: list[str] = []
+    prep = prepare_training(config, lines.append)
+    assert prep.mode == "frozen" and prep.vectors is not None
+    assert prep.config.transformer.encoder_mode == "frozen"  # what the folder's config records
+    assert any(line.startswith("encoder mode: frozen (auto: no CUDA GPU here") for line in lines)
+    # a named mode is kept, and nothing is said about it
+    lines.clear()
+    assert prepare_training(_config(workspace["base"], workspace["data"], encoder_mode="full"), lines.append).mode \
+        == "full"
+    assert not any(line.startswith("encoder mode") for line in lines)
+
+
+def _dialogue_model(window: int | None, hidden: int = 8):
+    from rupturekit.tagger.transformer import DialogueModel, SessionInput, TaskSpec
+
+    config = TransformerConfig(dialogue_heads=2, dialogue_window=window, dropout=0.0)
+    task = TaskSpec.of(tasks_for(load_codebook("annomi"), ["client_talk_type"])[0], "annomi")
+    torch.manual_seed(0)
+    model = DialogueModel(torch.nn.Identity(), hidden, [task], config).eval()
+
+    def session(n: int) -> SessionInput:
+        return SessionInput(np.zeros(n, dtype=np.int64), [], np.zeros(0, dtype=np.int64))
+    return model, session
+
+
+def test_a_windowed_dialogue_layer_sees_only_nearby_turns():
+    model, session = _dialogue_model(window=1)
+    torch.manual_seed(1)
+    x = torch.randn(6, 8)
+    with torch.no_grad():
+        out = model.contextualize(x, [session(6)])
+        changed = x.clone()
+        changed[5] = torch.randn(8) * 3  # turn 5 is 2 turns away from turn 3, and further from the rest
+        after = model.contextualize(changed, [session(6)])
+        assert torch.allclose(out[:4], after[:4], atol=1e-6)  # turns 0-3 do not see turn 5
+        assert not torch.allclose(out[4], after[4])  # turn 4 does
+        # padded together with a longer session, each session gets what it gets alone
+        y = torch.randn(3, 8)
+        both = model.contextualize(torch.cat([x, y]), [session(6), session(3)])
+        assert torch.allclose(both[:6], out, atol=1e-5)
+        assert torch.allclose(both[6:], model.contextualize(y, [session(3)]), atol=1e-5)
+    # a window as long as the session is the whole session
+    whole, _ = _dialogue_model(window=None)
+    wide, _ = _dialogue_model(window=10)
+    with torch.no_grad():
+        assert torch.allclose(whole.contextualize(x, [session(6)]), wide.contextualize(x, [session(6)]), atol=1e-6)
+    with pytest.raises(ValueError, match="dialogue_window"):
+        TransformerConfig(dialogue_window=3, dialogue_layer="bigru")
+
+
+def test_hybrid_joint_trains_saves_and_names_baseline_evidence(workspace, tmp_path, monkeypatch):
+    from rupturekit.tagger.hybrid import HYBRID_DIR
+    from rupturekit.tagger.transformer_train import joint_data
+
+    monkeypatch.setenv("RUPTUREKIT_CACHE", str(tmp_path / "cache"))
+    config = _config(workspace["base"], workspace["data"], encoder_mode="frozen", hybrid="joint", hybrid_folds=2,
+                     epochs=2)
+    config = config.model_copy(update={"baseline": config.baseline.model_copy(update={"min_df": 1})})
+    lines: list[str] = []
+    out = train_transformer(config, tmp_path / "hybrid", progress=lines.append)
+    assert sum("scored out of fold" in line for line in lines) == 2
+    manifest = json.loads((out / "model.json").read_text())
+    labels = [tuple(x) for x in manifest["hybrid"]["labels"]]
+    assert labels == [(t["name"], label) for t in manifest["tasks"] for label in t["labels"]]
+    assert f"{HYBRID_DIR}/model.json" in manifest["files"] and f"{HYBRID_DIR}/weights.json" in manifest["files"]
+    tagger = TransformerTagger.load(out, codebook="3rs")
+    assert tagger.hybrid is not None
+    assert tagger.model.extra.in_features == len(manifest["hybrid"]["feature_names"]) + len(labels)
+    transcripts = _corpus(3, seed=4)
+    tagged = tagger.tag(transcripts)
+    names = {name for model in tagger.hybrid[1].models_.values() for name in model.column_names}
+    shown = [(label, ev) for t in tagged for u in t.utterances for label, ev in u.model_extra["evidence"].items()]
+    assert shown and any(evidence for _, evidence in shown), "some utterance should be tagged, with evidence"
+    for label, evidence in shown:  # the baseline's own columns: n-grams and cue features
+        assert all(name in names and weight > 0 for name, weight in evidence), (label, evidence)
+    copy = tagger.save(tmp_path / "copy")
+    assert _dump(TransformerTagger.load(copy).tag(transcripts)) == _dump(tagged)
+    # out of fold: a training transcript is scored by the baseline fitted on the other fold only
+    from rupturekit.tagger import hybrid
+    from rupturekit.tagger.dataset import group_map
+    from rupturekit.tagger.evaluate import assign_folds, subset
+
+    data = joint_data(config)
+    ids = [t.transcript_id for t in data.transcripts]
+    scores, final = hybrid.joint_scores(config, data.codebook, data.tasks, data.transcripts, data.inputs,
+                                        data.examples, ids[:-1], ids[-1:], n_folds=2)
+    folds = assign_folds({n: subset(e, np.flatnonzero([g in ids[:-1] for g in e.groups]))
+                          for n, e in data.examples.items()}, 2, config.seed,
+                         group_of=group_map(data.transcripts[:-1], config.group_by))
+    held = {t for t, f in folds.items() if f == folds[ids[0]]}
+    other = hybrid._fit_baseline(config, data.codebook, data.tasks, data.inputs, data.examples,
+                                 set(ids[:-1]) - held, {})
+    rows = np.flatnonzero([k[0] == ids[0] for k in data.inputs.keys])
+    assert np.allclose(scores[ids[0]], hybrid.baseline_scores(other, data.inputs, rows, labels))
+    assert not np.allclose(scores[ids[0]], hybrid.baseline_scores(final, data.inputs, rows, labels))
+    # the test transcript is scored by the baseline fitted on every training transcript
+    last = np.flatnonzero([k[0] == ids[-1] for k in data.inputs.keys])
+    assert np.allclose(scores[ids[-1]], hybrid.baseline_scores(final, data.inputs, last, labels))
+    with pytest.raises(ValueError, match="auxiliary"):
+        TrainConfig.model_validate({**config.model_dump(), "aux": [{"codebook": "annomi", "data": [{"path": "x"}]}]})
