@@ -123,17 +123,22 @@ def tag_with(transcripts: list[Transcript], tasks, probs: dict[str, dict[str, np
 
 
 def save_joint(path: Path, extras: dict[int, tuple], sessions) -> None:
-    """The hybrid's per-fold inputs (safetensors + the JointInputs as JSON metadata), so that a
-    machine without the baseline's dependencies (spaCy) can run the same hybrid folds."""
+    """The hybrid's per-fold inputs, so that a machine without the baseline's dependencies (spaCy)
+    can run the same hybrid folds: the cue-feature columns once (they do not depend on the fold)
+    and the score columns per fold, as float16 safetensors, with the JointInputs as JSON metadata."""
     from safetensors.torch import save_file
 
-    tensors = {f"{fold}/{sessions[i].transcript_id}": extra[0][i].contiguous()
-               for fold, extra in extras.items() for i in range(len(sessions))}
-    meta = {"joint": json.dumps(next(iter(extras.values()))[1].to_json())}
-    save_file(tensors, str(path), metadata=meta)
+    joint = next(iter(extras.values()))[1]
+    width = len(joint.labels)
+    tensors = {f"features/{s.transcript_id}": next(iter(extras.values()))[0][i][:, width:].half().contiguous()
+               for i, s in enumerate(sessions)}
+    tensors |= {f"scores/{fold}/{s.transcript_id}": extra[0][i][:, :width].half().contiguous()
+                for fold, extra in extras.items() for i, s in enumerate(sessions)}
+    save_file(tensors, str(path), metadata={"joint": json.dumps(joint.to_json())})
 
 
 def load_joint(path: Path, sessions) -> dict[int, tuple]:
+    import torch
     from safetensors import safe_open
 
     from rupturekit.tagger.hybrid import JointInputs
@@ -141,9 +146,11 @@ def load_joint(path: Path, sessions) -> dict[int, tuple]:
     extras: dict[int, tuple] = {}
     with safe_open(str(path), "pt") as handle:
         joint = JointInputs.from_json(json.loads(handle.metadata()["joint"]))
-        folds = sorted({int(k.split("/", 1)[0]) for k in handle.keys()})
+        folds = sorted({int(k.split("/")[1]) for k in handle.keys() if k.startswith("scores/")})
+        features = [handle.get_tensor(f"features/{s.transcript_id}").float() for s in sessions]
         for fold in folds:
-            extras[fold] = ([handle.get_tensor(f"{fold}/{s.transcript_id}") for s in sessions], joint, None)
+            extras[fold] = ([torch.cat([handle.get_tensor(f"scores/{fold}/{s.transcript_id}").float(), f], dim=1)
+                             for s, f in zip(sessions, features, strict=True)], joint, None)
     return extras
 
 
@@ -157,11 +164,13 @@ def transformer_folds(config: TrainConfig, transcripts: list[Transcript], fold_o
     from rupturekit.tagger import transformer_train as tt
 
     began = time.perf_counter()
-    prep = tt.prepare_training(config, log)
+    hybrid = config.transformer.hybrid == "joint"
+    # a hybrid's inputs are made per fold below (nested), not once over the whole corpus
+    plain = config.model_copy(update={"transformer": config.transformer.model_copy(update={"hybrid": "none"})})
+    prep = tt.prepare_training(plain, log)
     prepared = time.perf_counter() - began
     sessions = prep.corpus.sessions
     index = {s.transcript_id: i for i, s in enumerate(sessions)}
-    hybrid = config.transformer.hybrid == "joint"
     extras: dict[int, tuple] = {}
     if hybrid and joint_cache is not None and joint_cache.exists():
         extras = load_joint(joint_cache, sessions)
@@ -577,7 +586,10 @@ def main() -> int:
             continue
         for grouping in groupings if n == 0 else ["video"]:
             began = time.perf_counter()
-            variant = load_train_config(ROOT / "configs" / "annomi.yaml", common + settings + args.overrides)
+            # trained as configs/annomi.yaml trains: on AnnoMI-full with soft targets (the 10-rater
+            # transcripts' label shares); scored, as the baseline, against AnnoMI-simple's codes
+            own = [f"data.0.path={full}", f"seed={args.fold_seed}"]
+            variant = load_train_config(ROOT / "configs" / "annomi.yaml", own + settings + args.overrides)
             print(f"{label} (folds by {grouping}): {' '.join(settings + args.overrides) or 'configs/annomi.yaml'}")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

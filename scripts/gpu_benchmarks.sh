@@ -2,8 +2,8 @@
 # The benchmarks that need a CUDA GPU, in one run (GPU time is scarce: one short, prepared script):
 #   1. smoke test: the default model on CUDA, one training epoch on six transcripts (stops here if it fails);
 #   2. scripts/bench_tag_gpu.py --train: tagging throughput (bf16) and a timed full AnnoMI fine-tune;
-#   3. scripts/benchmark_annomi.py: the transformer's 5 folds for several settings, in parallel on the one
-#      GPU, with --save-predictions; score them anywhere with --predictions (see that script).
+#   3. scripts/gpu_annomi_modes.sh: the AnnoMI folds of the encoder modes, seeds and context variants, in
+#      parallel on the one GPU, with --save-predictions; score them anywhere with benchmark_annomi.py --predictions.
 # Every step has its own time limit, so a slow step cannot take the others' results with it.
 #
 # Usage: bash scripts/gpu_benchmarks.sh OUTDIR [ANNOMI_DIR]   (rupturekit importable, e.g. pip install -e .)
@@ -42,7 +42,7 @@ tagger = load_default(device=device)
 print("default model on", tagger.device, "-", {k: v.shape for k, v in tagger.predict(transcripts[:2]).items()})
 folder = Path(tempfile.mkdtemp())
 write_jsonl(transcripts[:6], folder / "six.jsonl")
-config = load_train_config("configs/annomi.yaml", [f"data.0.path={folder / 'six.jsonl'}", "transformer.epochs=1",
+config = load_train_config("configs/annomi.yaml", [f"data.0.path={folder / 'six.jsonl'}", "transformer.epochs=1", "transformer.hybrid=none",
                                                    f"transformer.device={device}"])
 began = time.perf_counter()
 train_transformer(config, folder / "model", progress=print)
@@ -56,23 +56,7 @@ timeout "$BENCH_LIMIT" "$PY" scripts/bench_tag_gpu.py --data "$ANNOMI/AnnoMI-sim
   --naive 1000 --train --json "$OUT/bench_tag_gpu.json" --device "$DEVICE" || stamp "bench_tag_gpu failed or ran out of time"
 cp BENCHMARKS.md "$OUT/BENCHMARKS.md"
 
-stamp "AnnoMI folds, settings in parallel"
-fold_run() {  # LABEL [--set ...]
-  local label=$1; shift
-  OMP_NUM_THREADS=3 TOKENIZERS_PARALLELISM=false timeout "$FOLDS_LIMIT" "$PY" scripts/benchmark_annomi.py --annomi "$ANNOMI" --models transformer \
-    --no-write --bootstrap 200 --name "$label" --save-predictions "$OUT/pred" --set "transformer.device=$DEVICE" "$@" \
-    > "$OUT/pred/$(echo "$label" | tr -c 'A-Za-z0-9\n' '-').log" 2>&1 || echo "$label: failed or ran out of time"
-}
-pids=()
-fold_run "transformer (full, dialogue)" & pids+=($!)
-fold_run "transformer (LoRA r16, dialogue)" --set transformer.lora=true --set transformer.lora_r=16 \
-  --set transformer.lora_alpha=32 --set transformer.encoder_learning_rate=1e-3 & pids+=($!)
-fold_run "transformer (full, concat 2 turns)" --set transformer.context=concat --set transformer.context_turns=2 &
-pids+=($!)
-fold_run "transformer (full, no context)" --set transformer.context=none & pids+=($!)
-fold_run "transformer (full, dialogue, lr 5e-5)" --set transformer.encoder_learning_rate=5e-5 & pids+=($!)
-wait "${pids[@]}"  # a bare `wait` would also wait for the tee behind the log
-stamp "done; packing"
-tail -n 4 "$OUT"/pred/*.log
-tar -C "$OUT" -czf "$OUT/predictions.tar.gz" pred && rm -rf "$OUT/pred"
+stamp "AnnoMI folds: encoder modes, seeds and context, in parallel (scripts/gpu_annomi_modes.sh)"
+LIMIT="$FOLDS_LIMIT" DEVICE="$DEVICE" PYTHON="$PY" bash scripts/gpu_annomi_modes.sh "$OUT" "$ANNOMI"
+stamp "done"
 ls -la "$OUT"

@@ -658,5 +658,13 @@ def test_hybrid_joint_trains_saves_and_names_baseline_evidence(workspace, tmp_pa
     # the test transcript is scored by the baseline fitted on every training transcript
     last = np.flatnonzero([k[0] == ids[-1] for k in data.inputs.keys])
     assert np.allclose(scores[ids[-1]], hybrid.baseline_scores(final, data.inputs, last, labels))
+    # a second time, the same scores and baseline come from the cache
+    said: list[str] = []
+    again, cached = hybrid.joint_scores(config, data.codebook, data.tasks, data.transcripts, data.inputs,
+                                        data.examples, ids[:-1], ids[-1:], n_folds=2, say=said.append)
+    assert said == ["hybrid: baseline scores read from the cache"]
+    assert all(np.array_equal(again[k], scores[k]) for k in scores) and set(again) == set(scores)
+    assert np.allclose(hybrid.baseline_scores(cached, data.inputs, last, labels), scores[ids[-1]])
+    assert list((tmp_path / "cache" / "hybrid").glob("features-*.safetensors"))
     with pytest.raises(ValueError, match="auxiliary"):
         TrainConfig.model_validate({**config.model_dump(), "aux": [{"codebook": "annomi", "data": [{"path": "x"}]}]})

@@ -16,8 +16,13 @@ n-grams and cue features that pushed the utterance towards the label).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,6 +35,7 @@ from rupturekit.tagger.dataset import Examples, Task, group_map
 from rupturekit.tagger.evaluate import assign_folds, subset
 
 HYBRID_DIR = "baseline"  # the baseline inside a hybrid model folder
+CACHE_VERSION = 1
 LOGIT_CLIP = 1e-4  # scores are clipped to [1e-4, 1 - 1e-4] before the logit (|logit| <= 9.2)
 LOGIT_SCALE = 4.0  # logits / 4: about the spread of the standardised cue features
 
@@ -111,10 +117,113 @@ def _fit_baseline(config: TrainConfig, codebook: Codebook, tasks: list[Task], in
         [], chosen, inputs=inputs, weights=weights)
 
 
+def _cache_dir() -> Path:
+    from rupturekit.tagger.onnx_runtime import cache_root
+
+    return cache_root() / "hybrid"
+
+
+def _transcripts_digest(transcripts: Sequence[Transcript]) -> str:
+    """sha256 of the transcripts as the cue features see them (everything but the codes)."""
+    digest = hashlib.sha256(f"rupturekit-hybrid-{CACHE_VERSION}".encode())
+    for transcript in transcripts:
+        digest.update(transcript.model_dump_json(exclude={"utterances": {"__all__": {"codes"}}}).encode())
+    return digest.hexdigest()
+
+
+def _examples_digest(examples: dict[str, Examples]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(examples):
+        e = examples[name]
+        digest.update(json.dumps([name, [list(k) for k in e.keys]]).encode())
+        digest.update(np.ascontiguousarray(e.targets, dtype=np.float32).tobytes())
+    return digest.hexdigest()
+
+
+def _write_atomic(target: Path, write: Callable[[Path], None]) -> None:
+    """Write a cache entry beside its final name and rename it: an interrupted run leaves none
+    half-written; a read-only cache only costs time."""
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write(partial)
+        os.replace(partial, target)
+    except OSError:
+        shutil.rmtree(partial, ignore_errors=True) if partial.is_dir() else partial.unlink(missing_ok=True)
+
+
+def prepare_baseline_inputs(config: TrainConfig, transcripts: list[Transcript], use_cache: bool = True) -> Inputs:
+    """The baseline's inputs; the cue features (spaCy, VADER, embeddings: the slow part) are read
+    from ``<cache root>/hybrid/`` when the transcripts are the same, else computed and cached."""
+    from safetensors.numpy import load_file, save_file
+
+    context, use = config.baseline.context_turns, config.baseline.use_features
+    if not use or not use_cache:
+        return prepare_inputs(transcripts, context, use)
+    from rupturekit import __version__
+
+    key = hashlib.sha256(f"{__version__}:{context}:{_transcripts_digest(transcripts)}".encode()).hexdigest()[:32]
+    path = _cache_dir() / f"features-{key}.safetensors"
+    plain = prepare_inputs(transcripts, context, use_features=False)
+    if path.is_file():
+        try:
+            from safetensors import safe_open
+
+            with safe_open(str(path), "numpy") as handle:
+                meta = handle.metadata()
+            features = load_file(str(path))["features"]
+            if features.shape[0] == len(plain.keys):
+                return replace(plain, features=features, feature_names=json.loads(meta["names"]),
+                               embeddings_used=meta["embeddings_used"] == "1")
+        except Exception:  # noqa: BLE001 - a damaged cache file is recomputed, never trusted
+            pass
+    inputs = prepare_inputs(transcripts, context, use)
+    _write_atomic(path, lambda p: save_file({"features": np.ascontiguousarray(inputs.features)}, str(p), metadata={
+        "names": json.dumps(inputs.feature_names), "embeddings_used": "1" if inputs.embeddings_used else "0"}))
+    return inputs
+
+
 def joint_scores(config: TrainConfig, codebook: Codebook, tasks: list[Task], transcripts: list[Transcript],
                  inputs: Inputs, examples: dict[str, Examples], train: Sequence[str], test: Sequence[str] = (),
                  weights: dict[str, float] | None = None, n_folds: int | None = None,
-                 say: Callable[[str], None] = lambda _: None) -> tuple[dict[str, np.ndarray], BaselineTagger]:
+                 say: Callable[[str], None] = lambda _: None,
+                 use_cache: bool = True) -> tuple[dict[str, np.ndarray], BaselineTagger]:
+    """`fit_joint_scores`, read from ``<cache root>/hybrid/`` when the same data, codes, settings
+    and split were scored before (a retrain that changes only the transformer's settings)."""
+    from safetensors.numpy import load_file, save_file
+
+    n_folds = n_folds or config.transformer.hybrid_folds
+    from rupturekit import __version__
+
+    parts = [__version__, config.baseline.model_dump_json(), config.seed, config.group_by, n_folds, codebook.name,
+             [t.name for t in tasks], sorted((weights or {}).items()), list(train), list(test),
+             _transcripts_digest(transcripts), _examples_digest(examples), inputs.feature_names]
+    key = hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:32]
+    folder = _cache_dir() / f"scores-{key}"
+    if use_cache and folder.is_dir():
+        try:
+            scores = load_file(str(folder / "scores.safetensors"))
+            baseline = BaselineTagger.load(folder / HYBRID_DIR, codebook=codebook.name)
+            if set(scores) == set(train) | set(test):
+                say("hybrid: baseline scores read from the cache")
+                return scores, baseline
+        except Exception:  # noqa: BLE001 - a damaged cache entry is recomputed, never trusted
+            pass
+    scores, baseline = fit_joint_scores(config, codebook, tasks, transcripts, inputs, examples, train, test,
+                                        weights, n_folds, say)
+    if use_cache:
+        def write(partial: Path) -> None:
+            partial.mkdir(parents=True)
+            save_file({k: np.ascontiguousarray(v) for k, v in scores.items()}, str(partial / "scores.safetensors"))
+            baseline.save(partial / HYBRID_DIR)
+        _write_atomic(folder, write)
+    return scores, baseline
+
+
+def fit_joint_scores(config: TrainConfig, codebook: Codebook, tasks: list[Task], transcripts: list[Transcript],
+                     inputs: Inputs, examples: dict[str, Examples], train: Sequence[str], test: Sequence[str] = (),
+                     weights: dict[str, float] | None = None, n_folds: int | None = None,
+                     say: Callable[[str], None] = lambda _: None) -> tuple[dict[str, np.ndarray], BaselineTagger]:
     """Baseline scores for the utterances of the transcripts `train` and `test` (ids), and the
     baseline fitted on all of `train`.
 
@@ -149,10 +258,6 @@ def joint_scores(config: TrainConfig, codebook: Codebook, tasks: list[Task], tra
             rows = np.asarray(rows_of.get(transcript, []), dtype=np.int64)
             out[transcript] = baseline_scores(final, inputs, rows, labels)
     return out, final
-
-
-def prepare_baseline_inputs(config: TrainConfig, transcripts: list[Transcript]) -> Inputs:
-    return prepare_inputs(transcripts, config.baseline.context_turns, config.baseline.use_features)
 
 
 def evidence_of(baseline: BaselineTagger, inputs: Inputs, predicted: dict[int, list[tuple[str, str, str]]],

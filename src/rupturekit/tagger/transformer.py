@@ -167,8 +167,11 @@ class DialogueModel(nn.Module):
         self.utterance_norm = nn.LayerNorm(hidden)
         self.dropout = nn.Dropout(config.dropout)
         # hybrid (`rupturekit.tagger.hybrid`): the baseline's scores and cue features per utterance,
-        # projected into the utterance vector's space and added to it
+        # projected into the utterance vector's space and added to it (so the dialogue layer sees
+        # the neighbours' scores too), and straight into each head (see `logits`)
         self.extra = nn.Linear(extra_inputs, hidden) if extra_inputs else None
+        self.extra_heads = nn.ModuleDict({task.key: nn.Linear(extra_inputs, len(task.labels), bias=False)
+                                          for task in tasks}) if extra_inputs else None
         if self.context == "dialogue":
             self.role_embedding = nn.Embedding(len(ROLES), hidden)
             nn.init.normal_(self.role_embedding.weight, std=0.02)
@@ -257,9 +260,26 @@ class DialogueModel(nn.Module):
         heads = self.dialogue.layers[0].self_attn.num_heads
         return mask.repeat_interleave(heads, dim=0)
 
-    def logits(self, contextual: torch.Tensor) -> dict[str, torch.Tensor]:
+    def logits(self, contextual: torch.Tensor, extra: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         h = self.dropout(contextual)
-        return {key: head(h).float() for key, head in self.heads.items()}
+        out = {key: head(h).float() for key, head in self.heads.items()}
+        if self.extra_heads is not None and extra is not None:
+            # a hybrid's heads start from the baseline's own scores and learn what to change
+            e = extra.to(device=h.device, dtype=h.dtype)
+            out = {key: value + self.extra_heads[key](e).float() for key, value in out.items()}
+        return out
+
+    def init_extra_heads(self, columns: dict[str, list[int]], scale: float) -> None:
+        """Start each hybrid head at the baseline: label j of task `key` reads its own score column
+        (`columns[key][j]`, a scaled logit) with weight `scale`, so that the first logits are the
+        baseline's."""
+        if self.extra_heads is None:
+            return
+        with torch.no_grad():
+            for key, head in self.extra_heads.items():
+                head.weight.zero_()
+                for j, column in enumerate(columns.get(key, [])):
+                    head.weight[j, column] = scale
 
 
 # ============================================================================ inputs
@@ -342,7 +362,7 @@ def run_sessions(model: DialogueModel, sessions: Sequence[SessionInput], pad_id:
         contextual = torch.cat(pieces, 0) if pieces else vectors
     else:
         contextual = model.contextualize(vectors, sessions, extra)
-    return model.logits(contextual)
+    return model.logits(contextual, extra)
 
 
 def probabilities(task: TaskSpec, logits: torch.Tensor) -> np.ndarray:

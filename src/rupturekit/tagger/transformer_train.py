@@ -888,6 +888,13 @@ def new_model(prep: Prepared, seed: int) -> tuple[DialogueModel, list[str]]:
             encoder = build_lora(encoder, tcfg, targets)
     model = DialogueModel(encoder, hidden_size(prep.encoder), prep.corpus.tasks, tcfg,
                           prep.joint.width if prep.joint is not None else 0).to(prep.device)
+    if prep.joint is not None:
+        from rupturekit.tagger.hybrid import LOGIT_SCALE
+
+        column = {label: j for j, label in enumerate(prep.joint.labels)}
+        model.init_extra_heads({task.key: [column[(task.name, label)] for label in task.labels]
+                                for task in prep.corpus.tasks if all((task.name, label) in column
+                                                                     for label in task.labels)}, LOGIT_SCALE)
     return model, targets
 
 
@@ -897,7 +904,7 @@ def _logits(model: DialogueModel, prep: Prepared, crops: list[SessionInput],
     extra = None if prep.extra is None else torch.cat([prep.extra[i][lo:hi] for i, lo, hi in spans])
     if prep.vectors is not None:
         vectors = torch.cat([prep.vectors[i][lo:hi] for i, lo, hi in spans]).to(prep.device)
-        return model.logits(model.contextualize(vectors, crops, extra))
+        return model.logits(model.contextualize(vectors, crops, extra), extra)
     return run_sessions(model, crops, prep.specials.pad, prep.budget, prep.device, prep.dtype, extra=extra)
 
 
@@ -911,7 +918,7 @@ def predict_prepared(model: DialogueModel, prep: Prepared, indices: list[int]) -
     with torch.no_grad():
         for i in indices:
             extra = None if prep.extra is None else prep.extra[i]
-            logits = model.logits(model.contextualize(prep.vectors[i].to(prep.device), [prep.inputs[i]], extra))
+            logits = model.logits(model.contextualize(prep.vectors[i].to(prep.device), [prep.inputs[i]], extra), extra)
             for task in prep.corpus.tasks:
                 out[task.key].append(probabilities(task, logits[task.key]))
     return {k: (np.concatenate(v) if v else np.zeros((0, 1))) for k, v in out.items()}
