@@ -271,8 +271,10 @@ class DialogueModel(nn.Module):
 
     def init_extra_heads(self, columns: dict[str, list[int]], scale: float) -> None:
         """Start each hybrid head at the baseline: label j of task `key` reads its own score column
-        (`columns[key][j]`, a scaled logit) with weight `scale`, so that the first logits are the
-        baseline's."""
+        (`columns[key][j]`, a scaled logit) with weight `scale`, and the encoder's side of the head
+        starts at zero, so that the first logits are the baseline's and training learns what the
+        encoder and the context change (a random start adds noise of about the size of the
+        baseline's own margins)."""
         if self.extra_heads is None:
             return
         with torch.no_grad():
@@ -280,6 +282,9 @@ class DialogueModel(nn.Module):
                 head.weight.zero_()
                 for j, column in enumerate(columns.get(key, [])):
                     head.weight[j, column] = scale
+                if columns.get(key):
+                    self.heads[key].weight.zero_()
+                    self.heads[key].bias.zero_()
 
 
 # ============================================================================ inputs
