@@ -192,7 +192,7 @@ def transformer_folds(config: TrainConfig, transcripts: list[Transcript], fold_o
                 prep.extra, prep.joint, prep.baseline = extras[fold]
             train_idx, val_idx = tt.split_sessions(prep.corpus, config.transformer.validation_fraction, seed + fold,
                                                    among=rest)
-            result = tt.fit(prep, train_idx, val_idx, seed=seed + fold, quiet=True)
+            result = tt.fit_ensemble(prep, train_idx, val_idx, seed=seed + fold, quiet=True)
             p = tt.predict_prepared(result.model, prep, test)
             start = 0
             for i in test:

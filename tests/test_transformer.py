@@ -668,3 +668,45 @@ def test_hybrid_joint_trains_saves_and_names_baseline_evidence(workspace, tmp_pa
     assert list((tmp_path / "cache" / "hybrid").glob("features-*.safetensors"))
     with pytest.raises(ValueError, match="auxiliary"):
         TrainConfig.model_validate({**config.model_dump(), "aux": [{"codebook": "annomi", "data": [{"path": "x"}]}]})
+
+
+def test_an_ensemble_of_seeds_over_one_frozen_encoder(workspace, tmp_path, monkeypatch):
+    from safetensors import safe_open
+
+    from rupturekit.tagger.transformer import EnsembleModel
+
+    monkeypatch.setenv("RUPTUREKIT_CACHE", str(tmp_path / "cache"))
+    single = train_transformer(_config(workspace["base"], workspace["data"], encoder_mode="frozen"),
+                               tmp_path / "one", progress=lambda _: None)
+    lines: list[str] = []
+    out = train_transformer(_config(workspace["base"], workspace["data"], encoder_mode="frozen", ensemble=3),
+                            tmp_path / "three", progress=lines.append)
+    assert sum(line.startswith("ensemble: member") for line in lines) == 2
+    manifest = json.loads((out / "model.json").read_text())
+    assert manifest["ensemble"] == 3
+    with safe_open(str(out / "heads.safetensors"), "pt") as handle:
+        keys = list(handle.keys())
+    assert {k.split(".")[1] for k in keys} == {"0", "1", "2"} and not any(".encoder." in k for k in keys)
+    assert {p.name for p in (out / "checkpoint").iterdir()} == {"member-1", "member-2", "member-3"}
+    tagger = TransformerTagger.load(out, codebook="3rs")
+    assert isinstance(tagger.model, EnsembleModel) and len(tagger.model.members) == 3
+    transcripts = _corpus(2, seed=9)
+    probs = tagger.predict(transcripts)
+    # the ensemble's first member alone is the single model trained with the same seed and split
+    first = TransformerTagger.load(single, codebook="3rs").predict(transcripts)
+    with torch.no_grad():
+        alone = tagger.model.members[0]
+        alone.encoder = tagger.model.encoder
+        member = tagger.__class__(alone, tagger.tokenizer, tagger.manifest, tagger.tasks, tagger.config,
+                                  tagger._files).predict(transcripts)
+    for key in probs:
+        assert np.allclose(member[key], first[key], atol=1e-5)
+        assert not np.allclose(probs[key], first[key])  # the mean of three is not the first
+    copy = TransformerTagger.load(tagger.save(tmp_path / "copy"))
+    assert _dump(copy.tag(transcripts)) == _dump(tagger.tag(transcripts))
+    # a fine-tuned encoder trains one model, and says so
+    lines.clear()
+    lora = train_transformer(_config(workspace["base"], workspace["data"], encoder_mode="lora", ensemble=3, epochs=1),
+                             tmp_path / "lora", progress=lines.append)
+    assert any("one model is trained" in line for line in lines) and "ensemble" not in json.loads(
+        (lora / "model.json").read_text())

@@ -116,6 +116,10 @@ class TransformerConfig(BaseModel):
     # each tag's evidence. none: the encoder alone.
     hybrid: Literal["none", "joint"] = "none"
     hybrid_folds: int = Field(5, ge=2)
+    # members of an ensemble over one frozen encoder: dialogue layers and heads trained with seeds
+    # seed, seed + 1, ...; their log-probabilities are averaged. Costs training time, next to
+    # nothing at tagging (the encoder runs once). A fine-tuned encoder (lora, full) trains one model.
+    ensemble: int = Field(1, ge=1, le=16)
     lora_r: int = Field(8, ge=1)
     lora_alpha: int = Field(16, ge=1)
     lora_dropout: float = Field(0.1, ge=0, lt=1)

@@ -287,6 +287,34 @@ class DialogueModel(nn.Module):
                     self.heads[key].bias.zero_()
 
 
+class EnsembleModel(nn.Module):
+    """Dialogue models trained with different seeds over one shared (frozen) encoder, as one model:
+    `contextualize` gives each member's view (members x utterances x hidden) and `logits` averages
+    the members' log-probabilities (single-label: log-softmax, so the result is the normalised
+    geometric mean of their probabilities; multi-label: the logits)."""
+
+    def __init__(self, encoder: nn.Module, members: Sequence[DialogueModel], tasks: Sequence[TaskSpec]):
+        super().__init__()
+        self.encoder = encoder
+        for member in members:
+            member.encoder = nn.Identity()  # shared: registered (and saved) once, here
+        self.members = nn.ModuleList(members)
+        self.multi_label = {task.key: task.multi_label for task in tasks}
+
+    def non_encoder_state(self) -> dict[str, torch.Tensor]:
+        return {f"members.{k}.{name}": value for k, member in enumerate(self.members)
+                for name, value in member.non_encoder_state().items()}
+
+    def contextualize(self, vectors: torch.Tensor, sessions: Sequence[SessionInput],
+                      extra: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.stack([member.contextualize(vectors, sessions, extra) for member in self.members])
+
+    def logits(self, contextual: torch.Tensor, extra: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        outs = [member.logits(view, extra) for member, view in zip(self.members, contextual, strict=True)]
+        return {key: torch.stack([out[key] if self.multi_label[key] else torch.log_softmax(out[key], dim=-1)
+                                  for out in outs]).mean(0) for key in outs[0]}
+
+
 # ============================================================================ inputs
 
 
@@ -364,7 +392,8 @@ def run_sessions(model: DialogueModel, sessions: Sequence[SessionInput], pad_id:
                 pieces.append(model.contextualize(vectors[start:start + session.n], [session],
                                                   None if extra is None else extra[start:start + session.n]))
             start += session.n
-        contextual = torch.cat(pieces, 0) if pieces else vectors
+        # utterances are the last but one axis (an ensemble's members come first)
+        contextual = torch.cat(pieces, pieces[0].dim() - 2) if pieces else vectors
     else:
         contextual = model.contextualize(vectors, sessions, extra)
     return model.logits(contextual, extra)
@@ -675,6 +704,9 @@ class TransformerTagger(UsesDecisions):
             own_codebook = str(manifest["codebook"])
             encoder_kind = str(manifest["encoder"])
             base_given = str(manifest["base"]["given"])
+            members = int(manifest.get("ensemble", 1))
+            if not 1 <= members <= 16:
+                raise ValueError(f"an ensemble of {members} members")
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(str(folder / MODEL_FILE), f"corrupt model manifest ({type(exc).__name__}: {exc})"
                              .splitlines()[0], "retrain the model with `rupturekit train`") from None
@@ -755,7 +787,12 @@ class TransformerTagger(UsesDecisions):
                     raise InputError(str(folder / ENCODER_DIR), error.message, error.hint) from None
         from rupturekit.tagger.encoder import hidden_size
 
-        model = DialogueModel(encoder, hidden_size(encoder), tasks, config, joint.width if joint is not None else 0)
+        width = joint.width if joint is not None else 0
+        if members > 1:
+            model = EnsembleModel(encoder, [DialogueModel(nn.Identity(), hidden_size(encoder), tasks, config, width)
+                                            for _ in range(members)], tasks)
+        else:
+            model = DialogueModel(encoder, hidden_size(encoder), tasks, config, width)
         try:
             from safetensors.torch import load_file
 

@@ -78,6 +78,7 @@ from rupturekit.tagger.transformer import (
     FORMAT,
     FORMAT_VERSION,
     DialogueModel,
+    EnsembleModel,
     SessionInput,
     TaskSpec,
     autocast_dtype,
@@ -1070,6 +1071,37 @@ def fit(prep: Prepared, train_idx: list[int], val_idx: list[int], progress: Prog
     return FitResult(model, state, report, thresholds)
 
 
+def fit_ensemble(prep: Prepared, train_idx: list[int], val_idx: list[int], progress: Progress | None = None,
+                 checkpoint: Path | None = None, resume: bool = False, seed: int | None = None,
+                 quiet: bool = False) -> FitResult:
+    """`fit`, or with ``transformer.ensemble`` > 1 over a frozen encoder, one fit per member
+    (seeds seed, seed + 1, ...; same split) joined into an `EnsembleModel`, scored on the
+    validation split as one model. A fine-tuned encoder trains one model (each member would need
+    its own encoder), and the progress output says so."""
+    n = prep.config.transformer.ensemble
+    seed = prep.config.seed if seed is None else seed
+    if n > 1 and prep.mode != "frozen":
+        if not quiet:
+            _say(progress, f"ensemble: {n} members share one frozen encoder; with encoder mode {prep.mode} one "
+                           "model is trained")
+        n = 1
+    if n == 1:
+        return fit(prep, train_idx, val_idx, progress, checkpoint=checkpoint, resume=resume, seed=seed, quiet=quiet)
+    results = []
+    for k in range(n):  # each member resumable on its own, inside the one checkpoint folder
+        if not quiet and k:
+            _say(progress, f"ensemble: member {k + 1}/{n} (seed {seed + k})")
+        results.append(fit(prep, train_idx, val_idx, progress, seed=seed + k, quiet=quiet or k > 0,
+                           checkpoint=None if checkpoint is None else checkpoint / f"member-{k + 1}", resume=resume))
+    first = results[0]
+    model = EnsembleModel(prep.encoder, [r.model for r in results], prep.corpus.tasks).to(prep.device)
+    report, thresholds = evaluate(prep.corpus, val_idx, predict_prepared(model, prep, val_idx), tune=True)
+    state = {**first.state, "members": [{"seed": seed + k, "best_epoch": r.state["best_epoch"],
+                                         "best_score": r.state["best_score"]} for k, r in enumerate(results)],
+             "best_score": main_score(report, prep.corpus.main_tasks)}
+    return FitResult(model, state, report, thresholds)
+
+
 # ============================================================================ cross-fitting
 
 
@@ -1125,7 +1157,7 @@ def cross_fit(prep: Prepared, n_folds: int, seed: int, progress: Progress | None
                                                                                   in held)]
         train_idx, val_idx = split_sessions(prep.corpus, prep.config.transformer.validation_fraction, seed + fold,
                                             among=rest)
-        result = fit(prep, train_idx, val_idx, progress, seed=seed + fold, quiet=True)
+        result = fit_ensemble(prep, train_idx, val_idx, progress, seed=seed + fold, quiet=True)
         epochs.append(result.state["best_epoch"])
         probs = predict_prepared(result.model, prep, test)
         start = 0
@@ -1210,7 +1242,7 @@ def train_transformer(config: TrainConfig, out_dir: Path, progress: Progress | N
         crossfit = cross_fit(prep, config.decisions.folds, config.decisions.seed, progress)
         decisions = fit_decisions(prep, crossfit)
     train_idx, val_idx = split_sessions(corpus, config.transformer.validation_fraction, config.seed)
-    result = fit(prep, train_idx, val_idx, progress, checkpoint=out_dir / CHECKPOINT_DIR, resume=resume)
+    result = fit_ensemble(prep, train_idx, val_idx, progress, checkpoint=out_dir / CHECKPOINT_DIR, resume=resume)
     for task in corpus.tasks:
         task.thresholds = result.thresholds.get(task.key) if task.multi_label else None
     seconds = time.perf_counter() - started
@@ -1284,6 +1316,7 @@ def _manifest(prep: Prepared, result: FitResult, aux_scope: str, seconds: float,
                  "fingerprint": {k: v for k, v in fingerprint_of_base.items() if v is not None}},
         "encoder": prep.mode, "lora_targets": targets, "hidden_size": hidden_size(encoder),
         **({"hybrid": prep.joint.to_json()} if prep.joint is not None else {}),
+        **({"ensemble": len(result.model.members)} if isinstance(result.model, EnsembleModel) else {}),
         "tasks": [task.to_json() for task in corpus.tasks],
         "config": tcfg.model_dump(mode="json"),
         "seed": config.seed,
