@@ -55,7 +55,8 @@ def main() -> int:
         train = [rk, "train", args.config, "--set", f"data.0.path={full}"]
         cold, log = timed([*train, "-o", str(work / "cold")], env)
         print(f"cold: {cold:.0f} s")
-        first_line = next((line for line in log.splitlines() if line.startswith("encoder mode")), "")
+        said = [line for line in log.splitlines() if line.startswith(("encoder mode", "encoder vectors",
+                                                                       "transformer ("))]
         warm, _ = timed([*train, "-o", str(work / "warm")], env)
         print(f"warm: {warm:.0f} s")
         tag, _ = timed([rk, "tag", str(simple), "--model", str(work / "warm"), "-o", str(work / "tags.jsonl")], env)
@@ -87,7 +88,9 @@ def main() -> int:
 Command: `python scripts/bench_train_annomi.py` (runs `rupturekit train {args.config}` twice, then `rupturekit tag`)
 Machine: {machine()}
 
-{first_line or "(no encoder-mode line)"}
+What the cold run said about the encoder:
+
+{chr(10).join("    " + line for line in said)}
 
 | run | seconds | target | |
 | --- | ---: | ---: | --- |

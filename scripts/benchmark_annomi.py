@@ -8,10 +8,11 @@ Usage: python scripts/benchmark_annomi.py [--variants hybrid|all|KEY,KEY] [--see
            [--folds 5] [--transcript-grouped] [--set transformer.KEY=VALUE ...]
            [--save-predictions DIR] [--predictions LABEL=FILE ...] [--no-write]
 
-Variants (`--variants`; settings on top of configs/annomi.yaml, whose encoder mode `auto` is
-frozen without a GPU):
+Variants (`--variants`; settings on top of configs/annomi.yaml: a frozen encoder; the others are
+one model each, not an ensemble):
   hybrid   the shipped recipe: the baseline's out-of-fold scores and cue features enter the
-           dialogue layer over the whole session (`transformer.hybrid: joint`)
+           dialogue layer over the whole session (`transformer.hybrid: joint`), 5 members
+  hybrid1  the same, one model
   session  the encoder alone, dialogue layer over the whole session
   w2, w5, w10  the encoder alone, dialogue layer over +-2, +-5, +-10 turns
   prev     the encoder alone over "[previous turn] [SEP] [turn]" (a cross-encoder), no dialogue layer
@@ -61,15 +62,17 @@ PUBLISHED = {  # utterance-level macro F1
 }
 MULTI_RATER = ["7", "55", "66"]
 HUMAN_FLEISS = {"therapist_behaviour": 0.728, "client_talk_type": 0.479}
+ONE = "transformer.ensemble=1"
 VARIANTS: dict[str, tuple[str, list[str]]] = {
-    "hybrid": ("hybrid (joint), dialogue over the session", ["transformer.hybrid=joint"]),
-    "session": ("encoder, dialogue over the session", ["transformer.hybrid=none"]),
-    "w2": ("encoder, dialogue +-2 turns", ["transformer.hybrid=none", "transformer.dialogue_window=2"]),
-    "w5": ("encoder, dialogue +-5 turns", ["transformer.hybrid=none", "transformer.dialogue_window=5"]),
-    "w10": ("encoder, dialogue +-10 turns", ["transformer.hybrid=none", "transformer.dialogue_window=10"]),
-    "prev": ("encoder, previous turn (cross-encoder)", ["transformer.hybrid=none", "transformer.context=concat",
+    "hybrid": ("hybrid, 5-member ensemble (configs/annomi.yaml)", ["transformer.hybrid=joint"]),
+    "hybrid1": ("hybrid, one model", ["transformer.hybrid=joint", ONE]),
+    "session": ("encoder, dialogue over the session", ["transformer.hybrid=none", ONE]),
+    "w2": ("encoder, dialogue +-2 turns", ["transformer.hybrid=none", ONE, "transformer.dialogue_window=2"]),
+    "w5": ("encoder, dialogue +-5 turns", ["transformer.hybrid=none", ONE, "transformer.dialogue_window=5"]),
+    "w10": ("encoder, dialogue +-10 turns", ["transformer.hybrid=none", ONE, "transformer.dialogue_window=10"]),
+    "prev": ("encoder, previous turn (cross-encoder)", ["transformer.hybrid=none", ONE, "transformer.context=concat",
                                                         "transformer.context_turns=1"]),
-    "none": ("encoder, no context", ["transformer.hybrid=none", "transformer.context=none"]),
+    "none": ("encoder, no context", ["transformer.hybrid=none", ONE, "transformer.context=none"]),
     "stack": ("stacking: baseline + encoder (session)", []),
 }
 

@@ -602,9 +602,19 @@ def model_card(corpus: Corpus, config: TrainConfig, manifest: dict[str, Any], me
                      "utterance vectors)"}.get(manifest["encoder"], "fully fine-tuned")
         + ".",
         f"- Context: `{tcfg.context}`"
-        + (f", {tcfg.dialogue_layer} dialogue layer ({tcfg.dialogue_layers} layer(s)) over the whole session, "
-           "bidirectional (tags use later turns too: tag finished transcripts)" if tcfg.context == "dialogue" else "")
+        + (f", {tcfg.dialogue_layer} dialogue layer ({tcfg.dialogue_layers} layer(s)) over "
+           + ("the whole session" if tcfg.dialogue_window is None else f"{tcfg.dialogue_window} turns either side")
+           + ", bidirectional (tags use later turns too: tag finished transcripts)" if tcfg.context == "dialogue"
+           else "")
         + f"; windows of {tcfg.max_length} tokens, stride {tcfg.window_stride} (long turns are not truncated).",
+        *([f"- Hybrid: the baseline's out-of-fold label scores ({tcfg.hybrid_folds} folds grouped by "
+           f"{config.group_by}) and {len(manifest['hybrid']['feature_names'])} cue features enter the dialogue layer "
+           "and the heads; the heads start from the baseline's scores. The baseline (`baseline/`) names each "
+           "tag's evidence: the n-grams and cue features behind the label."] if manifest.get("hybrid") else []),
+        *([f"- Ensemble: {manifest['ensemble']} members (dialogue layer and heads; seeds {config.seed}-"
+           f"{config.seed + manifest['ensemble'] - 1}, each early-stopped on its own validation split) over the one "
+           "encoder; their log-probabilities are averaged. Validation scores below are member 1's."]
+          if manifest.get("ensemble") else []),
         "- Tasks: " + "; ".join(f"`{t.name}` ({t.codebook}, {t.role}, {'multi' if t.multi_label else 'single'}-label, "
                                  f"{len(t.labels)} labels{f', auxiliary, loss weight {t.weight:g}' if t.aux else ''})"
                                  for t in corpus.tasks) + ".",
@@ -662,8 +672,10 @@ def model_card(corpus: Corpus, config: TrainConfig, manifest: dict[str, Any], me
         "  the training data are not learned. Constructed examples are clearer than real sessions, so real-world",
         "  agreement will be lower than the validation scores suggest.",
         "- The dialogue layer reads the whole session in both directions: a tag can depend on later turns.",
-        "- Evidence lists are cue features (`rupturekit features`) that fired and are associated with the label;",
-        "  they illustrate, they do not explain the network's decision.",
+        *(["- Evidence lists are the baseline's top contributions (n-grams, cue features) towards the label;",
+           "  they show what the interpretable half saw, not everything the network used."] if manifest.get("hybrid")
+          else ["- Evidence lists are cue features (`rupturekit features`) that fired and are associated with the",
+                "  label; they illustrate, they do not explain the network's decision."]),
         "- Non-English text, transcription errors and unusual formatting are tagged without errors but are",
         "  outside what the model was trained on.",
         "",
