@@ -220,4 +220,4 @@ def test_the_configs_are_what_the_section_says():
         assert config.codebook == "homework" and config.codebook_dirs == ["tutorial/own-codebook/codebooks"]
         assert [(s.path, s.raters) for s in config.data] == [("out/own/coded.jsonl", ["ana"])]
     assert (baseline.model, transformer.model) == ("baseline", "transformer")
-    assert transformer.transformer.base == "default" and transformer.transformer.mode == "frozen"
+    assert transformer.transformer.base == "default" and transformer.transformer.resolve_mode(cuda=True) == "frozen"
