@@ -38,3 +38,24 @@ def annomi_dir() -> Path:
     if not (ANNOMI / "AnnoMI-full.csv").exists():
         pytest.skip(f"shared AnnoMI data not found at {ANNOMI}; run scripts/download_annomi.py")
     return ANNOMI
+
+
+def tiny_bert(folder: Path, texts: list[str], vocab_size: int = 300) -> Path:
+    """A random 2-layer BERT (hidden size 32) with a word-piece vocabulary trained on `texts`,
+    saved with its tokenizer in `folder`: a base encoder for fast transformer tests, offline."""
+    import torch
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.train_from_iterator(texts, trainers.WordPieceTrainer(
+        vocab_size=vocab_size, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]",
+                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    fast.save_pretrained(folder)
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=len(fast), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=64)).save_pretrained(folder)
+    return folder

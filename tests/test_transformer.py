@@ -15,6 +15,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft", reason="peft (LoRA) is a dependency of the transformer tagger; pip install peft")
 
+from conftest import tiny_bert  # noqa: E402
+
 from rupturekit.codebook import load_codebook  # noqa: E402
 from rupturekit.errors import InputError  # noqa: E402
 from rupturekit.records import Code, Transcript, Utterance, read_jsonl, write_jsonl  # noqa: E402
@@ -92,27 +94,12 @@ def _config(base: Path, data: Path, **transformer) -> TrainConfig:
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> dict[str, Path]:
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
-
     root = tmp_path_factory.mktemp("transformer")
     transcripts = _corpus()
     data = root / "corpus.jsonl"
     write_jsonl(transcripts, data)
     texts = [u.text for t in transcripts for u in t.utterances] + AWKWARD[2:] + ["therapist: client: other: unknown:"]
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer.train_from_iterator(texts, trainers.WordPieceTrainer(
-        vocab_size=300, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]))
-    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]",
-                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
-    base = root / "base"
-    fast.save_pretrained(base)
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(fast), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64)
-    BertModel(config).save_pretrained(base)
+    base = tiny_bert(root / "base", texts)
     model = root / "model"
     train_transformer(_config(base, data), model, progress=lambda event: None)
     return {"root": root, "base": base, "data": data, "model": model}
