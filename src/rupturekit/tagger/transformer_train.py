@@ -52,9 +52,11 @@ from rupturekit.codebook import Codebook, available_codebooks, load_codebook
 from rupturekit.codes import Consensus
 from rupturekit.errors import InputError
 from rupturekit.records import Transcript
-from rupturekit.tagger.baseline import BaselineTagger
+from rupturekit.tagger.baseline import BaselineTagger, Inputs
 from rupturekit.tagger.config import DataSource, TrainConfig, TransformerConfig
 from rupturekit.tagger.dataset import (
+    Examples,
+    Task,
     group_key,
     hard_targets,
     load_source,
@@ -844,11 +846,11 @@ class JointData:
     source, the baseline's inputs (texts, previous turns, cue features) and its examples."""
 
     codebook: Codebook
-    tasks: list[Any]
+    tasks: list[Task]
     transcripts: list[Transcript]
-    inputs: Any
-    examples: dict[str, Any]
-    weights: dict[str, float]
+    inputs: Inputs
+    examples: dict[str, Examples]
+    weights: dict[str, float]  # transcript id -> its source's weight (where not 1)
 
 
 def joint_data(config: TrainConfig, progress: Progress | None = None) -> JointData:
