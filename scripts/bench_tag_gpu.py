@@ -86,8 +86,10 @@ def train_and_tag(args, results: dict) -> None:
 
     out = args.train_out or Path(tempfile.mkdtemp(prefix="annomi-model-"))
     cli = [sys.executable, "-m", "rupturekit.cli"]
+    # the encoder fine-tuned whole, one model (configs/annomi.yaml itself is the frozen hybrid)
     seconds, log = timed_process([*cli, "train", "configs/annomi.yaml", "-o", str(out),
-                                  "--set", f"data.0.path={args.data}"])
+                                  "--set", f"data.0.path={args.data}", "--set", "transformer.encoder_mode=full",
+                                  "--set", "transformer.hybrid=none", "--set", "transformer.ensemble=1"])
     metrics = json.loads((out / "val_metrics.json").read_text())
     manifest = json.loads((out / "model.json").read_text())
     tags = out.parent / f"{out.name}-tags.jsonl"

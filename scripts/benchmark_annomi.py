@@ -125,22 +125,36 @@ def tag_with(transcripts: list[Transcript], tasks, probs: dict[str, dict[str, np
     return out
 
 
-def save_joint(path: Path, extras: dict[int, tuple], sessions) -> None:
+def joint_provenance(config: TrainConfig, fold_of: dict[str, int]) -> str:
+    """What a hybrid's per-fold inputs depend on: the folds, the data and the baseline's settings."""
+    return json.dumps({"folds": sorted(fold_of.items()), "data": [d.model_dump(mode="json") for d in config.data],
+                       "baseline": config.baseline.model_dump(mode="json"), "seed": config.seed,
+                       "group_by": config.group_by, "hybrid_folds": config.transformer.hybrid_folds}, sort_keys=True)
+
+
+def save_joint(path: Path, extras: dict[int, tuple], sessions, provenance: str) -> None:
     """The hybrid's per-fold inputs, so that a machine without the baseline's dependencies (spaCy)
     can run the same hybrid folds: the cue-feature columns once (they do not depend on the fold)
-    and the score columns per fold, as float16 safetensors, with the JointInputs as JSON metadata."""
+    and the score columns per fold, float32 safetensors, with the JointInputs and what they were
+    made from (`joint_provenance`) as metadata; written beside its name and renamed."""
+    import os
+
     from safetensors.torch import save_file
 
     joint = next(iter(extras.values()))[1]
     width = len(joint.labels)
-    tensors = {f"features/{s.transcript_id}": next(iter(extras.values()))[0][i][:, width:].half().contiguous()
+    tensors = {f"features/{s.transcript_id}": next(iter(extras.values()))[0][i][:, width:].contiguous()
                for i, s in enumerate(sessions)}
-    tensors |= {f"scores/{fold}/{s.transcript_id}": extra[0][i][:, :width].half().contiguous()
+    tensors |= {f"scores/{fold}/{s.transcript_id}": extra[0][i][:, :width].contiguous()
                 for fold, extra in extras.items() for i, s in enumerate(sessions)}
-    save_file(tensors, str(path), metadata={"joint": json.dumps(joint.to_json())})
+    partial = path.with_name(f".{path.name}.partial")
+    save_file(tensors, str(partial), metadata={"joint": json.dumps(joint.to_json()), "provenance": provenance})
+    os.replace(partial, path)
 
 
-def load_joint(path: Path, sessions) -> dict[int, tuple]:
+def load_joint(path: Path, sessions, provenance: str) -> dict[int, tuple]:
+    """The inputs `save_joint` wrote; refused unless made for these folds, data and settings (a
+    file from other folds would give test transcripts scores from a baseline trained on them)."""
     import torch
     from safetensors import safe_open
 
@@ -148,6 +162,9 @@ def load_joint(path: Path, sessions) -> dict[int, tuple]:
 
     extras: dict[int, tuple] = {}
     with safe_open(str(path), "pt") as handle:
+        if handle.metadata().get("provenance") != provenance:
+            raise SystemExit(f"error: {path} holds hybrid inputs of other folds, data or settings; "
+                             "delete it or name another --joint-cache")
         joint = JointInputs.from_json(json.loads(handle.metadata()["joint"]))
         folds = sorted({int(k.split("/")[1]) for k in handle.keys() if k.startswith("scores/")})
         features = [handle.get_tensor(f"features/{s.transcript_id}").float() for s in sessions]
@@ -175,8 +192,9 @@ def transformer_folds(config: TrainConfig, transcripts: list[Transcript], fold_o
     sessions = prep.corpus.sessions
     index = {s.transcript_id: i for i, s in enumerate(sessions)}
     extras: dict[int, tuple] = {}
+    provenance = joint_provenance(config, fold_of)
     if hybrid and joint_cache is not None and joint_cache.exists():
-        extras = load_joint(joint_cache, sessions)
+        extras = load_joint(joint_cache, sessions, provenance)
         log(f"hybrid inputs of {len(extras)} folds read from {joint_cache}")
     data = tt.joint_data(config, log) if hybrid and not extras else None
     runs, tagged = [], {}
@@ -207,7 +225,7 @@ def transformer_folds(config: TrainConfig, transcripts: list[Transcript], fold_o
             log(f"  seed {seed} fold {fold + 1}: best epoch {result.state['best_epoch']}, {seconds:.0f} s")
         tagged[seed] = tag_with(transcripts, prep.corpus.main_tasks, probs)
         if hybrid and joint_cache is not None and not joint_cache.exists():
-            save_joint(joint_cache, extras, sessions)
+            save_joint(joint_cache, extras, sessions, provenance)
     about = {"mode": prep.mode, "device": str(prep.device), "prepare_seconds": round(prepared, 1), "folds": runs,
              "transformer": config.transformer.model_dump(mode="json")}
     return tagged, about
@@ -539,6 +557,9 @@ def main() -> int:
     unknown = [k for k in keys if k not in VARIANTS]
     if unknown:
         print(f"error: unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}", file=sys.stderr)
+        return 2
+    if "stack" in keys and args.no_baseline:
+        print("error: stack needs the baseline; leave out --no-baseline", file=sys.stderr)
         return 2
     if "stack" in keys and "session" not in keys:
         keys.insert(keys.index("stack"), "session")

@@ -42,7 +42,7 @@ tagger = load_default(device=device)
 print("default model on", tagger.device, "-", {k: v.shape for k, v in tagger.predict(transcripts[:2]).items()})
 folder = Path(tempfile.mkdtemp())
 write_jsonl(transcripts[:6], folder / "six.jsonl")
-config = load_train_config("configs/annomi.yaml", [f"data.0.path={folder / 'six.jsonl'}", "transformer.epochs=1", "transformer.hybrid=none",
+config = load_train_config("configs/annomi.yaml", [f"data.0.path={folder / 'six.jsonl'}", "transformer.epochs=1", "transformer.hybrid=none", "transformer.ensemble=1", "transformer.encoder_mode=full",
                                                    f"transformer.device={device}"])
 began = time.perf_counter()
 train_transformer(config, folder / "model", progress=print)

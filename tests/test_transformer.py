@@ -624,6 +624,15 @@ def test_hybrid_joint_trains_saves_and_names_baseline_evidence(workspace, tmp_pa
         assert all(name in names and weight > 0 for name, weight in evidence), (label, evidence)
     copy = tagger.save(tmp_path / "copy")
     assert _dump(TransformerTagger.load(copy).tag(transcripts)) == _dump(tagged)
+    # a manifest whose hybrid columns do not fit its baseline, or a bad ensemble count: one line
+    for change in ({"hybrid": {**manifest["hybrid"], "feature_names": manifest["hybrid"]["feature_names"][:-1]}},
+                   {"ensemble": 1.5}):
+        broken = tmp_path / f"broken-{len(change)}-{next(iter(change))}"
+        shutil.copytree(copy, broken)
+        (broken / "model.json").write_text(json.dumps({**json.loads((copy / "model.json").read_text()), **change}))
+        with pytest.raises(InputError) as error:
+            TransformerTagger.load(broken)
+        assert "\n" not in str(error.value)
     # out of fold: a training transcript is scored by the baseline fitted on the other fold only
     from rupturekit.tagger import hybrid
     from rupturekit.tagger.dataset import group_map

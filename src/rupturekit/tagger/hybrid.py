@@ -32,7 +32,6 @@ from rupturekit.records import Transcript
 from rupturekit.tagger.baseline import FEATURE_CLIP, BaselineTagger, Inputs, prepare_inputs
 from rupturekit.tagger.config import TrainConfig
 from rupturekit.tagger.dataset import Examples, Task, group_map
-from rupturekit.tagger.evaluate import assign_folds, subset
 
 HYBRID_DIR = "baseline"  # the baseline inside a hybrid model folder
 CACHE_VERSION = 1
@@ -59,8 +58,10 @@ class JointInputs:
         return len(self.labels) + len(self.feature_names)
 
     @classmethod
-    def fit(cls, tasks: Sequence[Task], inputs: Inputs) -> JointInputs:
-        features = inputs.features
+    def fit(cls, tasks: Sequence[Task], inputs: Inputs, rows: np.ndarray | None = None) -> JointInputs:
+        """Columns of `tasks`, the cue features standardised over the utterances `rows` (the
+        training utterances; default all)."""
+        features = inputs.features if rows is None else inputs.features[rows]
         mean = features.mean(axis=0) if len(features) else np.zeros(features.shape[1])
         scale = features.std(axis=0) if len(features) else np.ones(features.shape[1])
         scale = np.where(scale > 1e-9, scale, 1.0)
@@ -111,6 +112,8 @@ def baseline_scores(baseline: BaselineTagger, inputs: Inputs, rows: np.ndarray,
 
 def _fit_baseline(config: TrainConfig, codebook: Codebook, tasks: list[Task], inputs: Inputs,
                   examples: dict[str, Examples], transcripts: set[str], weights: dict[str, float]) -> BaselineTagger:
+    from rupturekit.tagger.evaluate import subset
+
     rows = {name: np.flatnonzero([g in transcripts for g in e.groups]) for name, e in examples.items()}
     chosen = {name: subset(e, rows[name]) for name, e in examples.items()}
     return BaselineTagger(config.baseline, codebook, tasks, seed=config.seed).fit(
@@ -147,6 +150,8 @@ def _write_atomic(target: Path, write: Callable[[Path], None]) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         write(partial)
+        if target.is_dir():  # a damaged or stale entry: replaced, not kept beside a new one
+            shutil.rmtree(target)
         os.replace(partial, target)
     except OSError:
         shutil.rmtree(partial, ignore_errors=True) if partial.is_dir() else partial.unlink(missing_ok=True)
@@ -195,16 +200,19 @@ def joint_scores(config: TrainConfig, codebook: Codebook, tasks: list[Task], tra
     n_folds = n_folds or config.transformer.hybrid_folds
     from rupturekit import __version__
 
-    parts = [__version__, config.baseline.model_dump_json(), config.seed, config.group_by, n_folds, codebook.name,
-             [t.name for t in tasks], sorted((weights or {}).items()), list(train), list(test),
-             _transcripts_digest(transcripts), _examples_digest(examples), inputs.feature_names]
+    # everything the scores and the baseline depend on: settings, codebook (labels, roles), tasks,
+    # the split, the texts and the codes
+    parts = [__version__, config.baseline.model_dump_json(), config.seed, config.group_by, n_folds,
+             codebook.model_dump_json(), [(t.name, t.role, t.multi_label, t.labels, t.level) for t in tasks],
+             sorted((weights or {}).items()), list(train), list(test), _transcripts_digest(transcripts),
+             _examples_digest(examples), inputs.feature_names, inputs.embeddings_used]
     key = hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:32]
     folder = _cache_dir() / f"scores-{key}"
     if use_cache and folder.is_dir():
         try:
             scores = load_file(str(folder / "scores.safetensors"))
             baseline = BaselineTagger.load(folder / HYBRID_DIR, codebook=codebook.name)
-            if set(scores) == set(train) | set(test):
+            if set(scores) == set(train) | set(test) and baseline.tasks == list(tasks):
                 say("hybrid: baseline scores read from the cache")
                 return scores, baseline
         except Exception:  # noqa: BLE001 - a damaged cache entry is recomputed, never trusted
@@ -231,6 +239,8 @@ def fit_joint_scores(config: TrainConfig, codebook: Codebook, tasks: list[Task],
     folds over them, grouped as the config says (source video), each scored by a baseline fitted
     on the other folds. `test` transcripts are scored by the baseline fitted on all of `train`.
     Returns transcript id -> (utterances x labels) in utterance order."""
+    from rupturekit.tagger.evaluate import assign_folds, subset
+
     labels = [(t.name, label) for t in tasks for label in t.labels]
     weights = weights or {}
     train_set = set(train)

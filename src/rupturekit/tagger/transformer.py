@@ -310,6 +310,8 @@ class EnsembleModel(nn.Module):
         return torch.stack([member.contextualize(vectors, sessions, extra) for member in self.members])
 
     def logits(self, contextual: torch.Tensor, extra: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        if contextual.dim() == 2:  # no utterance at all: nothing was stacked
+            contextual = contextual.unsqueeze(0).expand(len(self.members), *contextual.shape)
         outs = [member.logits(view, extra) for member, view in zip(self.members, contextual, strict=True)]
         return {key: torch.stack([out[key] if self.multi_label[key] else torch.log_softmax(out[key], dim=-1)
                                   for out in outs]).mean(0) for key in outs[0]}
@@ -598,16 +600,26 @@ def _joint_of(manifest: dict[str, Any], folder: Path):
                          "retrain the model with `rupturekit train`") from None
 
 
-def _hybrid_baseline(files: ModelFiles, folder: Path, codebook: str):
-    """The baseline saved inside a hybrid model folder (read through the folder's file list)."""
-    from rupturekit.tagger.baseline import BaselineTagger
+def _hybrid_baseline(files: ModelFiles, folder: Path, codebook: str, joint, tasks: list[TaskSpec]):
+    """The baseline saved inside a hybrid model folder (read through the folder's file list),
+    checked against the columns the model was trained on."""
+    from rupturekit.tagger.baseline import MODEL_FILE as BASELINE_MODEL
+    from rupturekit.tagger.baseline import WEIGHTS_FILE, BaselineTagger
     from rupturekit.tagger.hybrid import HYBRID_DIR
 
-    if not files.has(HYBRID_DIR):
-        raise InputError(str(folder), f"the hybrid model folder lacks {HYBRID_DIR}/", "retrain or restore the folder")
+    for name in (BASELINE_MODEL, WEIGHTS_FILE):
+        if f"{HYBRID_DIR}/{name}" not in files.files:
+            raise InputError(str(folder), f"the hybrid model folder lacks {HYBRID_DIR}/{name}",
+                             "retrain or restore the model folder")
     # its files are listed (and size-checked) in this folder's model.json, and its own model.json
     # lists them again: BaselineTagger.load reads only those, inside baseline/
-    return BaselineTagger.load(folder / HYBRID_DIR, codebook=codebook)
+    baseline = BaselineTagger.load(folder / HYBRID_DIR, codebook=codebook)
+    labels = [(t.name, label) for t in tasks if not t.aux for label in t.labels]
+    features = next(iter(baseline.models_.values())).feature_names if baseline.models_ else []
+    if joint.labels != labels or joint.feature_names != features:
+        raise InputError(str(folder / HYBRID_DIR), "the baseline does not match the columns the model was trained on",
+                         "retrain or restore the model folder")
+    return baseline
 
 
 def _check_base(manifest: dict[str, Any], encoder: nn.Module, folder: Path) -> None:
@@ -704,8 +716,8 @@ class TransformerTagger(UsesDecisions):
             own_codebook = str(manifest["codebook"])
             encoder_kind = str(manifest["encoder"])
             base_given = str(manifest["base"]["given"])
-            members = int(manifest.get("ensemble", 1))
-            if not 1 <= members <= 16:
+            members = manifest.get("ensemble", 1)
+            if not isinstance(members, int) or isinstance(members, bool) or not 1 <= members <= 16:
                 raise ValueError(f"an ensemble of {members} members")
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(str(folder / MODEL_FILE), f"corrupt model manifest ({type(exc).__name__}: {exc})"
@@ -809,7 +821,7 @@ class TransformerTagger(UsesDecisions):
         model.to(chosen)
         tagger = cls(model, tokenizer, manifest, tasks, config, files, chosen)
         if joint is not None:
-            tagger.hybrid = (joint, _hybrid_baseline(files, folder, own_codebook))
+            tagger.hybrid = (joint, _hybrid_baseline(files, folder, own_codebook, joint, tasks))
         if runtime == "onnx" and tagger.runtime != "onnx":
             from rupturekit.tagger import onnx_runtime
 
@@ -896,7 +908,8 @@ class TransformerTagger(UsesDecisions):
         `uncertain` = {family: most probable subtype}); `scores`:
         the probability of each label of those tasks; `evidence`: per predicted label, up to 5
         [feature, value] cue features that fired and whose 3RS markers include the label ([] if
-        none did). Utterances of a role no task applies to get empty values. With `include_aux`,
+        none did) - for a hybrid model, the baseline's top [n-gram or feature, contribution]
+        pairs. Utterances of a role no task applies to get empty values. With `include_aux`,
         auxiliary tasks (other codebooks trained alongside) are reported too.
         """
         transcripts = list(transcripts)
