@@ -614,6 +614,8 @@ def main() -> int:
             # transcripts' label shares); scored, as the baseline, against AnnoMI-simple's codes
             own = [f"data.0.path={full}", f"seed={args.fold_seed}"]
             variant = load_train_config(ROOT / "configs" / "annomi.yaml", own + settings + args.overrides)
+            if key == "hybrid" and variant.transformer.ensemble != 5:  # the label names the recipe's 5 members
+                label = f"hybrid, {variant.transformer.ensemble}-member ensemble{args.tag}"
             print(f"{label} (folds by {grouping}): {' '.join(settings + args.overrides) or 'configs/annomi.yaml'}")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
