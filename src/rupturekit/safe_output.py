@@ -245,6 +245,15 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         _remove(str(temporary))
 
 
+def cache_write(path: Path, write: Callable[[Path], None]) -> None:
+    """`atomic_write` for a cache file: never half a file, and a cache that cannot be written
+    only costs time, so a failure is not an error."""
+    try:
+        atomic_write(path, write)
+    except (InputError, OSError):
+        pass
+
+
 @contextlib.contextmanager
 def staged_folder(path: Path, foreign: Foreign | None = None, *, option: str = "--output") -> Iterator[Path]:
     """Yield an empty temporary sibling folder to write into; when the block ends without an error,

@@ -215,15 +215,8 @@ def _num(value: float | None) -> float | None:
 
 
 def _indicator(task: Task, values: np.ndarray) -> np.ndarray:
-    """0/1 matrix (n, L): values >= 0.5 for multi-label (0/1 as given; a soft target's share >= 0.5),
-    one-hot of the argmax for single-label (as `dataset.hard_targets`)."""
-    values = np.asarray(values)
-    if task.multi_label:
-        return (values >= 0.5).astype(np.int64)
-    out = np.zeros(values.shape, dtype=np.int64)
-    if len(values):
-        out[np.arange(len(values)), values.argmax(axis=1)] = 1
-    return out
+    """0/1 matrix (n, L) of targets or predictions that may be soft (`dataset.hard_targets`)."""
+    return hard_targets(values, task.multi_label).astype(np.int64)
 
 
 def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from rupturekit import __version__
 from rupturekit.codebook import Codebook
 from rupturekit.records import Transcript
 from rupturekit.tagger.baseline import FEATURE_CLIP, BaselineTagger, Inputs, prepare_inputs
@@ -143,9 +144,9 @@ def _examples_digest(examples: dict[str, Examples]) -> str:
     return digest.hexdigest()
 
 
-def _write_atomic(target: Path, write: Callable[[Path], None]) -> None:
-    """Write a cache entry beside its final name and rename it: an interrupted run leaves none
-    half-written; a read-only cache only costs time."""
+def _write_folder(target: Path, write: Callable[[Path], None]) -> None:
+    """A cache folder written beside its final name and renamed (`atomic_write` writes files):
+    an interrupted run leaves none half-written; a read-only cache only costs time."""
     partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -165,8 +166,6 @@ def prepare_baseline_inputs(config: TrainConfig, transcripts: list[Transcript], 
     context, use = config.baseline.context_turns, config.baseline.use_features
     if not use or not use_cache:
         return prepare_inputs(transcripts, context, use)
-    from rupturekit import __version__
-
     key = hashlib.sha256(f"{__version__}:{context}:{_transcripts_digest(transcripts)}".encode()).hexdigest()[:32]
     path = _cache_dir() / f"features-{key}.safetensors"
     plain = prepare_inputs(transcripts, context, use_features=False)
@@ -183,8 +182,10 @@ def prepare_baseline_inputs(config: TrainConfig, transcripts: list[Transcript], 
         except Exception:  # noqa: BLE001 - a damaged cache file is recomputed, never trusted
             pass
     inputs = prepare_inputs(transcripts, context, use)
-    _write_atomic(path, lambda p: save_file({"features": np.ascontiguousarray(inputs.features)}, str(p), metadata={
-        "names": json.dumps(inputs.feature_names), "embeddings_used": "1" if inputs.embeddings_used else "0"}))
+    meta = {"names": json.dumps(inputs.feature_names), "embeddings_used": "1" if inputs.embeddings_used else "0"}
+    from rupturekit.safe_output import cache_write
+
+    cache_write(path, lambda p: save_file({"features": np.ascontiguousarray(inputs.features)}, str(p), metadata=meta))
     return inputs
 
 
@@ -198,8 +199,6 @@ def joint_scores(config: TrainConfig, codebook: Codebook, tasks: list[Task], tra
     from safetensors.numpy import load_file, save_file
 
     n_folds = n_folds or config.transformer.hybrid_folds
-    from rupturekit import __version__
-
     # everything the scores and the baseline depend on: settings, codebook (labels, roles), tasks,
     # the split, the texts and the codes
     parts = [__version__, config.baseline.model_dump_json(), config.seed, config.group_by, n_folds,
@@ -224,7 +223,7 @@ def joint_scores(config: TrainConfig, codebook: Codebook, tasks: list[Task], tra
             partial.mkdir(parents=True)
             save_file({k: np.ascontiguousarray(v) for k, v in scores.items()}, str(partial / "scores.safetensors"))
             baseline.save(partial / HYBRID_DIR)
-        _write_atomic(folder, write)
+        _write_folder(folder, write)
     return scores, baseline
 
 

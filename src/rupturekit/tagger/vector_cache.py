@@ -13,7 +13,6 @@ half-written.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -97,11 +96,7 @@ def corpus_vectors(encoder, sessions: Sequence, pad_id: int, budget_tokens: int,
     if use_cache:
         from safetensors.torch import save_file
 
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-            save_file({"vectors": stacked}, str(partial))
-            os.replace(partial, path)
-        except OSError:
-            pass  # a read-only cache only costs time
+        from rupturekit.safe_output import cache_write
+
+        cache_write(path, lambda p: save_file({"vectors": stacked}, str(p)))
     return list(torch.split(stacked.clone(), lengths))
