@@ -32,7 +32,7 @@ import math
 import re
 import shutil
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -88,7 +88,9 @@ BASE_DIR = "base"  # a non-default base encoder, copied into the model folder (c
 EVIDENCE_TOP = 5
 _ROUND = 6  # decimals of scores written into tagged utterances (as the baseline)
 ROLE_INDEX = {role: i for i, role in enumerate(ROLES)}
-RUNTIMES = ("torch", "onnx")  # what runs the encoder at inference (`TransformerTagger.load(runtime=...)`)
+# What runs the encoder at inference (`TransformerTagger.load(runtime=...)`); "auto" is ONNX Runtime
+# int8 on a CPU (about 2x torch's speed there, see BENCHMARKS.md) and torch on a GPU.
+RUNTIMES = ("auto", "torch", "onnx")
 
 
 # ============================================================================ tasks
@@ -465,6 +467,13 @@ def evidence_lists(transcripts: Sequence[Transcript], predicted: dict[int, list[
 # ============================================================================ devices
 
 
+def _auto_runtime(device: torch.device) -> str:
+    """"onnx" on a CPU when onnxruntime and onnx are importable, else "torch"."""
+    from rupturekit.tagger import onnx_runtime
+
+    return "onnx" if device.type == "cpu" and onnx_runtime.available() else "torch"
+
+
 def pick_device(setting: str) -> torch.device:
     if setting == "cuda" or (setting == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
@@ -695,9 +704,12 @@ class TransformerTagger(UsesDecisions):
     # ------------------------------------------------------------------ load / save
     @classmethod
     def load(cls, directory: str | Path, codebook: str | Codebook | None = None,
-             device: str | None = None, runtime: str = "torch") -> TransformerTagger:
+             device: str | None = None, runtime: str = "torch",
+             progress: Callable[[str], None] | None = None) -> TransformerTagger:
         """Load a model folder offline. `codebook` (name, path or Codebook) must match the model's.
-        `runtime`: "torch", or "onnx" (the encoder in ONNX Runtime, int8; see `use_onnx`)."""
+        `runtime`: "torch", "onnx" (the encoder in ONNX Runtime, int8; see `use_onnx`), or "auto"
+        (onnx on a CPU when onnxruntime is installed, else torch). `progress` hears, in one line,
+        when the encoder is exported to ONNX (the first run; later runs load the cached file)."""
         if runtime not in RUNTIMES:
             raise InputError("runtime", f"unknown runtime {runtime!r}", f"use one of {', '.join(RUNTIMES)}")
         folder = Path(directory)
@@ -753,6 +765,8 @@ class TransformerTagger(UsesDecisions):
             raise InputError(str(folder / ADAPTER_DIR), "the LoRA adapter has no adapter_model.safetensors",
                              "retrain or restore the model folder (adapter weights are read as safetensors only)")
         base = _model_base(folder, manifest, base_given, files) if encoder_kind in ("lora", "frozen") else None
+        if runtime == "auto":
+            runtime = _auto_runtime(pick_device(device or config.device))
         chosen = pick_device(device or ("cpu" if runtime == "onnx" else config.device))
         if runtime == "onnx" and chosen.type != "cpu":
             raise InputError("runtime", "the ONNX runtime runs on the CPU only", "load the tagger with device 'cpu'")
@@ -825,6 +839,9 @@ class TransformerTagger(UsesDecisions):
         if runtime == "onnx" and tagger.runtime != "onnx":
             from rupturekit.tagger import onnx_runtime
 
+            if progress is not None:
+                progress("first run with this model: exporting its encoder to ONNX Runtime int8 (a few seconds, "
+                         f"once; cached in {onnx_runtime.cache_root() / 'onnx'})")
             path = onnx_runtime.attach(tagger).path
             if source is not None:
                 onnx_runtime.remember(source, path)
