@@ -11,7 +11,6 @@ from rupturekit.bounded import loads_json
 from rupturekit.errors import InputError
 from rupturekit.records import Transcript
 
-
 # Utterances per call to a tagger: length-sorted batches then span transcripts (one transcript per
 # call was 2-3x slower), and memory stays bounded.
 TAG_CHUNK = 2000
