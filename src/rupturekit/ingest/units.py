@@ -130,9 +130,11 @@ def _file_parts(path: Path, size: int, target_bytes: int, format_name: str | Non
     yield Part(str(path), start, None if stop >= size else stop, line)
 
 
-def plan_units(paths: list[Path], target_bytes: int = UNIT_BYTES, format_name: str | None = None) -> list[Unit]:
+def plan_units(paths: list[Path], target_bytes: int | None = None, format_name: str | None = None) -> list[Unit]:
     """The units of a corpus, in input order: small files grouped until a unit holds about
-    `target_bytes`, large canonical JSONL files cut between transcripts, any other file whole."""
+    `target_bytes` (default `UNIT_BYTES`), large canonical JSONL files cut between transcripts, any
+    other file whole. `format_name`: the format given with --format, if any."""
+    target_bytes = target_bytes or UNIT_BYTES
     units: list[Unit] = []
     pending: list[Part] = []
     pending_bytes = 0

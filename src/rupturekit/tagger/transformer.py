@@ -447,16 +447,36 @@ def _relevant_features(labels: Sequence[str]) -> dict[str, list[str]]:
 
 def evidence_lists(transcripts: Sequence[Transcript], predicted: dict[int, list[str]],
                    relevant: dict[str, list[str]], top: int = EVIDENCE_TOP) -> dict[int, dict[str, list[list[Any]]]]:
-    """Per utterance row (corpus order) and predicted label: the top cue features that fired."""
-    out: dict[int, dict[str, list[list[Any]]]] = {}
-    if not any(relevant.get(label) for labels in predicted.values() for label in labels):
+    """Per utterance row (corpus order) and predicted label: the top cue features that fired.
+
+    Only the transcripts with a predicted label are read, and only the features those labels draw
+    on (and the features they need) are computed: tags are rare, so this is a small part of the
+    work. A transcript is read whole, as the features look at its other turns."""
+    needed = {name for labels in predicted.values() for label in labels for name in relevant.get(label, ())}
+    if not needed:
         return {row: {label: [] for label in labels} for row, labels in predicted.items()}
     from rupturekit.features import FeatureExtractor
+    from rupturekit.features.extract import transcript_maxima
 
+    starts, start = [], 0
+    for transcript in transcripts:
+        starts.append(start)
+        start += len(transcript.utterances)
+    owner = np.repeat(np.arange(len(transcripts)), [len(t.utterances) for t in transcripts])
+    chosen = sorted({int(owner[row]) for row in predicted})
+    local = {}  # corpus row -> row of the table of the chosen transcripts
+    offset = 0
+    for k in chosen:
+        for i in range(len(transcripts[k].utterances)):
+            local[starts[k] + i] = offset + i
+        offset += len(transcripts[k].utterances)
     extractor = FeatureExtractor(embeddings=False)
-    table = extractor(list(transcripts))
+    table = extractor([transcripts[k] for k in chosen], only=needed)
+    maxima = transcript_maxima(table)
+    out: dict[int, dict[str, list[list[Any]]]] = {}
     for row, labels in predicted.items():
-        fired = extractor.evidence(table, row, top=len(table.names))
+        r = local[row]
+        fired = extractor.evidence(table, r, top=len(table.names), scale=maxima[table.keys[r][0]])
         out[row] = {}
         for label in labels:
             names = set(relevant.get(label, ()))
