@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rupturekit.ingest.batch import IngestConfig, IngestRun, IngestResult, read_unit
+from rupturekit.ingest.batch import IngestConfig, IngestResult, IngestRun, read_unit
 from rupturekit.ingest.units import Part, Unit, plan_units, transcript_blocks
 from rupturekit.records import Code, Transcript, Utterance, read_jsonl, write_jsonl
 from rupturekit.resumable import ResumableOutput, partial_paths
