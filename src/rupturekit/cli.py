@@ -124,10 +124,8 @@ def _load_config(path: Path | None):
         raise _fail(f"{path}: '{field}': {message}; see configs/ingest.yaml for the fields") from None
 
 
-def _run_ingest(inputs: list[str], config_path: Path | None, overrides: dict, columns: dict,
-                read_overrides: dict):
-    """Build the ingest config (YAML file, then command-line overrides) and run it."""
-    from rupturekit.ingest.batch import ingest
+def _ingest_config(config_path: Path | None, overrides: dict, columns: dict, read_overrides: dict):
+    """The ingest config: the YAML file, then the command-line overrides (checked: one line, exit 2)."""
     from rupturekit.ingest.detect import FORMATS
     from rupturekit.ingest.roles import parse_role_overrides
     from rupturekit.segment import SegmentSpec
@@ -152,12 +150,41 @@ def _run_ingest(inputs: list[str], config_path: Path | None, overrides: dict, co
                 SegmentSpec.parse(spec)
         except ValueError as exc:
             raise _fail(f"{option}: {exc}") from None
+    return config
+
+
+def _run_ingest(inputs: list[str], config_path: Path | None, overrides: dict, columns: dict,
+                read_overrides: dict):
+    """Build the ingest config (YAML file, then command-line overrides) and run it."""
+    from rupturekit.ingest.batch import ingest
+
+    config = _ingest_config(config_path, overrides, columns, read_overrides)
 
     def progress(paths):
         return track(paths, description="reading", console=err, transient=True,
                      disable=len(paths) < 2 or not err.is_terminal)
 
     return ingest(inputs, config, progress=progress)
+
+
+def _tag_on_ray(inputs: list[str], output: Path | None, model: str, engine: dict, tagging: dict,
+                config_path: Path | None, overrides: dict) -> None:
+    """`tag --engine ray`: the options checked and the run done by `rupturekit.tagger.ray_engine`."""
+    from rupturekit.tagger import ray_engine
+
+    try:
+        options = ray_engine.cli_options(output, engine, tagging, ray_engine.print_progress(sys.stderr))
+        config = _ingest_config(config_path, overrides, columns={}, read_overrides={})
+        result = ray_engine.tag_with_ray(inputs, model, output, options, config)
+    except InputError as error:
+        raise _fail(str(error)) from None
+    _print_problems(result, False)
+    if not result.written:
+        raise typer.Exit(EXIT_BAD_INPUT) if result.failures else _fail(
+            f"{', '.join(map(str, inputs))}: no utterances to tag; check the input")
+    err.print(ray_engine.summary(result))
+    if result.failures:
+        raise _fail(f"{len(result.failures)} input{'s' * (len(result.failures) != 1)} could not be read (above)")
 
 
 ConfigOption = Annotated[
@@ -484,8 +511,22 @@ def tag_command(
     format_name: _text_option("--input-format", "Input format (text, vtt, srt, whisper, eaf, table, annomi, jsonl); "
                                                 "detected when left out.") = None,
     roles: RolesOption = None,
+    engine: Annotated[str, typer.Option("--engine", help="local (this process), or ray: a Ray cluster, -o a "
+                                        "folder of shards (the [ray] extra; README: \"Tagging on a Ray "
+                                        "cluster\").")] = "local",
+    address: _text_option("--address", "--engine ray: auto (this node's cluster) or ray://HOST:PORT; default: "
+                                       "a local Ray instance for this run.") = None,
+    num_workers: Annotated[int | None, typer.Option("--num-workers", help="--engine ray: tagging actors, each "
+                                                    "loading the model once (default: one per CPU).")] = None,
+    gpus_per_worker: Annotated[float | None, typer.Option("--gpus-per-worker", help="--engine ray: GPUs per actor "
+                                                          "(0.5: two share one).")] = None,
 ) -> None:
     """Tag utterances with rupture markers and resolution moves: labels, probabilities and evidence."""
+    if engine != "local" or address is not None or num_workers is not None or gpus_per_worker is not None:
+        return _tag_on_ray(inputs, output, model, {"engine": engine, "address": address, "num_workers": num_workers,
+                                                   "gpus_per_worker": gpus_per_worker, "format": out_format},
+                           {"runtime": runtime, "operating_point": operating_point, "threshold": threshold},
+                           config, {"format": format_name, "roles": roles})
     from rupturekit.codes import machine_rater
     from rupturekit.export.output import output_format
     from rupturekit.safe_output import Output, atomic_write
