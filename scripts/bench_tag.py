@@ -191,9 +191,8 @@ def main() -> int:
     import torch
     import transformers
 
-    from rupturekit.cli import TAG_CHUNK
     from rupturekit.tagger import onnx_runtime
-    from rupturekit.tagger.api import default_model_dir
+    from rupturekit.tagger.api import TAG_CHUNK, default_model_dir
     from rupturekit.tagger.transformer import TransformerTagger
 
     transcripts = read_quietly(args.data)[: args.transcripts]

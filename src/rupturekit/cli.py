@@ -33,7 +33,6 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False)
 
 EXIT_BAD_INPUT = 2
-TAG_CHUNK = 2000  # utterances per call to a tagger
 MAX_WARNINGS_SHOWN = 30
 
 FormatOption = Annotated[
@@ -94,6 +93,111 @@ def _print_problems(result, show_all: bool) -> None:
         err.print(f"[bold red]error:[/] {escape(str(failure))}", markup=True)
 
 
+class _Problems:
+    """Warnings and failures printed as units are read (the first MAX_WARNINGS_SHOWN warnings, unless
+    `show_all`), counted for the closing lines."""
+
+    def __init__(self, show_all: bool = False):
+        self.show_all = show_all
+        self.warnings = 0
+        self.failures = 0
+        self.files: set[str] = set()  # files read
+
+    def add(self, result) -> None:
+        self.files.update(result.files_read)
+        for warning in result.warnings:
+            if self.show_all or self.warnings < MAX_WARNINGS_SHOWN:
+                err.print(f"[yellow]warning:[/] {escape(str(warning))}", markup=True)
+            self.warnings += 1
+        for failure in result.failures:
+            err.print(f"[bold red]error:[/] {escape(str(failure))}", markup=True)
+        self.failures += len(result.failures)
+
+    def finish(self) -> None:
+        hidden = self.warnings - MAX_WARNINGS_SHOWN
+        if not self.show_all and hidden > 0:
+            err.print(f"[yellow]warning:[/] … {hidden} more warnings (rerun with --all-warnings to see them)",
+                      markup=True)
+
+
+def _plan(inputs: list[str], config, problems: _Problems):
+    """The corpus as units of work (`rupturekit.ingest.units`); inputs that name nothing are failures."""
+    from rupturekit.ingest.batch import IngestResult, expand_inputs
+    from rupturekit.ingest.units import plan_units
+
+    missing = IngestResult()
+    paths = expand_inputs(inputs, missing)
+    problems.add(missing)
+    return plan_units(paths, format_name=config.format)
+
+
+def _fingerprint(command: str, units, settings: dict) -> dict:
+    """What a resumed run must share with the interrupted one: the plan, each input's size and
+    modification time, and the settings."""
+    import hashlib
+
+    files = sorted({part.path for unit in units for part in unit.parts})
+    stats = []
+    for name in files:
+        try:
+            info = os.stat(name)
+            stats.append([name, info.st_size, info.st_mtime_ns])
+        except OSError:
+            stats.append([name, None, None])
+    plan = json.dumps([[u.to_json() for u in units], stats], sort_keys=True)
+    return {"command": command, "plan": hashlib.sha256(plan.encode()).hexdigest(), "settings": settings}
+
+
+@contextlib.contextmanager
+def _resumable(output: Path, fingerprint: dict, resume: bool):
+    """A `ResumableOutput`; an interruption leaves its partial for `--resume`, and says so."""
+    from rupturekit.resumable import ResumableOutput
+
+    try:
+        sink = ResumableOutput(output, fingerprint, resume=resume)
+    except InputError as error:
+        raise _fail(str(error)) from None
+    if sink.resumed_from:
+        err.print(f"resuming: {sink.resumed_from} unit{'s' * (sink.resumed_from != 1)} already written")
+    elif sink.replaced_partial:
+        err.print("note: an interrupted run's partial output was started over (--resume continues one)")
+    try:
+        with sink:
+            yield sink
+    except typer.Exit:
+        raise
+    except BaseException:  # an error, Ctrl-C or SIGTERM: the partial stays for --resume
+        err.print(f"{len(sink.done)} of the units were written before the stop; rerun the same command with "
+                  "--resume to continue")
+        raise
+
+
+def _progress(total: int, description: str):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=err, transient=True, disable=total < 2 or not err.is_terminal)
+
+
+def _stream(units, config, problems: _Problems, transform, write, skip=(), description: str = "working"):
+    """Read each unit, `transform` its transcripts and `write(unit index, transcripts)`, one unit at a
+    time (memory does not grow with the corpus). Returns (transcripts, utterances) written."""
+    from rupturekit.ingest.batch import iter_units
+
+    counts = [0, 0]
+    with _progress(len(units), description) as bar:
+        task = bar.add_task(description, total=len(units), completed=len(skip))
+        for unit, result in iter_units(units, config, skip):
+            problems.add(result)
+            done = transform(result.transcripts) if result.transcripts else []
+            write(unit.index, done)
+            counts[0] += len(done)
+            counts[1] += sum(len(t.utterances) for t in done)
+            bar.advance(task)
+    problems.finish()
+    return counts
+
+
 def _load_config(path: Path | None):
     from pydantic import ValidationError
 
@@ -125,7 +229,7 @@ def _load_config(path: Path | None):
 
 
 def _ingest_config(config_path: Path | None, overrides: dict, columns: dict, read_overrides: dict):
-    """The ingest config: the YAML file, then the command-line overrides (checked: one line, exit 2)."""
+    """The ingest config: the YAML file, then command-line overrides; bad settings exit 2."""
     from rupturekit.ingest.detect import FORMATS
     from rupturekit.ingest.roles import parse_role_overrides
     from rupturekit.segment import SegmentSpec
@@ -227,41 +331,99 @@ def ingest_command(
     max_merge_gap: Annotated[float | None, typer.Option(
         "--max-merge-gap", help="Whisper: do not merge across a silence longer than this (seconds).")] = None,
     all_warnings: _flag("--all-warnings", "Print every warning, not only the first 30.") = False,
+    resume: _flag("--resume", "Continue an interrupted run into the same .jsonl or .csv --output.") = False,
 ) -> None:
-    """Read transcripts in any supported format and write the canonical JSONL (or CSV, ELAN, WebVTT)."""
-    from rupturekit.export.output import output_format, write_transcripts
+    """Read transcripts in any supported format and write the canonical JSONL (or CSV, ELAN, WebVTT).
+
+    A .jsonl or .csv output is written a unit of transcripts at a time (memory does not grow with the
+    corpus), appears whole at the end, and an interrupted run continues with --resume."""
+    from rupturekit.export.output import output_format
     from rupturekit.safe_output import Output
 
     try:
-        _, to_folder = output_format(output, to)
+        kind, to_folder = output_format(output, to)
     except InputError as error:
         raise _fail(str(error)) from None
     _guard([*_input_files(inputs), config], Output(output, folder=to_folder))
-    result = _run_ingest(
-        inputs, config,
-        overrides={"format": format_name, "roles": roles, "segment": segment, "sentences": sentences},
-        columns={"text": text_col, "speaker": speaker_col, "transcript": transcript_col,
-                 "order": order_col, "start": start_col, "end": end_col},
-        read_overrides={"merge_segments": merge, "max_merge_gap": max_merge_gap},
-    )
-    _print_problems(result, all_warnings)
-    if strict and (result.failures or result.warnings):
-        n = len(result.failures) + len(result.warnings)
-        raise _fail(f"--strict: {n} problem{'s' * (n != 1)} above; nothing was written")
-    if not result.transcripts:
-        if result.failures:  # each failure has had its own line
-            raise typer.Exit(EXIT_BAD_INPUT)
-        raise _fail("no transcript could be read; nothing was written")
+    streamed = not to_folder and kind in ("jsonl", "csv")
+    if resume and not streamed:
+        raise _fail("--resume continues an --output file in jsonl or csv; give one")
+    ingest_config = _ingest_config(
+        config, {"format": format_name, "roles": roles, "segment": segment, "sentences": sentences},
+        {"text": text_col, "speaker": speaker_col, "transcript": transcript_col, "order": order_col,
+         "start": start_col, "end": end_col},
+        {"merge_segments": merge, "max_merge_gap": max_merge_gap})
+    problems = _Problems(all_warnings)
+    units = _plan(inputs, ingest_config, problems)
+    if strict and problems.failures:
+        raise _fail(f"--strict: {problems.failures} problem{'s' * (problems.failures != 1)} above; nothing was "
+                    "written")
+    if streamed:
+        settings = {"format": kind, "ingest": ingest_config.model_dump(mode="json")}
+        counts = _ingest_to_file(units, ingest_config, problems, output, kind,
+                                 _fingerprint("ingest", units, settings), resume, strict)
+        target = str(output)
+    else:
+        counts, target = _ingest_to_folder(units, ingest_config, problems, output, to, strict)
+    files = len(problems.files)
+    err.print(f"wrote {counts[1]:,} utterances in {counts[0]:,} transcripts "
+              f"from {files} file{'s' * (files != 1)} to {target}")
+    if problems.failures:
+        raise _fail(f"{problems.failures} input{'s' * (problems.failures != 1)} could not be read (above)")
+
+
+def _strict_stop(problems: _Problems) -> None:
+    n = problems.warnings + problems.failures
+    raise _fail(f"--strict: {n} problem{'s' * (n != 1)} above; nothing was written")
+
+
+def _ingest_to_file(units, ingest_config, problems: _Problems, output: Path, kind: str, fingerprint: dict,
+                    resume: bool, strict: bool):
+    """Write the canonical JSONL or CSV unit by unit into a resumable file; (transcripts, utterances)."""
+    from rupturekit.export.tables import csv_text
+    from rupturekit.records import dumps_jsonl
+
+    with _resumable(output, fingerprint, resume) as sink:
+        if kind == "csv" and -1 not in sink.done:
+            sink.write(-1, csv_text([], header=True))
+
+        def write(index: int, transcripts) -> None:
+            if strict and (problems.warnings or problems.failures):
+                sink.discard()
+                _strict_stop(problems)
+            sink.write(index, csv_text(transcripts, header=False) if kind == "csv" else dumps_jsonl(transcripts))
+
+        counts = _stream(units, ingest_config, problems, lambda ts: ts, write, {i for i in sink.done if i >= 0},
+                         "reading")
+        if strict and (problems.warnings or problems.failures):
+            sink.discard()
+            _strict_stop(problems)
+        if not counts[0] and not sink.resumed_from:
+            sink.discard()
+            raise typer.Exit(EXIT_BAD_INPUT) if problems.failures else \
+                _fail("no transcript could be read; nothing was written")
+        sink.commit()
+    return counts
+
+
+def _ingest_to_folder(units, ingest_config, problems: _Problems, output: Path, to: str | None, strict: bool):
+    """One file per transcript (or an ELAN / WebVTT file): every transcript is read first, then the
+    folder is written whole; ((transcripts, utterances), what was written)."""
+    from rupturekit.export.output import write_transcripts
+
+    collected: list = []
+    counts = _stream(units, ingest_config, problems, lambda ts: ts, lambda _i, ts: collected.extend(ts),
+                     (), "reading")
+    if strict and (problems.warnings or problems.failures):
+        _strict_stop(problems)
+    if not collected:
+        raise typer.Exit(EXIT_BAD_INPUT) if problems.failures else \
+            _fail("no transcript could be read; nothing was written")
     try:
-        written = write_transcripts(result.transcripts, output, to)
+        written = write_transcripts(collected, output, to)
     except InputError as error:
         raise _fail(str(error)) from None
-    n_utterances = sum(len(t.utterances) for t in result.transcripts)
-    target = output if len(written) == 1 else f"{len(written)} files in {output}"
-    err.print(f"wrote {n_utterances:,} utterances in {len(result.transcripts):,} transcripts "
-              f"from {len(result.files_read)} file{'s' * (len(result.files_read) != 1)} to {target}")
-    if result.failures:
-        raise _fail(f"{len(result.failures)} input{'s' * (len(result.failures) != 1)} could not be read (above)")
+    return counts, (str(output) if len(written) == 1 else f"{len(written)} files in {output}")
 
 
 def _duration(seconds: float) -> str:
@@ -487,6 +649,9 @@ def _keep_checkpoint(checkpoint: Path, output: Path) -> None:
             os.rename(checkpoint, target)
 
 
+STREAMED_TAG_FORMATS = ("jsonl", "csv")  # written unit by unit (resumable); html and eaf are built whole
+
+
 @app.command("tag")
 def tag_command(
     inputs: Annotated[list[str], typer.Argument(help="Transcripts in any format ingest reads (files, globs, folders).",
@@ -501,8 +666,8 @@ def tag_command(
                                               "hierarchical decisions it is read against the (context re-scored) "
                                               "marker score; for older models it replaces every multi-label label's "
                                               "threshold. Not together with --operating-point.")] = None,
-    runtime: Annotated[str, typer.Option("--runtime", help="torch, or onnx: the encoder in ONNX Runtime, int8 "
-                                                           "(CPU; needs the [onnx] extra).")] = "torch",
+    runtime: Annotated[str, typer.Option("--runtime", help="auto (ONNX Runtime int8 on a CPU, torch on a GPU), "
+                                                           "torch, or onnx.")] = "auto",
     operating_point: Annotated[str | None, typer.Option(
         "--operating-point", help="precision, balanced or recall: which stored operating point decides rupture "
                                   "markers (chosen out of fold; see the model card). Default: the model's own, "
@@ -511,6 +676,8 @@ def tag_command(
     format_name: _text_option("--input-format", "Input format (text, vtt, srt, whisper, eaf, table, annomi, jsonl); "
                                                 "detected when left out.") = None,
     roles: RolesOption = None,
+    resume: _flag("--resume", "Continue an interrupted run into the same --output (jsonl or csv): transcripts "
+                              "already written are skipped.") = False,
     engine: Annotated[str, typer.Option("--engine", help="local (this process), or ray: a Ray cluster, -o a "
                                         "folder of shards (the [ray] extra; README: \"Tagging on a Ray "
                                         "cluster\").")] = "local",
@@ -521,34 +688,63 @@ def tag_command(
     gpus_per_worker: Annotated[float | None, typer.Option("--gpus-per-worker", help="--engine ray: GPUs per actor "
                                                           "(0.5: two share one).")] = None,
 ) -> None:
-    """Tag utterances with rupture markers and resolution moves: labels, probabilities and evidence."""
+    """Tag utterances with rupture markers and resolution moves: labels, probabilities and evidence.
+
+    Transcripts are read, tagged and written a unit (about 2,000 utterances) at a time, so memory does
+    not grow with the corpus; jsonl and csv outputs appear whole at the end, and an interrupted run
+    continues with --resume."""
     if engine != "local" or address is not None or num_workers is not None or gpus_per_worker is not None:
         return _tag_on_ray(inputs, output, model, {"engine": engine, "address": address, "num_workers": num_workers,
-                                                   "gpus_per_worker": gpus_per_worker, "format": out_format},
+                                                   "gpus_per_worker": gpus_per_worker, "format": out_format,
+                                                   "resume": resume},
                            {"runtime": runtime, "operating_point": operating_point, "threshold": threshold},
                            config, {"format": format_name, "roles": roles})
-    from rupturekit.codes import machine_rater
-    from rupturekit.export.output import output_format
-    from rupturekit.safe_output import Output, atomic_write
-    from rupturekit.tagger.api import load_tagger
-    from rupturekit.tagger.output import TAG_FORMATS, with_tags_as_codes, write_tags_csv, write_tags_html
-
     kind = out_format or (output.suffix.lower().lstrip(".") if output is not None and output.suffix else "jsonl")
+    tagger = _tag_setup(inputs, output, model, kind, threshold, runtime, operating_point, config, resume)
+    ingest_config = _ingest_config(config, {"format": format_name, "roles": roles}, {}, {})
+    problems = _Problems()
+    units = _plan(inputs, ingest_config, problems)
+    settings = {"model": _model_identity(model), "runtime": runtime, "threshold": threshold,
+                "operating_point": operating_point, "format": kind, "ingest": ingest_config.model_dump(mode="json")}
+    from rupturekit.tagger.api import tag_unit
+
+    def transform(transcripts):
+        return tag_unit(tagger, transcripts)
+
+    if output is not None and kind in STREAMED_TAG_FORMATS:
+        counts, labels = _tag_to_file(units, ingest_config, problems, transform, output, kind,
+                                      _fingerprint("tag", units, settings), resume)
+    else:
+        counts, labels = _tag_whole(units, ingest_config, problems, transform, output, kind, model)
+    err.print(f"tagged {counts[1]:,} utterances in {counts[0]:,} transcripts ({labels:,} labels)"
+              + (f"; wrote {output}" if output else ""))
+    if problems.failures:
+        raise _fail(f"{problems.failures} input{'s' * (problems.failures != 1)} could not be read (above)")
+
+
+def _tag_setup(inputs, output, model, kind, threshold, runtime, operating_point, config, resume):
+    """Check the tag command's options and load its tagger; anything wrong exits 2 before work starts."""
+    from rupturekit.export.output import output_format
+    from rupturekit.safe_output import Output
+    from rupturekit.tagger.api import load_tagger
+    from rupturekit.tagger.output import TAG_FORMATS
+
     if kind not in TAG_FORMATS:
         raise _fail(f"--format: '{kind}' is not one of {', '.join(TAG_FORMATS)}")
     if output is not None:
         folder = kind == "eaf" and output_format(output, "eaf")[1]
         _guard([*_input_files(inputs), config, _file_or_none(model)], Output(output, folder=folder))
+    if resume and (output is None or kind not in STREAMED_TAG_FORMATS):
+        raise _fail("--resume continues an --output file in jsonl or csv; give one")
     if operating_point is not None and threshold is not None:
         raise _fail("--threshold and --operating-point both set the decision threshold: give one of them")
-    if runtime not in ("torch", "onnx"):
-        raise _fail(f"--runtime: '{runtime}' is not one of torch, onnx")
+    if runtime not in ("auto", "torch", "onnx"):
+        raise _fail(f"--runtime: '{runtime}' is not one of auto, torch, onnx")
     try:
-        tagger = load_tagger(model, runtime=runtime)
+        with err.status("loading the model"):
+            tagger = load_tagger(model, runtime=runtime, progress=err.print)
     except InputError as error:
         raise _fail(str(error)) from None
-    except ImportError as exc:
-        raise _fail(f"--runtime onnx needs {exc.name}: pip install 'rupturekit[onnx]'") from None
     if operating_point is not None:
         from rupturekit.tagger.decisions import OPERATING_POINTS
 
@@ -560,54 +756,101 @@ def tag_command(
             raise _fail(f"--operating-point: {exc}") from None
     if threshold is not None:
         tagger.set_threshold(threshold)
-    result = _run_ingest(inputs, config, overrides={"format": format_name, "roles": roles}, columns={},
-                         read_overrides={})
-    _print_problems(result, False)
-    if not result.transcripts:
-        raise typer.Exit(EXIT_BAD_INPUT) if result.failures else _fail("no transcript could be read")
-    if not any(t.utterances for t in result.transcripts):
-        names = ", ".join(dict.fromkeys(t.transcript_id for t in result.transcripts))
-        raise _fail(f"{', '.join(map(str, inputs))}: no utterances to tag (transcript(s) {names} are empty); check the "
-                    "export")
-    # Tag many transcripts per call so that length-sorted batches span transcripts (one transcript
-    # per call was 2-3x slower); chunks keep memory bounded and the progress bar moving.
-    chunks: list[list] = [[]]
-    for transcript in result.transcripts:
-        if chunks[-1] and sum(len(t.utterances) for t in chunks[-1]) + len(transcript.utterances) > TAG_CHUNK:
-            chunks.append([])
-        chunks[-1].append(transcript)
-    tagged = []
-    for chunk in track(chunks, description="tagging", console=err, transient=True,
-                       disable=len(chunks) < 2 or not err.is_terminal):
-        tagged.extend(tagger.tag(chunk))
+    return tagger
+
+
+def _model_identity(model: str) -> str:
+    """The model folder and a hash of its manifest (a retrained model is another model)."""
+    import hashlib
+
+    from rupturekit.tagger.api import default_model_dir
+
+    folder = default_model_dir() if model == "default" else Path(model)
+    try:
+        digest = hashlib.sha256((folder / "model.json").read_bytes()).hexdigest()[:16]
+    except OSError:
+        digest = "?"
+    return f"{folder.resolve()}#{digest}"
+
+
+def _labels_of(transcripts) -> int:
+    return sum(len((u.model_extra or {}).get("labels", [])) for t in transcripts for u in t.utterances)
+
+
+def _no_utterances(inputs, problems: _Problems, transcripts: int) -> typer.Exit:
+    """The exit when nothing was tagged: the inputs held no transcript, or only empty ones."""
+    if transcripts:
+        return _fail(f"{', '.join(map(str, inputs))}: no utterances to tag (every transcript is empty); check the "
+                     "export")
+    return typer.Exit(EXIT_BAD_INPUT) if problems.failures else _fail("no transcript could be read")
+
+
+def _tag_to_file(units, ingest_config, problems, transform, output: Path, kind: str, fingerprint: dict,
+                 resume: bool):
+    """Tag unit by unit into a resumable jsonl or csv file; ((transcripts, utterances), labels)."""
     from rupturekit.records import dumps_jsonl
+    from rupturekit.tagger.output import tags_csv_text
 
-    if output is None:
-        if kind != "jsonl":
-            raise _fail(f"--format {kind} needs --output")
-        sys.stdout.write(dumps_jsonl(tagged))
-    elif kind in ("jsonl", "csv", "html"):
-        writers = {"jsonl": lambda p: p.write_text(dumps_jsonl(tagged), encoding="utf-8"),
-                   "csv": lambda p: write_tags_csv(tagged, p),
-                   "html": lambda p: write_tags_html(tagged, p, str(model))}
-        try:
-            atomic_write(output, writers[kind])
-        except InputError as error:
-            raise _fail(str(error)) from None
-    else:
-        from rupturekit.export.output import write_transcripts
+    labels = 0
+    with _resumable(output, fingerprint, resume) as sink:
+        if kind == "csv" and -1 not in sink.done:
+            sink.write(-1, tags_csv_text([], header=True))
 
-        # Predictions are codes of a machine rater, model:<name>, never of a human rater.
-        name = "default" if str(model) == "default" else Path(model).resolve().name
-        try:
-            write_transcripts(with_tags_as_codes(tagged, machine_rater("model", name)), output, "eaf")
-        except InputError as error:
-            raise _fail(str(error)) from None
-    n_labels = sum(len((u.model_extra or {}).get("labels", [])) for t in tagged for u in t.utterances)
-    err.print(f"tagged {sum(len(t.utterances) for t in tagged):,} utterances in {len(tagged)} transcripts "
-              f"({n_labels:,} labels)" + (f"; wrote {output}" if output else ""))
-    if result.failures:
-        raise _fail(f"{len(result.failures)} input{'s' * (len(result.failures) != 1)} could not be read (above)")
+        def write(index: int, tagged) -> None:
+            nonlocal labels
+            labels += _labels_of(tagged)
+            sink.write(index, tags_csv_text(tagged, header=False) if kind == "csv" else dumps_jsonl(tagged))
+
+        skip = {i for i in sink.done if i >= 0}
+        counts = _stream(units, ingest_config, problems, transform, write, skip, "tagging")
+        if not counts[1] and not sink.resumed_from:
+            sink.discard()
+            raise _no_utterances(_unit_names(units), problems, counts[0])
+        sink.commit()
+    return counts, labels
+
+
+def _unit_names(units) -> list[str]:
+    return list(dict.fromkeys(part.path for unit in units for part in unit.parts))
+
+
+def _tag_whole(units, ingest_config, problems, transform, output: Path | None, kind: str, model: str):
+    """Tag to standard output (JSONL, unit by unit), or collect every tagged transcript for html and
+    eaf, which are written whole; ((transcripts, utterances), labels)."""
+    from rupturekit.codes import machine_rater
+    from rupturekit.records import dumps_jsonl
+    from rupturekit.safe_output import atomic_write
+    from rupturekit.tagger.output import with_tags_as_codes, write_tags_html
+
+    if output is None and kind != "jsonl":
+        raise _fail(f"--format {kind} needs --output")
+    collected: list = []
+    labels = 0
+
+    def write(_index: int, tagged) -> None:
+        nonlocal labels
+        labels += _labels_of(tagged)
+        if output is None:
+            sys.stdout.write(dumps_jsonl(tagged))
+            sys.stdout.flush()
+        else:
+            collected.extend(tagged)
+
+    counts = _stream(units, ingest_config, problems, transform, write, (), "tagging")
+    if not counts[1]:
+        raise _no_utterances(_unit_names(units), problems, counts[0])
+    try:
+        if output is not None and kind == "html":
+            atomic_write(output, lambda p: write_tags_html(collected, p, str(model)))
+        elif output is not None:
+            from rupturekit.export.output import write_transcripts
+
+            # Predictions are codes of a machine rater, model:<name>, never of a human rater.
+            name = "default" if str(model) == "default" else Path(model).resolve().name
+            write_transcripts(with_tags_as_codes(collected, machine_rater("model", name)), output, "eaf")
+    except InputError as error:
+        raise _fail(str(error)) from None
+    return counts, labels
 
 
 @app.command("weak-label")

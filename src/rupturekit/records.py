@@ -170,11 +170,12 @@ def _first_error(error: ValidationError) -> str:
     return f"field '{where}': {detail['msg']}"
 
 
-def json_objects(text: str, file: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line of JSONL; InputError names a bad line."""
+def json_objects(text: str, file: str, first_line: int = 1) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of JSONL; InputError names a bad line.
+    `first_line`: the file's line number of the text's first line (a byte range of a file)."""
     # Split on "\n" only: str.splitlines() would also split inside texts holding
     # U+0085 or U+2028, which json.dumps(ensure_ascii=False) leaves unescaped.
-    for line_number, line in enumerate(text.split("\n"), start=1):
+    for line_number, line in enumerate(text.split("\n"), start=first_line):
         if not line.strip():
             continue
         try:
@@ -188,11 +189,11 @@ def json_objects(text: str, file: str) -> Iterator[tuple[int, dict[str, Any]]]:
         yield line_number, record
 
 
-def loads_jsonl(text: str, file: str = "<string>") -> list[Transcript]:
+def loads_jsonl(text: str, file: str = "<string>", first_line: int = 1) -> list[Transcript]:
     """Parse canonical JSONL. Raises InputError naming the line for any bad record."""
     utterances: list[Utterance] = []
     seen: dict[tuple[str, int], int] = {}
-    for line_number, record in json_objects(text, file):
+    for line_number, record in json_objects(text, file, first_line):
         try:
             utterance = Utterance.model_validate(record)
         except ValidationError as exc:

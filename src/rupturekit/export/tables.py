@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,6 +26,30 @@ def _cell(value: object) -> object:
     return "" if value is None else value
 
 
+def csv_text(transcripts: Iterable[Transcript], header: bool = True) -> str:
+    """The CSV rows of `transcripts` (after the header row, with `header`); see `write_csv`.
+    Pieces of one file when it is written unit by unit."""
+    handle = io.StringIO(newline="")
+    writer = safe_csv_writer(handle)
+    if header:
+        writer.writerow(CSV_COLUMNS)
+    for transcript in transcripts:
+        for utterance in transcript.utterances:
+            writer.writerow([
+                utterance.transcript_id,
+                utterance.utterance_id,
+                utterance.speaker,
+                utterance.role,
+                _cell(utterance.start),
+                _cell(utterance.end),
+                _cell(utterance.segment_id),
+                utterance.text,
+                "; ".join(format_code(code) for code in utterance.codes),
+                json.dumps(utterance.meta, ensure_ascii=False, separators=(",", ":")),
+            ])
+    return handle.getvalue()
+
+
 def write_csv(transcripts: Iterable[Transcript], path: str | Path) -> None:
     """Write a UTF-8 CSV with the columns in `CSV_COLUMNS`.
 
@@ -34,19 +59,4 @@ def write_csv(transcripts: Iterable[Transcript], path: str | Path) -> None:
     spreadsheet would run as a formula gets a leading ``'`` (`rupturekit.safe_output`).
     """
     with Path(path).open("w", encoding="utf-8", newline="") as handle:
-        writer = safe_csv_writer(handle)
-        writer.writerow(CSV_COLUMNS)
-        for transcript in transcripts:
-            for utterance in transcript.utterances:
-                writer.writerow([
-                    utterance.transcript_id,
-                    utterance.utterance_id,
-                    utterance.speaker,
-                    utterance.role,
-                    _cell(utterance.start),
-                    _cell(utterance.end),
-                    _cell(utterance.segment_id),
-                    utterance.text,
-                    "; ".join(format_code(code) for code in utterance.codes),
-                    json.dumps(utterance.meta, ensure_ascii=False, separators=(",", ":")),
-                ])
+        handle.write(csv_text(transcripts))

@@ -83,7 +83,8 @@ def prev_open_question(c: Context) -> np.ndarray:
     return c.at_prev_other(c.prompt_type == OPEN)
 
 
-@feature("short_after_open_question", "withdrawal", "minimal_response")
+@feature("short_after_open_question", "withdrawal", "minimal_response",
+         needs=("dont_know", "backchannel_only", "prev_open_question"))
 def short_after_open_question(c: Context) -> np.ndarray:
     """1 if an open question gets <= 3 words, only backchannels, or <= 6 words with "I don't know"."""
     dont_know_short = (c.words <= 6) & (c.columns["dont_know"] > 0)
@@ -245,7 +246,7 @@ def painful_content(c: Context) -> np.ndarray:
     return _flag(c.match(lx.PAINFUL_CONTENT))
 
 
-@feature("affect_split", "withdrawal", "content_affect_split")
+@feature("affect_split", "withdrawal", "content_affect_split", needs=("laughter", "minimizing", "painful_content"))
 def affect_split(c: Context) -> np.ndarray:
     """1 if painful content comes with laughter, minimising, or cheerful VADER sentiment (>= 0.5, pos > 2 x neg)."""
     cheerful = (c.sentiment[:, 0] >= 0.5) & (c.sentiment[:, 1] > 2 * c.sentiment[:, 2])
@@ -347,7 +348,7 @@ def self_defence(c: Context) -> np.ndarray:
     return _flag(c.match(lx.SELF_DEFENCE))
 
 
-@feature("justifies_after_challenge", "confrontation", "defends_self")
+@feature("justifies_after_challenge", "confrontation", "defends_self", needs=("self_defence",))
 def justifies_after_challenge(c: Context) -> np.ndarray:
     """1 if the turn justifies itself ("because", a defence phrase) right after a challenge ("why didn't you")."""
     challenged = c.at_prev_other(c.match(lx.CHALLENGE)) > 0
@@ -413,13 +414,14 @@ def pattern_language(c: Context) -> np.ndarray:
     return _flag(c.match(lx.PATTERN))
 
 
-@feature("links_outside", "resolution", "links_pattern_outside", THERAPIST)
+@feature("links_outside", "resolution", "links_pattern_outside", THERAPIST, needs=("pattern_language",))
 def links_outside(c: Context) -> np.ndarray:
     """1 if pattern language comes with a relationship outside therapy ("like with your manager")."""
     return _flag((c.columns["pattern_language"] > 0) & c.match(lx.OUTSIDE_RELATIONS))
 
 
-@feature("links_inside", "resolution", "links_pattern_inside", THERAPIST)
+@feature("links_inside", "resolution", "links_pattern_inside", THERAPIST,
+         needs=("pattern_language", "metacommunication"))
 def links_inside(c: Context) -> np.ndarray:
     """1 if pattern language comes with the here-and-now ("this seems to happen between us")."""
     here = c.match(lx.INSIDE_RELATIONS) | (c.columns["metacommunication"] > 0)
@@ -560,7 +562,7 @@ RUPTURE_CUES = (
 )
 
 
-@feature("prev_rupture_cues", "dynamics", roles=THERAPIST)
+@feature("prev_rupture_cues", "dynamics", roles=THERAPIST, needs=RUPTURE_CUES)
 def prev_rupture_cues(c: Context) -> np.ndarray:
     """How many client rupture-cue flags fired on the prev other turn (what a resolution move answers)."""
     total = np.sum([c.columns[name] for name in RUPTURE_CUES], axis=0)

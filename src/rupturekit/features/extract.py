@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -11,13 +11,16 @@ import numpy as np
 
 from rupturekit.features.context import Context
 from rupturekit.features.definitions import FEATURES, FLAGS
-from rupturekit.features.registry import REGISTRY
+from rupturekit.features.registry import REGISTRY, with_needs
 from rupturekit.records import Transcript
 
 if TYPE_CHECKING:
     import pandas
 
 log = logging.getLogger(__name__)
+
+# The features that read the static embeddings (`Context.embed_cos_prev_other`).
+_EMBEDDING_USERS = frozenset({"embed_cos_prev", "topic_shift"})
 
 
 @dataclass
@@ -70,7 +73,9 @@ class FeatureExtractor:
     def names(self) -> list[str]:
         return [spec.name for spec in FEATURES]
 
-    def __call__(self, transcripts: Iterable[Transcript]) -> FeatureTable:
+    def __call__(self, transcripts: Iterable[Transcript], only: Collection[str] | None = None) -> FeatureTable:
+        """The feature table; with `only`, just those features (and the ones they need) are
+        computed, and the other columns are 0."""
         utterances = [u for t in transcripts for u in t.utterances]
         keys = [(u.transcript_id, u.utterance_id) for u in utterances]
         roles = [u.role for u in utterances]
@@ -78,12 +83,16 @@ class FeatureExtractor:
         if not utterances:
             self.embeddings_used_ = False
             return FeatureTable(keys, self.names, values, roles)
+        wanted = None if only is None else with_needs(set(only))
+        embeddings = self.embeddings and (wanted is None or bool(wanted & _EMBEDDING_USERS))
         if not self.embeddings:
             log.info("embeddings off (embeddings=False): embed_cos_prev is 0")
-        context = Context(utterances, batch_size=self.batch_size, embeddings=self.embeddings)
+        context = Context(utterances, batch_size=self.batch_size, embeddings=embeddings)
         # Computed once up front, so later features (topic_shift) see whether it worked.
         _ = context.embed_cos_prev_other
         for column, (spec, function) in enumerate(REGISTRY):
+            if wanted is not None and spec.name not in wanted:
+                continue
             result = np.asarray(function(context), dtype=np.float64)
             if result.shape != (context.n,):
                 raise ValueError(f"feature {spec.name} returned shape {result.shape}, expected ({context.n},)")
@@ -93,16 +102,21 @@ class FeatureExtractor:
         self.embeddings_used_ = context.embeddings_used
         return FeatureTable(keys, self.names, values, roles)
 
-    def evidence(self, table: FeatureTable, row: int, top: int = 5) -> list[tuple[str, float]]:
+    def evidence(self, table: FeatureTable, row: int, top: int = 5,
+                 scale: np.ndarray | None = None) -> list[tuple[str, float]]:
         """The row's non-zero features as (name, value), most telling first, at most `top`.
 
         Cue flags that fired come first, then the other cue features (those with 3RS
         markers), then generic dynamics; within each group, larger values first, measured
-        relative to each column's largest absolute value in `table` (so a count at its
-        corpus maximum and a flag at 1 weigh the same).
+        relative to each column's largest absolute value over `scale` (default: the rows of the
+        utterance's own transcript, so that the order does not depend on which other sessions
+        were tagged alongside; a count at its session maximum and a flag at 1 weigh the same).
         """
         values = table.values[row].astype(np.float64)
-        scale = np.abs(table.values).max(axis=0).astype(np.float64)
+        if scale is None:
+            tid = table.keys[row][0]
+            scale = np.abs(table.values[[i for i, key in enumerate(table.keys) if key[0] == tid]]).max(axis=0)
+        scale = np.asarray(scale, dtype=np.float64)
         relative = np.divide(np.abs(values), scale, out=np.zeros_like(values), where=scale > 0)
         specs = {spec.name: spec for spec in FEATURES}
 
@@ -115,3 +129,11 @@ class FeatureExtractor:
         order = sorted(np.flatnonzero(values != 0).tolist(),
                        key=lambda i: (group(table.names[i]), -round(float(relative[i]), 6), i))
         return [(table.names[i], float(values[i])) for i in order[:top]]
+
+
+def transcript_maxima(table: FeatureTable) -> dict[str, np.ndarray]:
+    """Each transcript's largest absolute value per column (the scale `evidence` reads)."""
+    rows: dict[str, list[int]] = {}
+    for i, (tid, _) in enumerate(table.keys):
+        rows.setdefault(tid, []).append(i)
+    return {tid: np.abs(table.values[index]).max(axis=0) for tid, index in rows.items()}

@@ -29,6 +29,7 @@ class FeatureSpec:
     markers: tuple[str, ...]  # 3RS label names it derives from (empty for generic dynamics)
     roles: tuple[str, ...]  # roles it is meaningful for
     description: str  # one line, what it measures
+    needs: tuple[str, ...] = ()  # features it reads (`Context.columns`), all registered before it
 
 
 FeatureFunction = Callable[["Context"], np.ndarray]
@@ -36,9 +37,11 @@ REGISTRY: list[tuple[FeatureSpec, FeatureFunction]] = []
 
 
 def feature(name: str, family: str, markers: tuple[str, ...] | str = (), roles: tuple[str, ...] = CLIENT,
-            description: str = "") -> Callable[[FeatureFunction], FeatureFunction]:
+            description: str = "", needs: tuple[str, ...] = ()) -> Callable[[FeatureFunction], FeatureFunction]:
     """Register the decorated function as the feature `name`.
 
+    `needs`: the features whose values it reads from `Context.columns`; they must be registered
+    before it, and a subset of features (`with_needs`) computes them too.
     `markers` are 3RS label names (``family.subtype``); a bare subtype such as ``"denial"``
     is completed with the feature's family. `description` defaults to the docstring's first line.
     """
@@ -51,7 +54,24 @@ def feature(name: str, family: str, markers: tuple[str, ...] | str = (), roles: 
         if any(spec.name == name for spec, _ in REGISTRY):
             raise ValueError(f"feature {name} is registered twice")
         text = description or (function.__doc__ or "").strip().splitlines()[0]
-        REGISTRY.append((FeatureSpec(name, family, marker_tuple, tuple(roles), text), function))
+        registered = {spec.name for spec, _ in REGISTRY}
+        missing = [n for n in needs if n not in registered]
+        if missing:
+            raise ValueError(f"feature {name} needs {missing}, which are not registered before it")
+        REGISTRY.append((FeatureSpec(name, family, marker_tuple, tuple(roles), text, tuple(needs)), function))
         return function
 
     return register
+
+
+def with_needs(names: set[str] | frozenset[str]) -> set[str]:
+    """`names` and every feature they need, directly or not."""
+    specs = {spec.name: spec for spec, _ in REGISTRY}
+    out: set[str] = set()
+    todo = [n for n in names if n in specs]
+    while todo:
+        name = todo.pop()
+        if name not in out:
+            out.add(name)
+            todo.extend(specs[name].needs)
+    return out

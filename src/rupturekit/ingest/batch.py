@@ -7,7 +7,7 @@ any problem is fatal before anything is written.
 from __future__ import annotations
 
 import glob
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +19,8 @@ from rupturekit.ingest.detect import detect_format
 from rupturekit.ingest.options import ReadOptions
 from rupturekit.ingest.roles import assign_roles, normalise_label
 from rupturekit.ingest.source import Source
-from rupturekit.records import ROLES, Transcript
+from rupturekit.ingest.units import Part, Unit, read_part_text
+from rupturekit.records import ROLES, Transcript, loads_jsonl
 from rupturekit.segment import SegmentSpec, SentenceSplitter, assign_segments
 from rupturekit.segment.segments import DEFAULT_FALLBACK, DEFAULT_SEGMENT
 
@@ -120,39 +121,98 @@ def _rename_clashing(transcripts: list[Transcript], source: Source, format_name:
         result.log.warn(source.name, f"transcript id '{old}' is also in {taken[old]}; renamed to '{new}'")
 
 
+class IngestRun:
+    """One run's state across its files: the transcript ids taken (a clash is renamed or refused),
+    the speakers seen (for the unused --roles warning), and the segment rules."""
+
+    def __init__(self, config: IngestConfig):
+        self.config = config
+        self.segment = SegmentSpec.parse(config.segment or DEFAULT_SEGMENT)
+        self.fallback = SegmentSpec.parse(config.segment_fallback)
+        self.taken: dict[str, str] = {}
+        self.speakers_seen: set[str] = set()
+        self.transcripts_read = 0
+
+    def read(self, part: Part, result: IngestResult) -> list[Transcript]:
+        """Read one file (or a byte range of a canonical JSONL file) into `result`; a failure is
+        kept in `result.failures`. Returns the transcripts read."""
+        source = Source(Path(part.path), log=ProblemLog())
+        try:
+            if part.whole:
+                format_name = self.config.format or detect_format(source)
+                transcripts = read_source(source, format_name, self.config.read)
+            else:  # planned by units.plan_units: canonical JSONL, whole transcripts
+                format_name = "jsonl"
+                try:
+                    text = read_part_text(part)
+                except UnicodeDecodeError as exc:
+                    raise InputError(source.name, f"not UTF-8 text (byte {part.start + exc.start})",
+                                     "give the .jsonl file that `rupturekit ingest` wrote") from None
+                transcripts = loads_jsonl(text, source.name, part.line)
+            _rename_clashing(transcripts, source, format_name, self.taken, result)
+        except InputError as error:
+            result.failures.append(error)
+            return []
+        finally:
+            result.log.warnings.extend(source.log.warnings)
+        for transcript in transcripts:
+            assign_roles(transcript, self.config.roles, result.log, source.name)
+            assign_segments(transcript, self.segment, self.fallback, result.log, source.name,
+                            overwrite=self.config.segment is not None)
+            self.speakers_seen.update(normalise_label(u.speaker) for u in transcript.utterances)
+        self.transcripts_read += len(transcripts)
+        if self.config.sentences and transcripts:
+            SentenceSplitter()(transcripts)
+        result.transcripts.extend(transcripts)
+        if source.name not in result.files_read:
+            result.files_read.append(source.name)
+        return transcripts
+
+    def finish(self, result: IngestResult) -> None:
+        """The warnings that need every file read first."""
+        unused = sorted(label for label in self.config.roles if normalise_label(label) not in self.speakers_seen)
+        if unused and self.transcripts_read:
+            result.log.warn("--roles", f"no speaker is labelled {', '.join(repr(s) for s in unused)}",)
+
+
 def ingest(inputs: Iterable[str], config: IngestConfig,
            progress: Callable[[Iterable[Path]], Iterable[Path]] | None = None) -> IngestResult:
     """Read every input; failures are kept per file in `result.failures`."""
     result = IngestResult()
-    segment = SegmentSpec.parse(config.segment or DEFAULT_SEGMENT)
-    fallback = SegmentSpec.parse(config.segment_fallback)
+    run = IngestRun(config)
     paths = expand_inputs(inputs, result)
-    taken: dict[str, str] = {}
-    speakers_seen: set[str] = set()
     for path in progress(paths) if progress else paths:
-        source = Source(path, log=ProblemLog())
-        try:
-            format_name = config.format or detect_format(source)
-            transcripts = read_source(source, format_name, config.read)
-            _rename_clashing(transcripts, source, format_name, taken, result)
-        except InputError as error:
-            result.failures.append(error)
-            continue
-        finally:
-            result.log.warnings.extend(source.log.warnings)
-        for transcript in transcripts:
-            assign_roles(transcript, config.roles, result.log, source.name)
-            assign_segments(transcript, segment, fallback, result.log, source.name,
-                            overwrite=config.segment is not None)
-            speakers_seen.update(normalise_label(u.speaker) for u in transcript.utterances)
-        result.transcripts.extend(transcripts)
-        result.files_read.append(source.name)
-    unused = sorted(label for label in config.roles if normalise_label(label) not in speakers_seen)
-    if unused and result.transcripts:
-        result.log.warn("--roles", f"no speaker is labelled {', '.join(repr(s) for s in unused)}",)
-    if config.sentences and result.transcripts:
-        SentenceSplitter()(result.transcripts)
+        run.read(Part(str(path)), result)
+    run.finish(result)
     return result
+
+
+def read_unit(unit: Unit, config: IngestConfig, run: IngestRun | None = None) -> IngestResult:
+    """The transcripts of one planned unit (see `units.plan_units`), read as `ingest` reads them.
+    Pass one `run` for all units of a corpus so that transcript ids clashing across files are caught."""
+    run = run or IngestRun(config)
+    result = IngestResult()
+    for part in unit.parts:
+        run.read(part, result)
+    return result
+
+
+def iter_units(units: Iterable[Unit], config: IngestConfig, skip: Collection[int] = ()
+               ) -> Iterator[tuple[Unit, IngestResult]]:
+    """Each unit read in turn (`read_unit`, one run across all, so that clashing ids are caught),
+    except those in `skip` (done by an interrupted run); the last item's result also holds the
+    warnings that need every file read first."""
+    run = IngestRun(config)
+    pending: tuple[Unit, IngestResult] | None = None
+    for unit in units:
+        if unit.index in skip:
+            continue
+        if pending is not None:
+            yield pending
+        pending = (unit, read_unit(unit, config, run))
+    if pending is not None:
+        run.finish(pending[1])
+        yield pending
 
 
 def read_transcripts(*inputs: str | Path, **config) -> list[Transcript]:

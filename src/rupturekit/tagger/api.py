@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -10,11 +11,38 @@ from rupturekit.bounded import loads_json
 from rupturekit.errors import InputError
 from rupturekit.records import Transcript
 
+# Utterances per call to a tagger: length-sorted batches then span transcripts (one transcript per
+# call was 2-3x slower), and memory stays bounded.
+TAG_CHUNK = 2000
+
 
 class Tagger(Protocol):
     """What `rupturekit tag` needs of a model: tag copies of the transcripts."""
 
     def tag(self, transcripts: list[Transcript]) -> list[Transcript]: ...
+
+
+def chunks_of(transcripts: list[Transcript], size: int = TAG_CHUNK) -> list[list[Transcript]]:
+    """Consecutive whole transcripts, at most `size` utterances per chunk (a longer transcript alone)."""
+    chunks: list[list[Transcript]] = [[]]
+    filled = 0
+    for transcript in transcripts:
+        if chunks[-1] and filled + len(transcript.utterances) > size:
+            chunks.append([])
+            filled = 0
+        chunks[-1].append(transcript)
+        filled += len(transcript.utterances)
+    return [chunk for chunk in chunks if chunk]
+
+
+def tag_unit(tagger: Tagger, transcripts: list[Transcript]) -> list[Transcript]:
+    """Tag one unit of work (`rupturekit.ingest.units`) as every engine does: in the same chunks,
+    so that the same transcripts share the same batches (the int8 encoder's activation scales are
+    per batch) and the tags do not depend on the engine."""
+    tagged: list[Transcript] = []
+    for chunk in chunks_of(transcripts):
+        tagged.extend(tagger.tag(chunk))
+    return tagged
 
 
 def default_model_dir() -> Path:
@@ -47,19 +75,22 @@ def model_kind(folder: Path) -> str:
     return kind
 
 
-def load_tagger(model: str | Path = "default", codebook: str | None = None, runtime: str = "torch") -> Tagger:
+def load_tagger(model: str | Path = "default", codebook: str | None = None, runtime: str = "auto",
+                progress: Callable[[str], None] | None = None) -> Tagger:
     """A tagger from a model folder, or the shipped default model; `codebook` checks it matches.
-    `runtime` "onnx" runs a transformer's encoder in ONNX Runtime (int8)."""
+
+    `runtime` of a transformer's encoder: "auto" (ONNX Runtime int8 on a CPU, torch on a CUDA GPU),
+    "onnx" or "torch". `progress` hears the one-time ONNX export, when there is one."""
     folder = default_model_dir() if str(model) == "default" else Path(model)
     if model_kind(folder) == "baseline":
-        if runtime != "torch":
+        if runtime == "onnx":
             raise InputError(str(folder), "a baseline model has no ONNX runtime", "leave out --runtime")
         from rupturekit.tagger.baseline import BaselineTagger
 
         return BaselineTagger.load(folder, codebook=codebook)
     from rupturekit.tagger.transformer import TransformerTagger
 
-    return TransformerTagger.load(folder, codebook=codebook, runtime=runtime)
+    return TransformerTagger.load(folder, codebook=codebook, runtime=runtime, progress=progress)
 
 
 def tag(transcripts: str | Path | Transcript | list[Transcript], model: str | Path | Tagger = "default",

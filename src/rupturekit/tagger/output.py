@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import io
 import json
 from pathlib import Path
 
@@ -25,19 +26,31 @@ def with_tags_as_codes(transcripts: list[Transcript], rater: str) -> list[Transc
         for u in t.utterances]}) for t in transcripts]
 
 
+TAG_CSV_HEADER = ["transcript_id", "utterance_id", "speaker", "role", "start", "end", "text", "labels",
+                  "uncertain", "scores"]
+
+
+def tags_csv_text(transcripts: list[Transcript], header: bool = True) -> str:
+    """The CSV of tagged transcripts, one row per utterance (and the header row first, with
+    `header`): pieces of one file when written unit by unit."""
+    handle = io.StringIO(newline="")
+    writer = safe_csv_writer(handle)
+    if header:
+        writer.writerow(TAG_CSV_HEADER)
+    for transcript in transcripts:
+        for u in transcript.utterances:
+            extra = u.model_extra or {}
+            writer.writerow([u.transcript_id, u.utterance_id, u.speaker, u.role,
+                             "" if u.start is None else u.start, "" if u.end is None else u.end, u.text,
+                             ";".join(extra.get("labels", [])),
+                             ";".join(f"{family}={guess}" for family, guess in extra.get("uncertain", {}).items()),
+                             json.dumps({k: round(v, 4) for k, v in extra.get("scores", {}).items()})])
+    return handle.getvalue()
+
+
 def write_tags_csv(transcripts: list[Transcript], path: Path) -> None:
     with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = safe_csv_writer(handle)
-        writer.writerow(["transcript_id", "utterance_id", "speaker", "role", "start", "end", "text", "labels",
-                         "uncertain", "scores"])
-        for transcript in transcripts:
-            for u in transcript.utterances:
-                extra = u.model_extra or {}
-                writer.writerow([u.transcript_id, u.utterance_id, u.speaker, u.role,
-                                 "" if u.start is None else u.start, "" if u.end is None else u.end, u.text,
-                                 ";".join(extra.get("labels", [])),
-                                 ";".join(f"{family}={guess}" for family, guess in extra.get("uncertain", {}).items()),
-                                 json.dumps({k: round(v, 4) for k, v in extra.get("scores", {}).items()})])
+        handle.write(tags_csv_text(transcripts))
 
 
 _STYLE = """

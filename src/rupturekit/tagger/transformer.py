@@ -32,7 +32,7 @@ import math
 import re
 import shutil
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -88,7 +88,9 @@ BASE_DIR = "base"  # a non-default base encoder, copied into the model folder (c
 EVIDENCE_TOP = 5
 _ROUND = 6  # decimals of scores written into tagged utterances (as the baseline)
 ROLE_INDEX = {role: i for i, role in enumerate(ROLES)}
-RUNTIMES = ("torch", "onnx")  # what runs the encoder at inference (`TransformerTagger.load(runtime=...)`)
+# What runs the encoder at inference (`TransformerTagger.load(runtime=...)`); "auto" is ONNX Runtime
+# int8 on a CPU (about 2x torch's speed there, see BENCHMARKS.md) and torch on a GPU.
+RUNTIMES = ("auto", "torch", "onnx")
 
 
 # ============================================================================ tasks
@@ -445,16 +447,36 @@ def _relevant_features(labels: Sequence[str]) -> dict[str, list[str]]:
 
 def evidence_lists(transcripts: Sequence[Transcript], predicted: dict[int, list[str]],
                    relevant: dict[str, list[str]], top: int = EVIDENCE_TOP) -> dict[int, dict[str, list[list[Any]]]]:
-    """Per utterance row (corpus order) and predicted label: the top cue features that fired."""
-    out: dict[int, dict[str, list[list[Any]]]] = {}
-    if not any(relevant.get(label) for labels in predicted.values() for label in labels):
+    """Per utterance row (corpus order) and predicted label: the top cue features that fired.
+
+    Only the transcripts with a predicted label are read, and only the features those labels draw
+    on (and the features they need) are computed: tags are rare, so this is a small part of the
+    work. A transcript is read whole, as the features look at its other turns."""
+    needed = {name for labels in predicted.values() for label in labels for name in relevant.get(label, ())}
+    if not needed:
         return {row: {label: [] for label in labels} for row, labels in predicted.items()}
     from rupturekit.features import FeatureExtractor
+    from rupturekit.features.extract import transcript_maxima
 
+    starts, start = [], 0
+    for transcript in transcripts:
+        starts.append(start)
+        start += len(transcript.utterances)
+    owner = np.repeat(np.arange(len(transcripts)), [len(t.utterances) for t in transcripts])
+    chosen = sorted({int(owner[row]) for row in predicted})
+    local = {}  # corpus row -> row of the table of the chosen transcripts
+    offset = 0
+    for k in chosen:
+        for i in range(len(transcripts[k].utterances)):
+            local[starts[k] + i] = offset + i
+        offset += len(transcripts[k].utterances)
     extractor = FeatureExtractor(embeddings=False)
-    table = extractor(list(transcripts))
+    table = extractor([transcripts[k] for k in chosen], only=needed)
+    maxima = transcript_maxima(table)
+    out: dict[int, dict[str, list[list[Any]]]] = {}
     for row, labels in predicted.items():
-        fired = extractor.evidence(table, row, top=len(table.names))
+        r = local[row]
+        fired = extractor.evidence(table, r, top=len(table.names), scale=maxima[table.keys[r][0]])
         out[row] = {}
         for label in labels:
             names = set(relevant.get(label, ()))
@@ -463,6 +485,13 @@ def evidence_lists(transcripts: Sequence[Transcript], predicted: dict[int, list[
 
 
 # ============================================================================ devices
+
+
+def _auto_runtime(device: torch.device) -> str:
+    """"onnx" on a CPU when onnxruntime and onnx are importable, else "torch"."""
+    from rupturekit.tagger import onnx_runtime
+
+    return "onnx" if device.type == "cpu" and onnx_runtime.available() else "torch"
 
 
 def pick_device(setting: str) -> torch.device:
@@ -695,9 +724,12 @@ class TransformerTagger(UsesDecisions):
     # ------------------------------------------------------------------ load / save
     @classmethod
     def load(cls, directory: str | Path, codebook: str | Codebook | None = None,
-             device: str | None = None, runtime: str = "torch") -> TransformerTagger:
+             device: str | None = None, runtime: str = "torch",
+             progress: Callable[[str], None] | None = None) -> TransformerTagger:
         """Load a model folder offline. `codebook` (name, path or Codebook) must match the model's.
-        `runtime`: "torch", or "onnx" (the encoder in ONNX Runtime, int8; see `use_onnx`)."""
+        `runtime`: "torch", "onnx" (the encoder in ONNX Runtime, int8; see `use_onnx`), or "auto"
+        (onnx on a CPU when onnxruntime is installed, else torch). `progress` hears, in one line,
+        when the encoder is exported to ONNX (the first run; later runs load the cached file)."""
         if runtime not in RUNTIMES:
             raise InputError("runtime", f"unknown runtime {runtime!r}", f"use one of {', '.join(RUNTIMES)}")
         folder = Path(directory)
@@ -753,6 +785,8 @@ class TransformerTagger(UsesDecisions):
             raise InputError(str(folder / ADAPTER_DIR), "the LoRA adapter has no adapter_model.safetensors",
                              "retrain or restore the model folder (adapter weights are read as safetensors only)")
         base = _model_base(folder, manifest, base_given, files) if encoder_kind in ("lora", "frozen") else None
+        if runtime == "auto":
+            runtime = _auto_runtime(pick_device(device or config.device))
         chosen = pick_device(device or ("cpu" if runtime == "onnx" else config.device))
         if runtime == "onnx" and chosen.type != "cpu":
             raise InputError("runtime", "the ONNX runtime runs on the CPU only", "load the tagger with device 'cpu'")
@@ -825,6 +859,9 @@ class TransformerTagger(UsesDecisions):
         if runtime == "onnx" and tagger.runtime != "onnx":
             from rupturekit.tagger import onnx_runtime
 
+            if progress is not None:
+                progress("first run with this model: exporting its encoder to ONNX Runtime int8 (a few seconds, "
+                         f"once; cached in {onnx_runtime.cache_root() / 'onnx'})")
             path = onnx_runtime.attach(tagger).path
             if source is not None:
                 onnx_runtime.remember(source, path)

@@ -1,0 +1,138 @@
+"""An output file written unit by unit, that an interrupted run can resume.
+
+The pieces go to a hidden sibling, ``.NAME.partial``; a journal beside it, ``.NAME.partial.log``,
+gets one line per finished unit (its index and the partial's length after it), appended only once
+the unit's bytes are written. The output's own name appears only when every unit is done (an
+atomic rename), so a reader never sees half a file. On resume, the partial is cut back to the last
+journaled length (a unit written but not journaled is written again, never twice) and the
+journaled units are skipped.
+
+The journal's first line is the run's fingerprint (inputs as planned, model, settings): a partial
+from another run is never continued.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+from typing import IO, Any
+
+from rupturekit.errors import InputError
+
+_VERSION = 1
+
+
+def partial_paths(path: Path) -> tuple[Path, Path]:
+    """(partial file, journal) of an output path."""
+    return path.with_name(f".{path.name}.partial"), path.with_name(f".{path.name}.partial.log")
+
+
+def _read_journal(journal: Path) -> tuple[dict[str, Any] | None, dict[int, int]]:
+    """(fingerprint, {unit: partial length after it}); a torn last line is ignored."""
+    header, done = None, {}
+    with contextlib.suppress(OSError):
+        for number, line in enumerate(journal.read_text(encoding="utf-8").split("\n")):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                break
+            if number == 0:
+                header = record
+            else:
+                done[int(record["unit"])] = int(record["bytes"])
+    return header, done
+
+
+class ResumableOutput:
+    """Write `path` unit by unit; see the module docstring. Use as a context manager: the partial
+    and its journal stay when the block is left by an exception (so that `--resume` can continue),
+    and are removed by `discard()`."""
+
+    def __init__(self, path: Path, fingerprint: dict[str, Any], resume: bool = False):
+        self.path = Path(path)
+        self.partial, self.journal = partial_paths(self.path)
+        self.fingerprint = {"version": _VERSION, **fingerprint}
+        self.done: set[int] = set()
+        self.resumed_from: int = 0  # units already written by the interrupted run
+        self.replaced_partial = False  # an earlier interrupted run's partial was started over
+        self._data: IO[bytes] | None = None
+        self._log: IO[str] | None = None
+        self._open(resume)
+
+    def _open(self, resume: bool) -> None:
+        header, done = _read_journal(self.journal) if resume else (None, {})
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if resume and header is not None and self.partial.is_file():
+                if header != self.fingerprint:
+                    raise InputError(str(self.path), "--resume: the partial output was made by a run with other "
+                                     "inputs, model or settings", "rerun that command, or leave out --resume to "
+                                     "start over")
+                length = max(done.values(), default=0)
+                self._data = open(self.partial, "r+b")  # noqa: SIM115 - closed in close()
+                self._data.truncate(length)
+                self._data.seek(length)
+                self.done, self.resumed_from = set(done), len(done)
+                self._log = open(self.journal, "a", encoding="utf-8")  # noqa: SIM115
+                return
+            self.replaced_partial = self.partial.exists() or self.journal.exists()
+            self._data = open(self.partial, "wb")  # noqa: SIM115
+            self._log = open(self.journal, "w", encoding="utf-8")  # noqa: SIM115
+            self._log.write(json.dumps(self.fingerprint, sort_keys=True) + "\n")
+            self._log.flush()
+        except OSError as exc:
+            self.close()
+            raise InputError(str(self.path), f"cannot write ({exc.strerror or exc})",
+                             "check the path, its permissions and the free disk space") from None
+
+    @property
+    def empty(self) -> bool:
+        return self._data is None or self._data.tell() == 0
+
+    def write(self, unit: int, data: str) -> None:
+        """Append one unit's text; the journal records it only once its bytes are written."""
+        assert self._data is not None and self._log is not None
+        try:
+            self._data.write(data.encode("utf-8"))
+            self._data.flush()
+            self._log.write(json.dumps({"unit": unit, "bytes": self._data.tell()}) + "\n")
+            self._log.flush()
+        except OSError as exc:
+            raise InputError(str(self.path), f"cannot write ({exc.strerror or exc})",
+                             "free some disk space, then rerun with --resume") from None
+        self.done.add(unit)
+
+    def close(self) -> None:
+        for handle in (self._data, self._log):
+            if handle is not None:
+                with contextlib.suppress(OSError):
+                    handle.close()
+        self._data = self._log = None
+
+    def commit(self) -> None:
+        """Every unit is written: the partial becomes the output, at once (and the journal goes)."""
+        assert self._data is not None
+        try:
+            os.fsync(self._data.fileno())
+            self.close()
+            os.replace(self.partial, self.path)
+        except OSError as exc:
+            raise InputError(str(self.path), f"cannot write ({exc.strerror or exc})",
+                             "check the path and its permissions, then rerun with --resume") from None
+        with contextlib.suppress(OSError):
+            os.remove(self.journal)
+
+    def discard(self) -> None:
+        """Remove the partial and its journal (a run that must write nothing)."""
+        self.close()
+        for name in (self.partial, self.journal):
+            with contextlib.suppress(OSError):
+                os.remove(name)
+
+    def __enter__(self) -> ResumableOutput:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
