@@ -58,7 +58,7 @@ MANIFEST = "manifest.json"
 INDEX = "index.jsonl"
 SHARDS = "shards"
 SHARD_FORMATS = ("jsonl", "parquet")
-RUNTIMES = ("torch", "onnx")
+RUNTIMES = ("auto", "torch", "onnx")
 _POLL_SECONDS = 1.0
 
 
@@ -75,7 +75,7 @@ class RayOptions:
     num_workers: int | None = None  # default: one per GPU share with gpus_per_worker, else one per CPU
     gpus_per_worker: float = 0.0
     cpus_per_worker: int | None = None  # CPUs reserved per actor = its intra-op threads; default: CPUs / workers
-    runtime: str = "torch"
+    runtime: str = "auto"  # auto: ONNX Runtime int8 on CPU workers, torch on GPU workers
     operating_point: str | None = None
     threshold: float | None = None
     shard_format: str = "jsonl"
@@ -103,6 +103,7 @@ class RayTagResult:
     shards: list[str] = field(default_factory=list)
     workers: int = 0
     cpus_per_worker: float = 0.0
+    runtime: str = ""  # what ran the encoder: torch or onnx ("auto" resolved)
     startup_seconds: float = 0.0  # ray.init: starting (or joining) the Ray instance
     load_seconds: float = 0.0  # the slowest actor's tagger load (once per actor)
     seconds: float = 0.0  # the whole call
@@ -151,7 +152,7 @@ def load_configured_tagger(spec: dict[str, Any]):
     import torch
 
     torch.set_num_threads(threads)
-    tagger = load_tagger(spec["model"], runtime=spec.get("runtime", "torch"))
+    tagger = load_tagger(spec["model"], runtime=spec.get("runtime", "auto"))
     if spec.get("operating_point") is not None:
         try:
             tagger.set_operating_point(spec["operating_point"])
@@ -504,23 +505,26 @@ def plan_workers(options: RayOptions) -> tuple[int, float, int]:
     return workers, min(float(threads), cpus / workers), threads
 
 
-def check_model(model: str, options: RayOptions) -> None:
+def check_model(model: str, options: RayOptions) -> str:
     """Load the model once on the driver, on the CPU, before Ray starts: a bad model or option is one
-    line (an actor that fails to load it is a Ray traceback), and with --runtime onnx the encoder's
-    export is built once here instead of by every actor at the same time."""
+    line (an actor that fails to load it is a Ray traceback), and an ONNX export is built once here
+    instead of by every actor at the same time. Returns the runtime every actor is to use ("auto"
+    resolved: torch on GPU workers, else what the tagger chose on this CPU)."""
     from rupturekit.tagger.api import default_model_dir, model_kind
 
     folder = default_model_dir() if str(model) == "default" else Path(model)
+    runtime = "torch" if options.runtime == "auto" and options.gpus_per_worker > 0 else options.runtime
     if model_kind(folder) == "baseline":
-        if options.runtime != "torch":
+        if runtime == "onnx":
             raise InputError(str(folder), "a baseline model has no ONNX runtime", "leave out --runtime")
         from rupturekit.tagger.baseline import BaselineTagger
 
-        tagger = BaselineTagger.load(folder)
+        tagger, runtime = BaselineTagger.load(folder), "torch"
     else:
         from rupturekit.tagger.transformer import TransformerTagger
 
-        tagger = TransformerTagger.load(folder, device="cpu", runtime=options.runtime)
+        tagger = TransformerTagger.load(folder, device="cpu", runtime=runtime)
+        runtime = tagger.runtime
     if options.operating_point is not None:
         from rupturekit.tagger.decisions import OPERATING_POINTS
 
@@ -532,6 +536,7 @@ def check_model(model: str, options: RayOptions) -> None:
         except ValueError as exc:
             raise InputError("--operating-point", str(exc), "choose another operating point, or leave it out") \
                 from None
+    return runtime
 
 
 @contextlib.contextmanager
@@ -630,7 +635,7 @@ def _manifest(result: RayTagResult, collected: Collected, model: str, options: R
     shards = [{"file": f"{SHARDS}/{name}", "units": shard["units"], "transcripts": len(shard["transcripts"]),
                "utterances": sum(shard["transcripts"].values()), "labels": shard["labels"]}
               for name, shard in sorted(collected.shards.items())]
-    return {"engine": "ray", "format": options.shard_format, "model": str(model), "runtime": options.runtime,
+    return {"engine": "ray", "format": options.shard_format, "model": str(model), "runtime": result.runtime,
             "operating_point": options.operating_point, "threshold": options.threshold,
             "units": result.units, "transcripts": result.transcripts, "utterances": result.utterances,
             "labels": result.labels, "shards": shards, "index": INDEX,
@@ -666,11 +671,11 @@ def tag_with_ray(inputs: list[str], model: str, output: Path, options: RayOption
     if not plan:
         result.seconds = time.perf_counter() - began
         return result
-    check_model(model, options)
+    result.runtime = runtime = check_model(model, options)
     started, result.startup_seconds = connect(options)
     try:
         result.workers, result.cpus_per_worker, threads = plan_workers(options)
-        spec = {"model": str(model), "runtime": options.runtime, "operating_point": options.operating_point,
+        spec = {"model": str(model), "runtime": runtime, "operating_point": options.operating_point,
                 "threshold": options.threshold, "threads": threads, "ingest": ingest_config.model_dump(mode="json")}
         with staged_folder(Path(output), entries_other_than(OUTPUT_ENTRIES)) as stage:
             returns = execute(plan, spec, options, result.workers, result.cpus_per_worker, stage / SHARDS)
@@ -738,6 +743,9 @@ def cli_options(output: Path | None, engine: dict[str, Any], tagging: dict[str, 
     address, num_workers, gpus_per_worker, format; `tagging`: runtime, operating_point, threshold."""
     if engine["engine"] not in ("local", "ray"):
         raise InputError("--engine", f"'{engine['engine']}' is not one of local, ray", "choose one")
+    if engine["engine"] == "ray" and engine.get("resume"):
+        raise InputError("--resume", "--resume continues a local run's file; a Ray run's folder appears whole",
+                         "rerun the command without --resume")
     if engine["engine"] != "ray":
         given = next(f"--{name.replace('_', '-')}" for name in ("address", "num_workers", "gpus_per_worker")
                      if engine[name] is not None)
