@@ -66,7 +66,7 @@ def workspace(tmp_path_factory) -> dict:
     ray.shutdown()
 
 
-def single_process(workspace: dict, unit_bytes: int, threads: int) -> str:
+def single_process(workspace: dict, unit_bytes: int, threads: int, runtime: str) -> str:
     """The single-process engine's tags over the same units, as canonical JSONL, with as many
     intra-op threads as each Ray worker had: a matrix product split over another number of threads
     sums in another order, which can move a score in its 6th decimal."""
@@ -78,7 +78,8 @@ def single_process(workspace: dict, unit_bytes: int, threads: int) -> str:
     plan = plan_units(expand_inputs(workspace["inputs"], IngestResult()), unit_bytes)
     before = torch.get_num_threads()
     try:
-        tagger = ray_engine.load_configured_tagger({"model": workspace["model"], "threads": threads})
+        tagger = ray_engine.load_configured_tagger({"model": workspace["model"], "threads": threads,
+                                                    "runtime": runtime})
         return "".join(dumps_jsonl(tag_unit(tagger, read_unit(unit, config).transcripts)) for unit in plan)
     finally:
         torch.set_num_threads(before)
@@ -101,14 +102,15 @@ def cli_run(workspace):
 
 def test_ray_tags_equal_the_single_process_tags(workspace, cli_run):
     out, _ = cli_run
-    assert dumps_jsonl(read_output(out)) == single_process(workspace, UNIT_BYTES, threads=2)
+    assert dumps_jsonl(read_output(out)) == single_process(workspace, UNIT_BYTES, threads=1, runtime="onnx")
 
 
 def test_cli_writes_shards_an_index_and_a_manifest(cli_run):
     out, stderr = cli_run
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["engine"] == "ray" and manifest["format"] == "jsonl" and manifest["workers"] == 1
-    assert manifest["units"] == 1 and manifest["transcripts"] == 16 and manifest["cpus_per_worker"] == 2
+    assert manifest["runtime"] == "onnx"  # --runtime auto on CPU workers
+    assert manifest["units"] == 1 and manifest["transcripts"] == 16 and manifest["cpus_per_worker"] == 1
     assert manifest["utterances"] == 144 == sum(s["utterances"] for s in manifest["shards"])
     assert manifest["versions"]["ray"] == ray.__version__ and manifest["seconds"]["total"] > 0
     assert sorted(p.name for p in out.iterdir()) == ["index.jsonl", "manifest.json", "shards"]
@@ -137,13 +139,14 @@ def test_a_killed_worker_is_retried_and_each_transcript_is_written_once(workspac
     monkeypatch.setattr(ray_engine, "TagUnits", crash_once(marker))
     out = tmp_path / "tags"
     result = tag_with_ray(workspace["inputs"], workspace["model"], out,
-                          RayOptions(num_workers=2, unit_bytes=SMALL_UNITS, shard_format="parquet"), IngestConfig())
+                          RayOptions(num_workers=2, unit_bytes=SMALL_UNITS, shard_format="parquet", runtime="torch"),
+                          IngestConfig())
     assert marker.exists(), "no worker was killed: the test tested nothing"
     assert result.written and result.duplicates_dropped == 0 and result.units >= 4 and result.workers == 2
     index = [json.loads(line) for line in (out / "index.jsonl").read_text(encoding="utf-8").splitlines()]
     ids = [row["transcript_id"] for row in index]
     assert len(ids) == len(set(ids)) == 16
-    assert dumps_jsonl(read_output(out)) == single_process(workspace, SMALL_UNITS, threads=1)
+    assert dumps_jsonl(read_output(out)) == single_process(workspace, SMALL_UNITS, threads=1, runtime="torch")
 
 
 def test_duplicate_rows_are_found_and_dropped(tmp_path):
@@ -177,6 +180,7 @@ def test_duplicate_rows_are_found_and_dropped(tmp_path):
     (["--engine", "ray", "-o", "{out}", "--runtime", "onnx", "--gpus-per-worker", "1"],
      "the ONNX runtime runs on the CPU only"),
     (["--engine", "ray", "-o", "{out}", "--num-workers", "0"], "--num-workers"),
+    (["--engine", "ray", "-o", "{out}", "--resume"], "--resume continues a local run's file"),
 ])
 def test_cli_bad_options_are_one_line_and_exit_2(workspace, cli, tmp_path, args, message):
     out = tmp_path / "tags"

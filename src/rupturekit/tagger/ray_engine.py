@@ -74,7 +74,9 @@ class RayOptions:
     address: str | None = None
     num_workers: int | None = None  # default: one per GPU share with gpus_per_worker, else one per CPU
     gpus_per_worker: float = 0.0
-    cpus_per_worker: int | None = None  # CPUs reserved per actor = its intra-op threads; default: CPUs / workers
+    # CPUs reserved per actor = its intra-op threads. Default: 1 on CPU workers (Ray scales out by
+    # workers, and N one-thread workers tag faster than one N-thread worker), CPUs / workers on GPU workers.
+    cpus_per_worker: int | None = None
     runtime: str = "auto"  # auto: ONNX Runtime int8 on CPU workers, torch on GPU workers
     operating_point: str | None = None
     threshold: float | None = None
@@ -301,7 +303,8 @@ class ShardSink(Datasink):
         return write_shard(table, self.folder, self.shard_format, ctx.task_idx)
 
     def on_write_complete(self, write_result: Any) -> None:
-        self.returns = list(write_result.write_returns)
+        # a WriteResult (Ray >= 2.40); older Rays passed the list of returns itself
+        self.returns = list(getattr(write_result, "write_returns", write_result))
 
     def get_name(self) -> str:
         return "Shards"
@@ -501,7 +504,7 @@ def plan_workers(options: RayOptions) -> tuple[int, float, int]:
     if per_gpu > 0 and workers * per_gpu > gpus + 1e-9:
         raise InputError("--num-workers", f"{workers} workers x {per_gpu:g} GPUs need {workers * per_gpu:g} GPUs, "
                                           f"the Ray cluster has {gpus:g}", "lower --num-workers or --gpus-per-worker")
-    threads = options.cpus_per_worker or max(1, int(cpus // workers))
+    threads = options.cpus_per_worker or (max(1, int(cpus // workers)) if per_gpu > 0 else 1)
     return workers, min(float(threads), cpus / workers), threads
 
 
