@@ -106,8 +106,12 @@ class RayTagResult:
     workers: int = 0
     cpus_per_worker: float = 0.0
     runtime: str = ""  # what ran the encoder: torch or onnx ("auto" resolved)
+    check_seconds: float = 0.0  # loading the model once on the driver (`check_model`)
     startup_seconds: float = 0.0  # ray.init: starting (or joining) the Ray instance
+    pipeline_seconds: float = 0.0  # the Ray Data pipeline: actors started, units read, tagged and written
     load_seconds: float = 0.0  # the slowest actor's tagger load (once per actor)
+    busy_seconds: float = 0.0  # the workers' time reading and tagging units, summed: utterances / this
+    # is one worker's rate, the figure the README's sizing table scales from
     seconds: float = 0.0  # the whole call
     duplicates_dropped: int = 0  # copies of a transcript from a retried task, removed (normally 0)
     failures: list[InputError] = field(default_factory=list)
@@ -579,12 +583,16 @@ def execute(plan: list[Unit], spec: dict[str, Any], options: RayOptions, workers
     resources: dict[str, Any] = {"num_cpus": reserve}
     if options.gpus_per_worker > 0:
         resources["num_gpus"] = options.gpus_per_worker
-    tagged = dataset.map_batches(TagUnits, batch_size=1, batch_format="pyarrow",
-                                 compute=ray.data.ActorPoolStrategy(size=workers),
+    # One unit in flight per actor: the default (several) queues units on the first actor ready while
+    # the others still load the model, and leaves the last units on one actor.
+    pool = ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=1)
+    tagged = dataset.map_batches(TagUnits, batch_size=1, batch_format="pyarrow", compute=pool,
                                  fn_constructor_kwargs={"spec": spec, "progress": counter}, **resources)
     sink = ShardSink(folder, options.shard_format)
     with _progress(counter, len(plan), options.progress):
-        tagged.write_datasink(sink)
+        # Write tasks take no CPU: with a CPU each they would wait for the actors to finish (the
+        # workers hold every CPU), and the whole output would pile up in the object store.
+        tagged.write_datasink(sink, ray_remote_args={"num_cpus": 0})
     return sink.returns
 
 
@@ -608,6 +616,7 @@ def _gather(result: RayTagResult, collected: Collected, config: IngestConfig) ->
         result.transcripts += len(report["transcripts"])
         result.utterances += sum(n for _, n in report["transcripts"])
         result.load_seconds = max(result.load_seconds, float(report.get("load_seconds", 0.0)))
+        result.busy_seconds += float(report.get("seconds", 0.0))
     run = IngestRun(config)  # the warnings that need every file read (an unused --roles label)
     run.speakers_seen, run.transcripts_read = speakers, result.transcripts
     finished = IngestResult()
@@ -646,8 +655,9 @@ def _manifest(result: RayTagResult, collected: Collected, model: str, options: R
             "gpus_per_worker": options.gpus_per_worker, "address": options.address,
             "duplicates_dropped": result.duplicates_dropped,
             "failures": [str(failure) for failure in result.failures],
-            "seconds": {"startup": round(result.startup_seconds, 3), "load": round(result.load_seconds, 3),
-                        "total": round(time.perf_counter() - began, 3)},
+            "seconds": {"check": round(result.check_seconds, 3), "startup": round(result.startup_seconds, 3),
+                        "load": round(result.load_seconds, 3), "pipeline": round(result.pipeline_seconds, 3),
+                        "busy": round(result.busy_seconds, 3), "total": round(time.perf_counter() - began, 3)},
             "versions": {"rupturekit": rupturekit.__version__, "ray": ray.__version__,
                          "python": sys.version.split()[0]}}
 
@@ -674,14 +684,18 @@ def tag_with_ray(inputs: list[str], model: str, output: Path, options: RayOption
     if not plan:
         result.seconds = time.perf_counter() - began
         return result
+    checked = time.perf_counter()
     result.runtime = runtime = check_model(model, options)
+    result.check_seconds = time.perf_counter() - checked
     started, result.startup_seconds = connect(options)
     try:
         result.workers, result.cpus_per_worker, threads = plan_workers(options)
         spec = {"model": str(model), "runtime": runtime, "operating_point": options.operating_point,
                 "threshold": options.threshold, "threads": threads, "ingest": ingest_config.model_dump(mode="json")}
         with staged_folder(Path(output), entries_other_than(OUTPUT_ENTRIES)) as stage:
+            piped = time.perf_counter()
             returns = execute(plan, spec, options, result.workers, result.cpus_per_worker, stage / SHARDS)
+            result.pipeline_seconds = time.perf_counter() - piped
             collected = collect(returns, len(plan), stage / SHARDS, options.shard_format)
             _gather(result, collected, ingest_config)
             if result.utterances == 0:
