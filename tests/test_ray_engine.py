@@ -117,7 +117,7 @@ def test_cli_writes_shards_an_index_and_a_manifest(cli_run):
     assert sorted(f"shards/{p.name}" for p in (out / "shards").iterdir()) == [s["file"] for s in manifest["shards"]]
     index = [json.loads(line) for line in (out / "index.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [row["transcript_id"] for row in index] == [*(f"s{i}" for i in range(14)), "a", "b"]
-    assert "on Ray: 1 units, 1 workers" in stderr and f"wrote {out}" in stderr
+    assert "on Ray: 1 unit, 1 worker, 1 shard;" in stderr and f"wrote {out}" in stderr
 
 
 def crash_once(marker: Path):

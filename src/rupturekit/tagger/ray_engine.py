@@ -496,8 +496,9 @@ def connect(options: RayOptions) -> tuple[bool, float]:
     return True, time.perf_counter() - began
 
 
-def plan_workers(options: RayOptions) -> tuple[int, float, int]:
-    """(workers, CPUs each actor reserves, intra-op threads per actor) for the cluster Ray sees."""
+def plan_workers(options: RayOptions, units: int) -> tuple[int, float, int]:
+    """(workers, CPUs each actor reserves, intra-op threads per actor) for the cluster Ray sees; no
+    more workers than units (a worker without a unit would only load the model)."""
     resources = ray.cluster_resources()
     cpus, gpus = float(resources.get("CPU", 1.0)), float(resources.get("GPU", 0.0))
     per_gpu = options.gpus_per_worker
@@ -508,6 +509,7 @@ def plan_workers(options: RayOptions) -> tuple[int, float, int]:
     if per_gpu > 0 and workers * per_gpu > gpus + 1e-9:
         raise InputError("--num-workers", f"{workers} workers x {per_gpu:g} GPUs need {workers * per_gpu:g} GPUs, "
                                           f"the Ray cluster has {gpus:g}", "lower --num-workers or --gpus-per-worker")
+    workers = min(workers, max(1, units))
     threads = options.cpus_per_worker or (max(1, int(cpus // workers)) if per_gpu > 0 else 1)
     return workers, min(float(threads), cpus / workers), threads
 
@@ -689,7 +691,7 @@ def tag_with_ray(inputs: list[str], model: str, output: Path, options: RayOption
     result.check_seconds = time.perf_counter() - checked
     started, result.startup_seconds = connect(options)
     try:
-        result.workers, result.cpus_per_worker, threads = plan_workers(options)
+        result.workers, result.cpus_per_worker, threads = plan_workers(options, len(plan))
         spec = {"model": str(model), "runtime": runtime, "operating_point": options.operating_point,
                 "threshold": options.threshold, "threads": threads, "ingest": ingest_config.model_dump(mode="json")}
         with staged_folder(Path(output), entries_other_than(OUTPUT_ENTRIES)) as stage:
@@ -784,8 +786,12 @@ def cli_options(output: Path | None, engine: dict[str, Any], tagging: dict[str, 
 
 def summary(result: RayTagResult) -> str:
     """The closing line of `rupturekit tag --engine ray`."""
+    def count(n: int, noun: str) -> str:
+        return f"{n:,} {noun}{'s' * (n != 1)}"
+
     rate = result.utterances / result.seconds if result.seconds > 0 else 0.0
-    return (f"tagged {result.utterances:,} utterances in {result.transcripts} transcripts ({result.labels:,} labels) "
-            f"on Ray: {result.units} units, {result.workers} workers, {len(result.shards)} shards; "
+    return (f"tagged {count(result.utterances, 'utterance')} in {count(result.transcripts, 'transcript')} "
+            f"({count(result.labels, 'label')}) on Ray: {count(result.units, 'unit')}, "
+            f"{count(result.workers, 'worker')}, {count(len(result.shards), 'shard')}; "
             f"{result.seconds:.1f} s ({rate:,.0f} utterances/s; Ray start-up {result.startup_seconds:.1f} s, "
             f"model load {result.load_seconds:.1f} s); wrote {result.output}")
