@@ -16,7 +16,7 @@ and the tags are identical by construction). Ray Data does the rest:
   staged folder in for OUTPUT (`safe_output.staged_folder`).
 
 Ray retries what fails: a dead actor is restarted and its task rerun (Ray Data's actor pool sets
-`max_restarts=-1` and `max_task_retries=-1`), a failed write task is rerun. See `_collect` for how a
+`max_restarts=-1` and `max_task_retries=-1`), a failed write task is rerun. See `collect` for how a
 transcript is kept exactly once whatever was retried.
 
 Arrow: the shards may be Parquet (columnar, compressed, memory-mapped by readers, read a few
