@@ -39,12 +39,13 @@ def corpus(n: int, prefix: str) -> list[Transcript]:
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> dict:
-    """A corpus (one large canonical JSONL file, cut into units, and two plain-text sessions), a
+    """A corpus (a canonical JSONL file, cut into units by SMALL_UNITS, and two plain-text sessions), a
     small transformer trained on it, and a local Ray instance with 2 CPUs."""
     from rupturekit.tagger.config import TrainConfig
     from rupturekit.tagger.transformer_train import train_transformer
 
     root = tmp_path_factory.mktemp("ray")
+    cache = os.environ.get("RUPTUREKIT_CACHE")
     os.environ["RUPTUREKIT_CACHE"] = str(root / "cache")  # before ray.init: the workers inherit it
     write_jsonl(corpus(14, "s"), root / "corpus.jsonl")
     (root / "a.txt").write_text("T: How was the week?\nC: Dunno.\nT: Tell me more.\nC: This isn't helping.\n",
@@ -64,6 +65,10 @@ def workspace(tmp_path_factory) -> dict:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield {"root": root, "model": str(root / "model"), "inputs": inputs}
     ray.shutdown()
+    if cache is None:
+        os.environ.pop("RUPTUREKIT_CACHE", None)
+    else:
+        os.environ["RUPTUREKIT_CACHE"] = cache
 
 
 def single_process(workspace: dict, unit_bytes: int, threads: int, runtime: str) -> str:
