@@ -716,7 +716,8 @@ def tag_with_ray(inputs: list[str], model: str, output: Path, options: RayOption
 
 
 def read_output(folder: Path) -> list:
-    """The tagged transcripts of an output folder, in input order (index.jsonl), as `Transcript`s."""
+    """The tagged transcripts of an output folder, in input order (index.jsonl), as `Transcript`s
+    (all of them in memory: for tests and modest outputs; stream the shards themselves otherwise)."""
     from rupturekit.records import loads_jsonl
 
     folder = Path(folder)
@@ -737,11 +738,16 @@ def read_output(folder: Path) -> list:
 
 
 def print_progress(stream: IO[str] | None = None) -> Callable[[RayProgress], None]:
-    """A progress callback that keeps one line up to date on a terminal (silent otherwise)."""
+    """A progress callback that keeps one line up to date on a terminal, and clears it when every
+    unit is done (silent when the stream is not a terminal)."""
     stream = stream or sys.stderr
 
     def show(progress: RayProgress) -> None:
         if not stream.isatty():
+            return
+        if progress.units_done >= progress.units:
+            stream.write("\r\x1b[K")
+            stream.flush()
             return
         rate = progress.utterances / progress.seconds if progress.seconds > 0 else 0.0
         stream.write(f"\rtagging on Ray: {progress.units_done}/{progress.units} units, "
