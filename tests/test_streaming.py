@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rupturekit.ingest.batch import IngestConfig, IngestRun, IngestResult, read_unit
+from rupturekit.ingest.batch import IngestConfig, IngestResult, IngestRun, read_unit
 from rupturekit.ingest.units import Part, Unit, plan_units, transcript_blocks
 from rupturekit.records import Code, Transcript, Utterance, read_jsonl, write_jsonl
 from rupturekit.resumable import ResumableOutput, partial_paths
@@ -304,3 +304,29 @@ def test_ingest_result_has_no_transcripts_for_a_missing_file(tmp_path):
     result = IngestResult()
     IngestRun(IngestConfig()).read(Part(str(tmp_path / "missing.txt")), result)
     assert not result.transcripts and "cannot read the file" in str(result.failures[0])
+
+
+def test_a_resumed_run_still_reports_an_input_the_interrupted_run_could_not_read(cli, tmp_path, monkeypatch):
+    monkeypatch.setattr("rupturekit.ingest.units.UNIT_BYTES", 10)  # one file per unit
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_jsonl([session("a")], folder / "a.jsonl")
+    (folder / "b.jsonl").write_text("not json\n", encoding="utf-8")
+    write_jsonl([session("c")], folder / "c.jsonl")
+    out = tmp_path / "out.jsonl"
+    import rupturekit.ingest.batch as batch
+
+    real = batch.read_unit
+
+    def stops_at_c(unit, config, run=None):
+        if unit.parts[0].path.endswith("c.jsonl"):
+            raise KeyboardInterrupt
+        return real(unit, config, run)
+
+    monkeypatch.setattr(batch, "read_unit", stops_at_c)
+    assert cli("ingest", folder, "-o", out).exit_code != 0
+    monkeypatch.setattr(batch, "read_unit", real)
+    result = cli("ingest", folder, "-o", out, "--resume")
+    assert result.exit_code == 2
+    assert "1 input of those could not be read" in result.stderr
+    assert [t.transcript_id for t in read_jsonl(out)] == ["a", "c"]

@@ -159,6 +159,9 @@ def _resumable(output: Path, fingerprint: dict, resume: bool):
         raise _fail(str(error)) from None
     if sink.resumed_from:
         err.print(f"resuming: {sink.resumed_from} unit{'s' * (sink.resumed_from != 1)} already written")
+        if sink.failures_before:
+            err.print(f"[bold red]error:[/] {sink.failures_before} input{'s' * (sink.failures_before != 1)} of "
+                      "those could not be read (see the interrupted run)", markup=True)
     elif sink.replaced_partial:
         err.print("note: an interrupted run's partial output was started over (--resume continues one)")
     try:
@@ -190,7 +193,7 @@ def _stream(units, config, problems: _Problems, transform, write, skip=(), descr
         for unit, result in iter_units(units, config, skip):
             problems.add(result)
             done = transform(result.transcripts) if result.transcripts else []
-            write(unit.index, done)
+            write(unit.index, done, len(result.failures))
             counts[0] += len(done)
             counts[1] += sum(len(t.utterances) for t in done)
             bar.advance(task)
@@ -384,14 +387,16 @@ def _ingest_to_file(units, ingest_config, problems: _Problems, output: Path, kin
     from rupturekit.records import dumps_jsonl
 
     with _resumable(output, fingerprint, resume) as sink:
+        problems.failures += sink.failures_before
         if kind == "csv" and -1 not in sink.done:
             sink.write(-1, csv_text([], header=True))
 
-        def write(index: int, transcripts) -> None:
+        def write(index: int, transcripts, failures: int) -> None:
             if strict and (problems.warnings or problems.failures):
                 sink.discard()
                 _strict_stop(problems)
-            sink.write(index, csv_text(transcripts, header=False) if kind == "csv" else dumps_jsonl(transcripts))
+            sink.write(index, csv_text(transcripts, header=False) if kind == "csv" else dumps_jsonl(transcripts),
+                       failures)
 
         counts = _stream(units, ingest_config, problems, lambda ts: ts, write, {i for i in sink.done if i >= 0},
                          "reading")
@@ -412,7 +417,7 @@ def _ingest_to_folder(units, ingest_config, problems: _Problems, output: Path, t
     from rupturekit.export.output import write_transcripts
 
     collected: list = []
-    counts = _stream(units, ingest_config, problems, lambda ts: ts, lambda _i, ts: collected.extend(ts),
+    counts = _stream(units, ingest_config, problems, lambda ts: ts, lambda _i, ts, _f: collected.extend(ts),
                      (), "reading")
     if strict and (problems.warnings or problems.failures):
         _strict_stop(problems)
@@ -793,13 +798,15 @@ def _tag_to_file(units, ingest_config, problems, transform, output: Path, kind: 
 
     labels = 0
     with _resumable(output, fingerprint, resume) as sink:
+        problems.failures += sink.failures_before
         if kind == "csv" and -1 not in sink.done:
             sink.write(-1, tags_csv_text([], header=True))
 
-        def write(index: int, tagged) -> None:
+        def write(index: int, tagged, failures: int) -> None:
             nonlocal labels
             labels += _labels_of(tagged)
-            sink.write(index, tags_csv_text(tagged, header=False) if kind == "csv" else dumps_jsonl(tagged))
+            sink.write(index, tags_csv_text(tagged, header=False) if kind == "csv" else dumps_jsonl(tagged),
+                       failures)
 
         skip = {i for i in sink.done if i >= 0}
         counts = _stream(units, ingest_config, problems, transform, write, skip, "tagging")
@@ -827,7 +834,7 @@ def _tag_whole(units, ingest_config, problems, transform, output: Path | None, k
     collected: list = []
     labels = 0
 
-    def write(_index: int, tagged) -> None:
+    def write(_index: int, tagged, _failures: int) -> None:
         nonlocal labels
         labels += _labels_of(tagged)
         if output is None:

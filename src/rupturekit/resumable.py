@@ -29,9 +29,10 @@ def partial_paths(path: Path) -> tuple[Path, Path]:
     return path.with_name(f".{path.name}.partial"), path.with_name(f".{path.name}.partial.log")
 
 
-def _read_journal(journal: Path) -> tuple[dict[str, Any] | None, dict[int, int]]:
-    """(fingerprint, {unit: partial length after it}); a torn last line is ignored."""
-    header, done = None, {}
+def _read_journal(journal: Path) -> tuple[dict[str, Any] | None, dict[int, int], int]:
+    """(fingerprint, {unit: partial length after it}, inputs that failed in those units); a torn
+    last line is ignored."""
+    header, done, failures = None, {}, 0
     with contextlib.suppress(OSError):
         for number, line in enumerate(journal.read_text(encoding="utf-8").split("\n")):
             try:
@@ -42,7 +43,8 @@ def _read_journal(journal: Path) -> tuple[dict[str, Any] | None, dict[int, int]]
                 header = record
             else:
                 done[int(record["unit"])] = int(record["bytes"])
-    return header, done
+                failures += int(record.get("failures", 0))
+    return header, done, failures
 
 
 class ResumableOutput:
@@ -56,13 +58,14 @@ class ResumableOutput:
         self.fingerprint = {"version": _VERSION, **fingerprint}
         self.done: set[int] = set()
         self.resumed_from: int = 0  # units already written by the interrupted run
+        self.failures_before: int = 0  # inputs of those units that could not be read
         self.replaced_partial = False  # an earlier interrupted run's partial was started over
         self._data: IO[bytes] | None = None
         self._log: IO[str] | None = None
         self._open(resume)
 
     def _open(self, resume: bool) -> None:
-        header, done = _read_journal(self.journal) if resume else (None, {})
+        header, done, failures = _read_journal(self.journal) if resume else (None, {}, 0)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if resume and header is not None and self.partial.is_file():
@@ -74,7 +77,7 @@ class ResumableOutput:
                 self._data = open(self.partial, "r+b")  # noqa: SIM115 - closed in close()
                 self._data.truncate(length)
                 self._data.seek(length)
-                self.done, self.resumed_from = set(done), len(done)
+                self.done, self.resumed_from, self.failures_before = set(done), len(done), failures
                 self._log = open(self.journal, "a", encoding="utf-8")  # noqa: SIM115
                 return
             self.replaced_partial = self.partial.exists() or self.journal.exists()
@@ -91,13 +94,15 @@ class ResumableOutput:
     def empty(self) -> bool:
         return self._data is None or self._data.tell() == 0
 
-    def write(self, unit: int, data: str) -> None:
-        """Append one unit's text; the journal records it only once its bytes are written."""
+    def write(self, unit: int, data: str, failures: int = 0) -> None:
+        """Append one unit's text; the journal records it (and how many of its inputs could not be
+        read, so that a resumed run still reports them) only once its bytes are written."""
         assert self._data is not None and self._log is not None
         try:
             self._data.write(data.encode("utf-8"))
             self._data.flush()
-            self._log.write(json.dumps({"unit": unit, "bytes": self._data.tell()}) + "\n")
+            entry = {"unit": unit, "bytes": self._data.tell(), **({"failures": failures} if failures else {})}
+            self._log.write(json.dumps(entry) + "\n")
             self._log.flush()
         except OSError as exc:
             raise InputError(str(self.path), f"cannot write ({exc.strerror or exc})",

@@ -65,13 +65,11 @@ INSTALL_HINT = "pip install onnxruntime onnx (or run with runtime 'torch')"
 
 
 def available() -> bool:
-    """Whether onnxruntime and onnx are importable."""
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether onnxruntime and onnx are installed (looked up, not imported: importing onnx alone
+    takes most of a second, and a cached export never needs it)."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxruntime"))
 
 
 def _require() -> None:
