@@ -201,3 +201,19 @@ def test_cli_without_ray_says_how_to_install_it(workspace, cli, tmp_path, monkey
     result = cli("tag", workspace["inputs"][1], "--engine", "ray", "-o", tmp_path / "tags")
     assert result.exit_code == 2
     assert result.error_lines == ["error: --engine ray: Ray is not installed; pip install 'rupturekit[ray]'"]
+
+
+def test_workers_cpus_and_gpus_follow_the_cluster(monkeypatch):
+    """One worker per CPU with one CPU each; GPU workers share the GPUs and the CPUs; never more
+    workers than units; too few GPUs is one line."""
+    cluster = {"CPU": 16.0, "GPU": 2.0}
+    monkeypatch.setattr(ray_engine.ray, "cluster_resources", lambda: cluster)
+    assert ray_engine.plan_workers(RayOptions(), units=100) == (16, 1.0, 1)
+    assert ray_engine.plan_workers(RayOptions(num_workers=4), units=100) == (4, 1.0, 1)
+    assert ray_engine.plan_workers(RayOptions(), units=3) == (3, 1.0, 1)
+    assert ray_engine.plan_workers(RayOptions(gpus_per_worker=0.5), units=100) == (4, 4.0, 4)
+    with pytest.raises(ray_engine.InputError, match="3 workers x 1 GPUs need 3 GPUs, the Ray cluster has 2"):
+        ray_engine.plan_workers(RayOptions(num_workers=3, gpus_per_worker=1), units=100)
+    cluster["GPU"] = 0.0
+    with pytest.raises(ray_engine.InputError, match="the Ray cluster has 0 GPUs"):
+        ray_engine.plan_workers(RayOptions(gpus_per_worker=1), units=100)
