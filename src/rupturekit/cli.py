@@ -274,6 +274,26 @@ def _run_ingest(inputs: list[str], config_path: Path | None, overrides: dict, co
     return ingest(inputs, config, progress=progress)
 
 
+def _tag_on_ray(inputs: list[str], output: Path | None, model: str, engine: dict, tagging: dict,
+                config_path: Path | None, overrides: dict) -> None:
+    """`tag --engine ray`: the options checked and the run done by `rupturekit.tagger.ray_engine`."""
+    from rupturekit.tagger import ray_engine
+
+    try:
+        options = ray_engine.cli_options(output, engine, tagging, ray_engine.print_progress(sys.stderr))
+        config = _ingest_config(config_path, overrides, columns={}, read_overrides={})
+        result = ray_engine.tag_with_ray(inputs, model, output, options, config)
+    except InputError as error:
+        raise _fail(str(error)) from None
+    _print_problems(result, False)
+    if not result.written:
+        raise typer.Exit(EXIT_BAD_INPUT) if result.failures else _fail(
+            f"{', '.join(map(str, inputs))}: no utterances to tag; check the input")
+    err.print(ray_engine.summary(result))
+    if result.failures:
+        raise _fail(f"{len(result.failures)} input{'s' * (len(result.failures) != 1)} could not be read (above)")
+
+
 ConfigOption = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="Ingest config (YAML, see configs/ingest.yaml); options given "
@@ -663,12 +683,27 @@ def tag_command(
     roles: RolesOption = None,
     resume: _flag("--resume", "Continue an interrupted run into the same --output (jsonl or csv): transcripts "
                               "already written are skipped.") = False,
+    engine: Annotated[str, typer.Option("--engine", help="local (this process), or ray: a Ray cluster, -o a "
+                                        "folder of shards (the [ray] extra; README: \"Tagging on a Ray "
+                                        "cluster\").")] = "local",
+    address: _text_option("--address", "--engine ray: auto (this node's cluster) or ray://HOST:PORT; default: "
+                                       "a local Ray instance for this run.") = None,
+    num_workers: Annotated[int | None, typer.Option("--num-workers", help="--engine ray: tagging actors, each "
+                                                    "loading the model once (default: one per CPU).")] = None,
+    gpus_per_worker: Annotated[float | None, typer.Option("--gpus-per-worker", help="--engine ray: GPUs per actor "
+                                                          "(0.5: two share one).")] = None,
 ) -> None:
     """Tag utterances with rupture markers and resolution moves: labels, probabilities and evidence.
 
     Transcripts are read, tagged and written a unit (about 2,000 utterances) at a time, so memory does
     not grow with the corpus; jsonl and csv outputs appear whole at the end, and an interrupted run
     continues with --resume."""
+    if engine != "local" or address is not None or num_workers is not None or gpus_per_worker is not None:
+        return _tag_on_ray(inputs, output, model, {"engine": engine, "address": address, "num_workers": num_workers,
+                                                   "gpus_per_worker": gpus_per_worker, "format": out_format,
+                                                   "resume": resume},
+                           {"runtime": runtime, "operating_point": operating_point, "threshold": threshold},
+                           config, {"format": format_name, "roles": roles})
     kind = out_format or (output.suffix.lower().lstrip(".") if output is not None and output.suffix else "jsonl")
     tagger = _tag_setup(inputs, output, model, kind, threshold, runtime, operating_point, config, resume)
     ingest_config = _ingest_config(config, {"format": format_name, "roles": roles}, {}, {})
