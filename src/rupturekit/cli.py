@@ -692,6 +692,7 @@ def tag_command(
                                                     "loading the model once (default: one per CPU).")] = None,
     gpus_per_worker: Annotated[float | None, typer.Option("--gpus-per-worker", help="--engine ray: GPUs per actor "
                                                           "(0.5: two share one).")] = None,
+    all_warnings: _flag("--all-warnings", "Print every warning, not only the first 30.") = False,
 ) -> None:
     """Tag utterances with rupture markers and resolution moves: labels, probabilities and evidence.
 
@@ -707,7 +708,7 @@ def tag_command(
     kind = out_format or (output.suffix.lower().lstrip(".") if output is not None and output.suffix else "jsonl")
     tagger = _tag_setup(inputs, output, model, kind, threshold, runtime, operating_point, config, resume)
     ingest_config = _ingest_config(config, {"format": format_name, "roles": roles}, {}, {})
-    problems = _Problems()
+    problems = _Problems(all_warnings)
     units = _plan(inputs, ingest_config, problems)
     settings = {"model": _model_identity(model), "runtime": runtime, "threshold": threshold,
                 "operating_point": operating_point, "format": kind, "ingest": ingest_config.model_dump(mode="json")}
