@@ -15,13 +15,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rupturekit.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -256,6 +261,9 @@ def specials_of(tokenizer) -> Specials:
     return Specials(tuple([first] if first is not None else []), tuple([last] if last is not None else []), int(pad))
 
 
+_wrapper_lock = threading.Lock()
+
+
 def tokenize(tokenizer, texts: Sequence[str]) -> list[list[int]]:
     """Token ids of each text without special tokens and without truncation (the whole text)."""
     if not texts:
@@ -266,8 +274,9 @@ def tokenize(tokenizer, texts: Sequence[str]) -> list[list[int]]:
         # the Rust tokenizer without offsets: the same ids in about half the time (tokenising is
         # most of the CPU side of tagging on a GPU)
         return [encoding.ids for encoding in backend.encode_batch_fast(list(texts), add_special_tokens=False)]
-    encoded = tokenizer(list(texts), add_special_tokens=False, truncation=False, padding=False, verbose=False,
-                        return_attention_mask=False, return_token_type_ids=False)
+    with _wrapper_lock:  # the wrapper sets truncation and padding on its Rust tokenizer: one call at a time
+        encoded = tokenizer(list(texts), add_special_tokens=False, truncation=False, padding=False, verbose=False,
+                            return_attention_mask=False, return_token_type_ids=False)
     return [list(ids) for ids in encoded["input_ids"]]
 
 
@@ -377,6 +386,60 @@ def encode_windows(encoder, windows_: Sequence[Window], pad_id: int, budget_toke
     inverse = torch.empty(len(order), dtype=torch.long, device=vectors.device)
     inverse[torch.tensor(order, device=vectors.device)] = torch.arange(len(order), device=vectors.device)
     return vectors[inverse]
+
+
+def to_device(array: np.ndarray | torch.Tensor, device) -> torch.Tensor:
+    """A host array on `device`. On CUDA the copy goes through pinned memory without blocking:
+    a plain ``.to("cuda")`` from pageable memory waits for every kernel queued before it, so the
+    host could not prepare the next batch while the GPU works on this one."""
+    import torch
+
+    tensor = torch.from_numpy(array) if isinstance(array, np.ndarray) else array
+    if getattr(device, "type", str(device)) == "cuda" and tensor.device.type == "cpu":
+        if not tensor.is_pinned():
+            tensor = tensor.pin_memory()
+        return tensor.to(device, non_blocking=True)
+    return tensor.to(device)
+
+
+@dataclass(frozen=True)
+class HostBatch:
+    """One encoder batch built on the host: `index` are the positions of its windows in the list
+    they came from; the tensors are `pad_batch`'s (pinned when built for a CUDA device)."""
+
+    index: np.ndarray
+    ids: torch.Tensor
+    attention: torch.Tensor
+    pool: torch.Tensor
+
+
+def host_batches(windows_: Sequence[Window], pad_id: int, budget_tokens: int, pin: bool = False) -> list[HostBatch]:
+    """`window_batches` of `windows_` padded on the host (`pad_batch`), ready to copy to a device:
+    everything `encode_windows` does on the CPU, so that it can run in another thread."""
+    out = []
+    for batch in window_batches([len(w.ids) for w in windows_], budget_tokens):
+        tensors = pad_batch([windows_[i] for i in batch], pad_id)
+        if pin:
+            tensors = tuple(t.pin_memory() for t in tensors)
+        out.append(HostBatch(np.asarray(batch, dtype=np.int64), *tensors))
+    return out
+
+
+def encode_host_batches(encoder, batches: Sequence[HostBatch], count: int, device, autocast_dtype=None):
+    """Pooled vectors (count x hidden, float32) of windows batched by `host_batches`, in the windows'
+    order. Nothing here waits for the GPU (pinned, non-blocking copies; rows put back by index), so
+    the host runs ahead while the kernels queue up."""
+    import torch
+
+    out = torch.zeros((count, hidden_size(encoder)), device=device)
+    for batch in batches:
+        ids, attention, pool = (to_device(t, device) for t in (batch.ids, batch.attention, batch.pool))
+        context = (torch.autocast(device_type=device.type, dtype=autocast_dtype) if autocast_dtype is not None
+                   else contextlib.nullcontext())
+        with context:
+            hidden = encoder(input_ids=ids, attention_mask=attention).last_hidden_state
+        out.index_copy_(0, to_device(batch.index, device), mean_pool(hidden.float(), pool))
+    return out
 
 
 def utterance_vectors(window_vectors, owner, weights, n_utterances: int):
