@@ -23,6 +23,7 @@ from rupturekit.records import Code, Transcript, Utterance, write_jsonl  # noqa:
 from rupturekit.tagger import transformer  # noqa: E402
 from rupturekit.tagger.config import TrainConfig, TransformerConfig  # noqa: E402
 from rupturekit.tagger.dataset import tasks_for  # noqa: E402
+from rupturekit.tagger.encoder import host_batches  # noqa: E402
 from rupturekit.tagger.transformer import (  # noqa: E402
     CPU_DIALOGUE_SLOTS,
     DialogueModel,
@@ -182,8 +183,8 @@ def test_batched_and_pipelined_inference_tag_as_one_session_at_a_time(taggers, n
     reference_tags = tagger.tag(transcripts)
     variants = {"batched": InferenceSettings(pipeline=False, dialogue_slots=64),
                 "pipelined": InferenceSettings(pipeline=True, group_utterances=10, dialogue_slots=64),
-                "pipelined, one thread, one session at a time": InferenceSettings(
-                    pipeline=True, group_utterances=1, workers=1, dialogue_slots=0, budget_tokens=64)}
+                "pipelined, one session at a time": InferenceSettings(
+                    pipeline=True, group_utterances=1, dialogue_slots=0, budget_tokens=64)}
     try:
         for label, settings in variants.items():
             tagger.inference = settings
@@ -197,20 +198,20 @@ def test_batched_and_pipelined_inference_tag_as_one_session_at_a_time(taggers, n
         tagger.inference = InferenceSettings()
 
 
-def test_the_pipeline_prepares_in_a_background_thread_what_the_serial_path_does(taggers, monkeypatch):
+def test_the_pipeline_tokenises_in_a_background_thread_and_batches_as_the_serial_path(taggers, monkeypatch):
     tagger = taggers["window"]
     transcripts = _transcripts(LENGTHS, seed=6)
     groups = transcript_groups(transcripts, 10)
     assert [len(t.utterances) for g in groups for t in g] == LENGTHS  # whole sessions, corpus order
     assert all(sum(len(t.utterances) for t in g) >= 10 for g in groups[:-1])
     threads: list[str] = []
-    prepare = tagger.prepare_group
+    tokenize_group = tagger.tokenize_group
 
     def spy(part):
         threads.append(threading.current_thread().name)
-        return prepare(part)
+        return tokenize_group(part)
 
-    monkeypatch.setattr(tagger, "prepare_group", spy)
+    monkeypatch.setattr(tagger, "tokenize_group", spy)
     seen = []
     monkeypatch.setattr(transformer, "encode_group", _recording(seen, transformer.encode_group))
     tagger.inference = InferenceSettings(pipeline=True, group_utterances=10)
@@ -219,12 +220,13 @@ def test_the_pipeline_prepares_in_a_background_thread_what_the_serial_path_does(
     finally:
         tagger.inference = InferenceSettings()
     assert len(threads) == len(groups) and all(name.startswith("rupturekit-prepare") for name in threads)
-    serial = tagger._session_inputs(transcripts)
-    pipelined = [s for group in seen for s in group.sessions]
-    assert len(pipelined) == len(serial)
-    for a, b in zip(pipelined, serial, strict=True):
-        assert a.windows == b.windows and np.array_equal(a.owner, b.owner) and np.array_equal(a.roles, b.roles)
-        assert (a.offset, a.tokens) == (b.offset, b.tokens)
+    assert len(seen) == len(groups)
+    for part, group in zip(groups, seen, strict=True):
+        _same_batches(group, _serial_group(tagger, part))
+    # previous turns in each window (context "concat"): batched through the windows themselves
+    monkeypatch.setattr(tagger, "config", tagger.config.model_copy(update={"context": "concat", "context_turns": 2}))
+    _same_batches(tagger.prepare_group(groups[0]), _serial_group(tagger, groups[0]))
+    monkeypatch.undo()
     # nothing to tag: the serial path answers, whatever the settings
     tagger.inference = InferenceSettings(pipeline=True)
     try:
@@ -239,6 +241,72 @@ def _recording(seen: list, encode):
         seen.append(group)
         return encode(model, group, device, dtype)
     return record
+
+
+def _serial_group(tagger: TransformerTagger, transcripts: list[Transcript]) -> transformer.PreparedGroup:
+    """What the serial path encodes: `session_input` windows batched by `host_batches`."""
+    sessions = tagger._session_inputs(transcripts)
+    windows_ = [w for s in sessions for w in s.windows]
+    starts = np.cumsum([0, *(s.n for s in sessions)])
+    owner = np.concatenate([s.owner + a for s, a in zip(sessions, starts, strict=False)])
+    return transformer.PreparedGroup(sessions, host_batches(windows_, tagger.specials.pad, tagger._budget), owner,
+                                     np.asarray([w.weight for w in windows_], dtype=np.float32))
+
+
+def _same_batches(fast: transformer.PreparedGroup, serial: transformer.PreparedGroup) -> None:
+    assert np.array_equal(fast.owner, serial.owner) and np.array_equal(fast.weights, serial.weights)
+    assert fast.weights.dtype == serial.weights.dtype
+    assert [s.n for s in fast.sessions] == [s.n for s in serial.sessions]
+    for a, b in zip(fast.sessions, serial.sessions, strict=True):
+        assert np.array_equal(a.roles, b.roles) and a.offset == b.offset
+    assert len(fast.batches) == len(serial.batches)
+    for a, b in zip(fast.batches, serial.batches, strict=True):
+        assert np.array_equal(a.index, b.index)
+        for x, y in ((a.ids, b.ids), (a.attention, b.attention), (a.pool, b.pool)):
+            assert x.dtype == y.dtype and torch.equal(x, y)
+
+
+@pytest.mark.parametrize(("max_length", "budget", "prefix", "suffix"), [
+    (16, 64, (2,), (3,)), (16, 10_000, (2,), (3,)), (8, 8, (2,), (3,)), (12, 40, (), (3,)), (10, 30, (2, 5), ())])
+def test_numpy_batches_are_the_windows_batches(workspace, max_length, budget, prefix, suffix):
+    from rupturekit.tagger.encoder import Specials, plain_batches, windows
+
+    rng = np.random.default_rng(max_length + budget)
+    # empty texts, one-token texts, texts of exactly one window, and texts of several windows
+    size = max_length - len(prefix) - len(suffix)
+    ids = [list(rng.integers(5, 99, n)) for n in [0, 1, size, size + 1, 3 * size + 2, 0, 7, 2 * size, 4, 1]]
+    specials = Specials(prefix, suffix, 0)
+    made = [(w, i) for i, x in enumerate(ids) for w in windows(x, specials, max_length, 5)]
+    reference = host_batches([w for w, _ in made], 0, budget)
+    batches, owner, weight = plain_batches(ids, specials, max_length, 5, budget, 0)
+    assert np.array_equal(owner, [i for _, i in made])
+    assert np.array_equal(weight, np.asarray([w.weight for w, _ in made], dtype=np.float32))
+    assert len(batches) == len(reference)
+    for a, b in zip(batches, reference, strict=True):
+        assert np.array_equal(a.index, b.index)
+        for x, y in ((a.ids, b.ids), (a.attention, b.attention), (a.pool, b.pool)):
+            assert torch.equal(x, y)
+
+
+def test_window_batches_in_numpy_cut_as_the_greedy_loop():
+    from rupturekit.tagger.encoder import window_batches
+
+    def greedy(lengths, budget):  # the loop window_batches was before numpy
+        order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+        batches, current, longest = [], [], 0
+        for index in order:
+            if current and max(longest, lengths[index]) * (len(current) + 1) > budget:
+                batches.append(current)
+                current, longest = [], 0
+            current.append(index)
+            longest = max(longest, lengths[index])
+        return batches + ([current] if current else [])
+
+    rng = np.random.default_rng(0)
+    for budget in (1, 7, 64, 500, 10_000):
+        for _ in range(20):
+            lengths = [int(x) for x in rng.integers(1, 130, int(rng.integers(0, 60)))]
+            assert window_batches(lengths, budget) == greedy(lengths, budget)
 
 
 def test_hybrid_extra_inputs_through_the_pipelined_path(workspace, tmp_path, monkeypatch):
@@ -276,22 +344,25 @@ def test_encoder_precision(taggers):
         tagger.set_precision("fp8")
 
 
-def test_paused_gc_nests_and_restores_the_collector():
-    import gc
+def test_a_4d_padding_mask_only_where_the_encoder_reads_it_as_the_2d_one(workspace):
+    from transformers import AutoModel
 
-    from rupturekit.tagger.transformer import paused_gc
+    from rupturekit.tagger.encoder import mask_for, reads_4d_mask
 
-    assert gc.isenabled()
-    with paused_gc():
-        assert not gc.isenabled()
-        with paused_gc():
-            assert not gc.isenabled()
-        assert not gc.isenabled()  # the outer pause still holds
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        with paused_gc():
-            pass
-        assert not gc.isenabled()  # it was off before: it stays off
-    finally:
-        gc.enable()
+    encoder = AutoModel.from_pretrained(str(workspace["base"]), attn_implementation="sdpa").eval()
+    with torch.inference_mode():
+        assert reads_4d_mask(encoder, torch.device("cpu"))
+        eager = AutoModel.from_pretrained(str(workspace["base"]), attn_implementation="eager").eval()
+        assert not reads_4d_mask(eager, torch.device("cpu"))  # not SDPA: never probed, 2D
+
+        class Ignores4D(torch.nn.Module):  # an encoder that would read a 4D mask otherwise
+            config = encoder.config
+
+            def forward(self, input_ids, attention_mask):
+                if attention_mask.dim() == 4:
+                    attention_mask = torch.ones(input_ids.shape, dtype=torch.long)
+                return encoder(input_ids=input_ids, attention_mask=attention_mask)
+
+        assert not reads_4d_mask(Ignores4D(), torch.device("cpu"))
+    attention = torch.ones(2, 3, dtype=torch.long)
+    assert mask_for(encoder, attention) is attention  # a CPU tensor: the 2D mask

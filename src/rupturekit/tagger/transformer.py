@@ -16,6 +16,10 @@ Model (``TransformerConfig``):
 - ``context: concat``: the previous ``context_turns`` turns ("therapist: ..." as text) are
   prepended to each input (at most half of each window; pooling covers the utterance's own
   tokens), no dialogue layer. ``context: none``: each utterance alone.
+- Inference (`InferenceSettings`, chosen per device): on a CUDA GPU a background thread tokenises
+  the next groups of sessions while the main thread builds padded batches in numpy and the GPU
+  encodes (bf16 weights); the dialogue layer runs over length-sorted, masked batches of sessions,
+  so each session still sees only itself (`contextualize_grouped`).
 - Heads: one linear head per task (per codebook dimension, plus auxiliary tasks from other
   codebooks): multi-label tasks are sigmoids with per-label thresholds tuned on the validation
   split; single-label tasks are a softmax read by argmax. A task scores only utterances of its role.
@@ -27,13 +31,10 @@ codebook YAML(s), ``config.yaml``, ``val_metrics.json`` and ``MODEL_CARD.md``.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import math
 import re
 import shutil
-import threading
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -65,6 +66,7 @@ from rupturekit.tagger.encoder import (
     load_encoder,
     load_plain_tokenizer,
     load_tokenizer,
+    plain_batches,
     resolve_base,
     specials_of,
     to_device,
@@ -723,13 +725,10 @@ class InferenceSettings:
     """How a `TransformerTagger` runs inference. Not saved with the model: the tags do not depend
     on it (only float rounding does). None: chosen for the device by `resolved`."""
 
-    # tokenise and window the next group of sessions in a background thread while the device
-    # encodes this one (auto: on CUDA, where the CPU side was half the time)
+    # tokenise the next groups of sessions in a background thread and batch the next while the
+    # device encodes this one (auto: on CUDA, where the CPU side was half the time)
     pipeline: bool | None = None
     group_utterances: int = 4096  # utterances per pipelined group (whole sessions)
-    # background threads preparing groups: the tokenizer releases the GIL, windowing does not, so
-    # a second thread tokenises one group while the first windows another
-    workers: int = 2
     # utterance slots (sessions x longest) per padded, masked batch of the dialogue layer; 0: one
     # session at a time (auto: CUDA_DIALOGUE_SLOTS on CUDA, CPU_DIALOGUE_SLOTS on a CPU)
     dialogue_slots: int | None = None
@@ -741,7 +740,6 @@ class InferenceSettings:
         return InferenceSettings(
             pipeline=cuda if self.pipeline is None else self.pipeline,
             group_utterances=max(1, self.group_utterances),
-            workers=max(1, self.workers),
             dialogue_slots=((CUDA_DIALOGUE_SLOTS if cuda else CPU_DIALOGUE_SLOTS) if self.dialogue_slots is None
                             else self.dialogue_slots),
             budget_tokens=(batch_tokens * (CUDA_BUDGET_FACTOR if cuda else 1) if self.budget_tokens is None
@@ -784,45 +782,18 @@ def transcript_groups(transcripts: Sequence[Transcript], utterances: int) -> lis
     return [group for group in groups if group]
 
 
-def prefetched(prepare: Callable[[Any], PreparedGroup], parts: Sequence[Any],
-               workers: int = 1) -> Iterator[PreparedGroup]:
-    """`prepare(part)` of each part in order, prepared by `workers` background threads at most
-    `workers` + 1 parts ahead (memory stays bounded). The fast tokenizer releases the GIL and the
-    GPU's kernels are queued without waiting, so group k+1 is tokenised while the GPU encodes group k."""
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rupturekit-prepare") as pool:
-        pending = deque(pool.submit(prepare, part) for part in parts[:workers + 1])
+def prefetched(work: Callable[[Any], Any], parts: Sequence[Any], ahead: int = 2) -> Iterator[tuple[Any, Any]]:
+    """(part, work(part)) for each part in order, `work` running in one background thread at most
+    `ahead` parts ahead (memory stays bounded)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rupturekit-prepare") as pool:
+        pending = deque((part, pool.submit(work, part)) for part in parts[:ahead])
         following = len(pending)
         while pending:
-            group = pending.popleft().result()
+            part, future = pending.popleft()
             if following < len(parts):
-                pending.append(pool.submit(prepare, parts[following]))
+                pending.append((parts[following], pool.submit(work, parts[following])))
                 following += 1
-            yield group
-
-
-_gc_lock = threading.Lock()
-_gc_pauses = [0, False]  # pauses in force; whether the collector was on before the first
-
-
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """The cyclic garbage collector off for a block (nested and threaded uses count): preparing
-    inputs creates objects by the hundred thousand, and each full collection walks every object of
-    the process (the transcripts too): tokenising, windowing and padding AnnoMI twice over took
-    0.36 s without collections against 0.58 s with them (2 cores). Nothing made in between forms
-    cycles; whatever else does is collected once the block ends."""
-    with _gc_lock:
-        if _gc_pauses[0] == 0:
-            _gc_pauses[1] = gc.isenabled()
-            gc.disable()
-        _gc_pauses[0] += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_pauses[0] -= 1
-            if _gc_pauses[0] == 0 and _gc_pauses[1]:
-                gc.enable()
+            yield part, future.result()
 
 
 class TransformerTagger(UsesDecisions):
@@ -1068,9 +1039,9 @@ class TransformerTagger(UsesDecisions):
         return folder
 
     # ------------------------------------------------------------------ inference
-    def _session_inputs(self, transcripts: Sequence[Transcript]) -> list[SessionInput]:
-        texts = [u.text for t in transcripts for u in t.utterances]
-        ids = tokenize(self.tokenizer, texts)
+    def _session_inputs(self, transcripts: Sequence[Transcript],
+                        ids: list[list[int]] | None = None) -> list[SessionInput]:
+        ids = self.tokenize_group(transcripts) if ids is None else ids
         sessions, start = [], 0
         for transcript in transcripts:
             n = len(transcript.utterances)
@@ -1088,32 +1059,48 @@ class TransformerTagger(UsesDecisions):
     def _budget(self) -> int:
         return int(self.settings.budget_tokens or self.config.inference_batch_tokens)
 
-    def prepare_group(self, transcripts: Sequence[Transcript]) -> PreparedGroup:
-        """Tokenise, window and pad `transcripts` for the encoder: the host's whole share of
-        inference, which the pipelined path runs in a background thread."""
-        sessions = self._session_inputs(transcripts)
-        all_windows: list[Window] = []
-        owners, start = [], 0
-        for session in sessions:
-            all_windows.extend(session.windows)
-            owners.append(session.owner + start)
-            start += session.n
-        batches = host_batches(all_windows, self.specials.pad, self._budget, pin=self.device.type == "cuda")
-        owner = np.concatenate(owners) if owners else np.zeros(0, dtype=np.int64)
-        weights = np.asarray([w.weight for w in all_windows], dtype=np.float32)
+    def tokenize_group(self, transcripts: Sequence[Transcript]) -> list[list[int]]:
+        """Token ids of every utterance of `transcripts`: the pipelined path's background work (the
+        Rust tokenizer runs without the GIL, so the main thread keeps feeding the GPU meanwhile)."""
+        return tokenize(self.tokenizer, [u.text for t in transcripts for u in t.utterances])
+
+    def prepare_group(self, transcripts: Sequence[Transcript], ids: list[list[int]] | None = None) -> PreparedGroup:
+        """`transcripts` (and their token ids, `tokenize_group`) made ready for the encoder: windows,
+        padded length-sorted batches (pinned for a GPU), each window's utterance and weight. The
+        same batches as `_session_inputs` and `host_batches` give, built in numpy (`plain_batches`);
+        with context "concat" (previous turns in every window) through them. Its sessions carry
+        what the dialogue layer reads (roles, offsets), not their windows."""
+        ids = self.tokenize_group(transcripts) if ids is None else ids
+        pin = self.device.type == "cuda"
+        if self.config.context == "concat":
+            sessions = self._session_inputs(transcripts, ids)
+            windows_ = [w for session in sessions for w in session.windows]
+            starts = np.cumsum([0, *(s.n for s in sessions)])
+            owner = np.concatenate([s.owner + start for s, start in zip(sessions, starts, strict=False)]) \
+                if sessions else np.zeros(0, dtype=np.int64)
+            weights = np.asarray([w.weight for w in windows_], dtype=np.float32)
+            return PreparedGroup(sessions, host_batches(windows_, self.specials.pad, self._budget, pin), owner, weights)
+        batches, owner, weights = plain_batches(ids, self.specials, self.config.max_length, self.config.window_stride,
+                                                self._budget, self.specials.pad, pin)
+        unknown = ROLE_INDEX["unknown"]
+        sessions = [SessionInput(np.asarray([ROLE_INDEX.get(u.role, unknown) for u in t.utterances], dtype=np.int64),
+                                 [], np.zeros(0, dtype=np.int64)) for t in transcripts]
         return PreparedGroup(sessions, batches, owner, weights)
 
     def _pipelined_logits(self, transcripts: Sequence[Transcript], extra: torch.Tensor | None,
                           settings: InferenceSettings) -> dict[str, torch.Tensor]:
-        """Logits as `run_sessions` gives them, with the host's work on group k+1 (`prepare_group`)
-        overlapping the device's on group k, and the dialogue layer over masked batches of sessions."""
+        """Logits as `run_sessions` gives them, in three overlapping stages: a background thread
+        tokenises group k+2 while this thread builds the batches of group k+1 and the GPU encodes
+        group k (its kernels queued without waiting); then the dialogue layer over masked batches
+        of sessions. Building batches stays in this thread: Python work in another thread would
+        hold the GIL that each kernel launch here gives up and takes back (up to 5 ms a time)."""
         dtype = autocast_dtype(self.config.bf16, self.device)
         vectors, sessions = [], []
         parts = transcript_groups(transcripts, settings.group_utterances)
-        with paused_gc():
-            for group in prefetched(self.prepare_group, parts, settings.workers):
-                vectors.append(encode_group(self.model, group, self.device, dtype))
-                sessions.extend(group.sessions)
+        for part, ids in prefetched(self.tokenize_group, parts):
+            group = self.prepare_group(part, ids)
+            vectors.append(encode_group(self.model, group, self.device, dtype))
+            sessions.extend(group.sessions)
         contextual = contextualize_grouped(self.model, torch.cat(vectors), sessions, extra,
                                            int(settings.dialogue_slots or 0))
         return self.model.logits(contextual, extra)
