@@ -14,14 +14,21 @@ windows of token ids, and how windows become one vector per utterance.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
+import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rupturekit.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -256,6 +263,9 @@ def specials_of(tokenizer) -> Specials:
     return Specials(tuple([first] if first is not None else []), tuple([last] if last is not None else []), int(pad))
 
 
+_wrapper_lock = threading.Lock()
+
+
 def tokenize(tokenizer, texts: Sequence[str]) -> list[list[int]]:
     """Token ids of each text without special tokens and without truncation (the whole text)."""
     if not texts:
@@ -266,8 +276,9 @@ def tokenize(tokenizer, texts: Sequence[str]) -> list[list[int]]:
         # the Rust tokenizer without offsets: the same ids in about half the time (tokenising is
         # most of the CPU side of tagging on a GPU)
         return [encoding.ids for encoding in backend.encode_batch_fast(list(texts), add_special_tokens=False)]
-    encoded = tokenizer(list(texts), add_special_tokens=False, truncation=False, padding=False, verbose=False,
-                        return_attention_mask=False, return_token_type_ids=False)
+    with _wrapper_lock:  # the wrapper sets truncation and padding on its Rust tokenizer: one call at a time
+        encoded = tokenizer(list(texts), add_special_tokens=False, truncation=False, padding=False, verbose=False,
+                            return_attention_mask=False, return_token_type_ids=False)
     return [list(ids) for ids in encoded["input_ids"]]
 
 
@@ -312,19 +323,19 @@ def windows(ids: Sequence[int], specials: Specials, max_length: int, stride: int
 def window_batches(lengths: Sequence[int], budget_tokens: int) -> list[list[int]]:
     """Indices sorted by length (longest first), cut into batches whose padded size
     (count x longest) stays within `budget_tokens` (a single over-long item is its own batch)."""
-    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-    batches: list[list[int]] = []
-    current: list[int] = []
-    longest = 0
-    for index in order:
-        length = lengths[index]
-        if current and max(longest, length) * (len(current) + 1) > budget_tokens:
-            batches.append(current)
-            current, longest = [], 0
-        current.append(index)
-        longest = max(longest, length)
-    if current:
-        batches.append(current)
+    return [batch.tolist() for batch in batch_order(np.asarray(lengths, dtype=np.int64), budget_tokens)]
+
+
+def batch_order(lengths: np.ndarray, budget_tokens: int) -> list[np.ndarray]:
+    """`window_batches` as arrays, in numpy: sorted longest first, a batch's longest item is its
+    first, so each batch takes budget // that length items (at least one)."""
+    order = np.argsort(-lengths, kind="stable")
+    batches, start = [], 0
+    while start < len(order):
+        longest = int(lengths[order[start]])
+        take = len(order) - start if longest <= 0 else max(1, budget_tokens // longest)
+        batches.append(order[start:start + take])
+        start += take
     return batches
 
 
@@ -377,6 +388,150 @@ def encode_windows(encoder, windows_: Sequence[Window], pad_id: int, budget_toke
     inverse = torch.empty(len(order), dtype=torch.long, device=vectors.device)
     inverse[torch.tensor(order, device=vectors.device)] = torch.arange(len(order), device=vectors.device)
     return vectors[inverse]
+
+
+def to_device(array: np.ndarray | torch.Tensor, device) -> torch.Tensor:
+    """A host array on `device`. On CUDA the copy goes through pinned memory without blocking:
+    a plain ``.to("cuda")`` from pageable memory waits for every kernel queued before it, so the
+    host could not prepare the next batch while the GPU works on this one."""
+    import torch
+
+    tensor = torch.from_numpy(array) if isinstance(array, np.ndarray) else array
+    if getattr(device, "type", str(device)) == "cuda" and tensor.device.type == "cpu":
+        if not tensor.is_pinned():
+            tensor = tensor.pin_memory()
+        return tensor.to(device, non_blocking=True)
+    return tensor.to(device)
+
+
+@dataclass(frozen=True)
+class HostBatch:
+    """One encoder batch built on the host: `index` are the positions of its windows in the list
+    they came from; the tensors are `pad_batch`'s (pinned when built for a CUDA device)."""
+
+    index: np.ndarray
+    ids: torch.Tensor
+    attention: torch.Tensor
+    pool: torch.Tensor
+
+
+def host_batches(windows_: Sequence[Window], pad_id: int, budget_tokens: int, pin: bool = False) -> list[HostBatch]:
+    """`window_batches` of `windows_` padded on the host (`pad_batch`), ready to copy to a device:
+    everything `encode_windows` does on the CPU, so that it can run in another thread."""
+    out = []
+    for batch in window_batches([len(w.ids) for w in windows_], budget_tokens):
+        tensors = pad_batch([windows_[i] for i in batch], pad_id)
+        if pin:
+            tensors = tuple(t.pin_memory() for t in tensors)
+        out.append(HostBatch(np.asarray(batch, dtype=np.int64), *tensors))
+    return out
+
+
+def plain_batches(ids: Sequence[Sequence[int]], specials: Specials, max_length: int, stride: int,
+                  budget_tokens: int, pad_id: int, pin: bool = False) -> tuple[list[HostBatch], np.ndarray, np.ndarray]:
+    """The `host_batches` of the `windows` (no context) of every text's token ids, with each
+    window's text (`owner`) and `weight` - the very batches - built in numpy rather than one Python
+    object per window: the host's side of tagging on a GPU has to keep up with 100,000 utterances/s.
+    Only texts longer than one window go through `windows` one by one."""
+    n = len(ids)
+    lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=n)
+    flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
+    prefix, suffix = np.asarray(specials.prefix, np.int64), np.asarray(specials.suffix, np.int64)
+    size = max(1, max_length - len(prefix) - len(suffix))
+    long = {int(i): windows(ids[i], specials, max_length, stride) for i in np.flatnonzero(lengths > size)}
+    counts = np.ones(n, dtype=np.int64)
+    counts[list(long)] = [len(w) for w in long.values()]
+    owner = np.repeat(np.arange(n, dtype=np.int64), counts)
+    first = np.cumsum(counts) - counts  # each text's first window
+    size_of = np.repeat(lengths + len(prefix) + len(suffix), counts)  # a one-window text's window
+    weight = np.repeat(np.maximum(lengths, 1).astype(np.float32), counts)  # an empty text weighs 1
+    for i, made in long.items():
+        size_of[first[i]:first[i] + len(made)] = [len(w.ids) for w in made]
+        weight[first[i]:first[i] + len(made)] = [w.weight for w in made]
+    starts = np.cumsum(size_of) - size_of
+    tokens = np.empty(int(size_of.sum()), dtype=np.int64)  # every window's tokens, one after another
+    one = np.flatnonzero(lengths <= size)
+    head = starts[first[one]]
+    for k, token in enumerate(prefix):
+        tokens[head + k] = token
+    length = lengths[one]
+    within = np.arange(int(length.sum())) - np.repeat(np.cumsum(length) - length, length)
+    text_start = np.cumsum(lengths) - lengths
+    tokens[np.repeat(head + len(prefix), length) + within] = flat[np.repeat(text_start[one], length) + within]
+    for k, token in enumerate(suffix):
+        tokens[head + len(prefix) + length + k] = token
+    for i, made in long.items():
+        for j, window in enumerate(made):
+            tokens[starts[first[i] + j]:starts[first[i] + j] + len(window.ids)] = window.ids
+    return [_padded(batch, tokens, starts, size_of, pad_id, pin) for batch in batch_order(size_of, budget_tokens)], \
+        owner, weight
+
+
+def _padded(batch: np.ndarray, tokens: np.ndarray, starts: np.ndarray, sizes: np.ndarray, pad_id: int,
+            pin: bool) -> HostBatch:
+    """A `HostBatch` of the windows `batch` (as `pad_batch` pads them, pooled from their start)."""
+    import torch
+
+    size = sizes[batch]
+    attention = np.arange(int(size.max()))[None, :] < size[:, None]
+    ids = np.full(attention.shape, pad_id, dtype=np.int64)
+    within = np.arange(int(size.sum())) - np.repeat(np.cumsum(size) - size, size)
+    ids[attention] = tokens[np.repeat(starts[batch], size) + within]
+    tensors = (torch.from_numpy(ids), torch.from_numpy(attention.astype(np.int64)),
+               torch.from_numpy(attention.astype(np.float32)))
+    if pin:
+        tensors = tuple(t.pin_memory() for t in tensors)
+    return HostBatch(np.asarray(batch, dtype=np.int64), *tensors)
+
+
+def encode_host_batches(encoder, batches: Sequence[HostBatch], count: int, device, autocast_dtype=None):
+    """Pooled vectors (count x hidden, float32) of windows batched by `host_batches`, in the windows'
+    order. Nothing here waits for the GPU (pinned, non-blocking copies; rows put back by index; the
+    padding mask given as 4D where the encoder takes it, see `mask_for`), so the host runs ahead
+    while the kernels queue up."""
+    import torch
+
+    out = torch.zeros((count, hidden_size(encoder)), device=device)
+    for batch in batches:
+        ids, attention, pool = (to_device(t, device) for t in (batch.ids, batch.attention, batch.pool))
+        context = (torch.autocast(device_type=device.type, dtype=autocast_dtype) if autocast_dtype is not None
+                   else contextlib.nullcontext())
+        with context:
+            hidden = encoder(input_ids=ids, attention_mask=mask_for(encoder, attention)).last_hidden_state
+        out.index_copy_(0, to_device(batch.index, device), mean_pool(hidden.float(), pool))
+    return out
+
+
+_FOUR_D: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # encoder -> does a 4D boolean mask work
+
+
+def mask_for(encoder, attention):
+    """The padding mask to give `encoder` on a GPU: transformers turns a 2D mask into a 4D one after
+    asking ``mask.all()`` (can it drop the mask?), which makes the host wait for the GPU once per
+    batch; a 4D boolean mask (batch, 1, 1, tokens; True = attend) is taken as it is. 2D on a CPU,
+    and wherever `reads_4d_mask` finds that the 4D mask would change the hidden states."""
+    if attention.device.type != "cuda" or not reads_4d_mask(encoder, attention.device):
+        return attention
+    return attention.bool()[:, None, None, :]
+
+
+def reads_4d_mask(encoder, device) -> bool:
+    """Whether `encoder` (SDPA attention) gives the hidden states of its 2D padding mask for a 4D
+    boolean one: probed once per encoder, under the caller's autocast, on two short rows, one padded."""
+    import torch
+
+    if getattr(getattr(encoder, "config", None), "_attn_implementation", None) != "sdpa":
+        return False
+    if encoder not in _FOUR_D:
+        vocab = int(getattr(encoder.config, "vocab_size", 0) or 200)
+        probe = (torch.tensor([[0, 1, 2, 3], [0, 1, 0, 0]], device=device) + 100) % vocab
+        mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]], device=device)
+        real = mask.bool()
+        plain, four, none = (encoder(input_ids=probe, attention_mask=m).last_hidden_state.float()[real]
+                             for m in (mask, real[:, None, None, :], torch.ones_like(mask)))
+        # far closer to the 2D mask's states than to the unmasked ones (rounding aside: bf16 kernels differ)
+        _FOUR_D[encoder] = bool((four - plain).abs().max() <= 0.1 * (none - plain).abs().max())
+    return _FOUR_D[encoder]
 
 
 def utterance_vectors(window_vectors, owner, weights, n_utterances: int):

@@ -16,6 +16,10 @@ Model (``TransformerConfig``):
 - ``context: concat``: the previous ``context_turns`` turns ("therapist: ..." as text) are
   prepended to each input (at most half of each window; pooling covers the utterance's own
   tokens), no dialogue layer. ``context: none``: each utterance alone.
+- Inference (`InferenceSettings`, chosen per device): on a CUDA GPU a background thread tokenises
+  the next groups of sessions while the main thread builds padded batches in numpy and the GPU
+  encodes (bf16 weights); the dialogue layer runs over length-sorted, masked batches of sessions,
+  so each session still sees only itself (`contextualize_grouped`).
 - Heads: one linear head per task (per codebook dimension, plus auxiliary tasks from other
   codebooks): multi-label tasks are sigmoids with per-label thresholds tuned on the validation
   split; single-label tasks are a softmax read by argmax. A task scores only utterances of its role.
@@ -32,7 +36,9 @@ import math
 import re
 import shutil
 import warnings
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -51,16 +57,22 @@ from rupturekit.tagger.dataset import Task
 from rupturekit.tagger.decisions import UsesDecisions, best_cut
 from rupturekit.tagger.encoder import (
     DEFAULT_BASE,
+    HostBatch,
     Specials,
     Window,
+    encode_host_batches,
     encode_windows,
+    host_batches,
     load_encoder,
     load_plain_tokenizer,
     load_tokenizer,
+    plain_batches,
     resolve_base,
     specials_of,
+    to_device,
     tokenize,
     utterance_vectors,
+    window_batches,
     windows,
 )
 from rupturekit.tagger.model_files import (
@@ -73,8 +85,8 @@ from rupturekit.tagger.model_files import (
     read_manifest,
 )
 
-__all__ = ["FORMAT", "MODEL_FILE", "DialogueModel", "SessionInput", "TaskSpec", "TransformerTagger",
-           "load_default"]
+__all__ = ["FORMAT", "MODEL_FILE", "DialogueModel", "InferenceSettings", "SessionInput", "TaskSpec",
+           "TransformerTagger", "load_default"]
 
 FORMAT = "rupturekit-transformer"
 FORMAT_VERSION = 1
@@ -201,9 +213,11 @@ class DialogueModel(nn.Module):
         return {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items() if not k.startswith("encoder.")}
 
     def contextualize(self, vectors: torch.Tensor, sessions: Sequence[SessionInput],
-                      extra: torch.Tensor | None = None) -> torch.Tensor:
+                      extra: torch.Tensor | None = None, layout: SessionLayout | None = None) -> torch.Tensor:
         """Utterance vectors (sum of session lengths x hidden, sessions concatenated) in context;
-        `extra`: the hybrid's inputs, one row per utterance (required when the model has them)."""
+        `extra`: the hybrid's inputs, one row per utterance (required when the model has them).
+        Several sessions are padded into one batch and masked, so that each gets what it gets alone
+        (up to float rounding); `layout` is `session_layout(sessions)`, if already made."""
         x = self.utterance_norm(vectors)
         if self.extra is not None:
             if extra is None or extra.shape != (x.shape[0], self.extra.in_features):
@@ -211,43 +225,35 @@ class DialogueModel(nn.Module):
             x = x + self.extra(extra.to(device=x.device, dtype=x.dtype))
         if self.context != "dialogue":
             return x
-        device = x.device
-        pieces, start = [], 0
-        for session in sessions:
-            n = session.n
-            roles = torch.as_tensor(session.roles, dtype=torch.long, device=device)
-            piece = x[start:start + n] + self.role_embedding(roles)
-            if self.layer_kind == "transformer":
-                positions = torch.arange(session.offset, session.offset + n, device=device)
-                piece = piece + self.position_scale * sinusoid(positions, self.hidden).to(piece.dtype)
-            pieces.append(piece)
-            start += n
-        if len(pieces) == 1:  # one session (always so at inference): no padding at all
-            padded = pieces[0].unsqueeze(0)
-            pad_mask = None
-        else:
-            padded = nn.utils.rnn.pad_sequence(pieces, batch_first=True)
-            lengths = torch.tensor([p.shape[0] for p in pieces], device=device)
-            pad_mask = torch.arange(padded.shape[1], device=device).unsqueeze(0) >= lengths.unsqueeze(1)
+        layout = layout if layout is not None else session_layout(sessions, x.device)
+        x = x + self.role_embedding(layout.roles)
+        if self.layer_kind == "transformer":
+            x = x + self.position_scale * sinusoid(layout.positions, self.hidden).to(x.dtype)
+        pad_mask = layout.pad_mask
+        if pad_mask is None:  # one session: no padding at all
+            padded = x.unsqueeze(0)
+        else:  # scattered by index, read back by index: no boolean indexing, which syncs a GPU
+            padded = x.new_zeros((layout.count * layout.longest, x.shape[1])).index_copy(0, layout.rows, x)
+            padded = padded.view(layout.count, layout.longest, x.shape[1])
         padded = self.dropout(padded)
         if self.layer_kind == "transformer":
             if self.window is not None and padded.shape[1] > self.window + 1:
-                out = self.dialogue(padded, mask=self._band(padded.shape[0], padded.shape[1], pad_mask, device))
+                out = self.dialogue(padded, mask=self._band(padded.shape[0], padded.shape[1], pad_mask, x.device))
             else:
                 out = self.dialogue(padded, src_key_padding_mask=pad_mask)
         else:
             if pad_mask is None:
                 recurrent, _ = self.dialogue(padded)
             else:
-                lengths = (~pad_mask).sum(1).cpu()
-                packed = nn.utils.rnn.pack_padded_sequence(padded, lengths, batch_first=True, enforce_sorted=False)
+                packed = nn.utils.rnn.pack_padded_sequence(padded, torch.from_numpy(layout.lengths), batch_first=True,
+                                                           enforce_sorted=False)
                 recurrent, _ = self.dialogue(packed)
                 recurrent, _ = nn.utils.rnn.pad_packed_sequence(recurrent, batch_first=True,
                                                                total_length=padded.shape[1])
             out = self.gru_norm(padded + self.dropout(self.gru_out(recurrent)))
         if pad_mask is None:
             return out[0]
-        return out[~pad_mask]
+        return out.reshape(-1, out.shape[-1]).index_select(0, layout.rows)
 
     def _band(self, batch: int, length: int, pad_mask: torch.Tensor | None, device: torch.device) -> torch.Tensor:
         """The attention mask of a windowed dialogue layer, (batch x heads, length, length), True =
@@ -308,8 +314,9 @@ class EnsembleModel(nn.Module):
                 for name, value in member.non_encoder_state().items()}
 
     def contextualize(self, vectors: torch.Tensor, sessions: Sequence[SessionInput],
-                      extra: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.stack([member.contextualize(vectors, sessions, extra) for member in self.members])
+                      extra: torch.Tensor | None = None, layout: SessionLayout | None = None) -> torch.Tensor:
+        layout = layout if layout is not None else session_layout(sessions, vectors.device)
+        return torch.stack([member.contextualize(vectors, sessions, extra, layout) for member in self.members])
 
     def logits(self, contextual: torch.Tensor, extra: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         if contextual.dim() == 2:  # no utterance at all: nothing was stacked
@@ -344,6 +351,43 @@ class SessionInput:
                             self.offset + start, int(sum(len(self.windows[i].ids) for i in keep)))
 
 
+@dataclass(frozen=True)
+class SessionLayout:
+    """Where the utterances of a group of sessions (concatenated) sit in the padded batch
+    (sessions x longest) that the dialogue layer reads, worked out on the host from the sessions'
+    lengths: doing it on a GPU (nonzero, boolean indexing, ``.cpu()``) would wait for the kernels
+    before it, once per session."""
+
+    roles: torch.Tensor  # role index per utterance, on the device
+    positions: torch.Tensor  # the turn's position in its whole session, on the device
+    rows: torch.Tensor  # session x longest + turn: the utterance's row in the padded batch, on the device
+    pad_mask: torch.Tensor | None  # (sessions, longest), True = padding; None for a single session
+    lengths: np.ndarray  # utterances per session, on the host
+
+    @property
+    def count(self) -> int:
+        return len(self.lengths)
+
+    @property
+    def longest(self) -> int:
+        return int(self.lengths.max()) if len(self.lengths) else 0
+
+
+def session_layout(sessions: Sequence[SessionInput], device: torch.device) -> SessionLayout:
+    """The `SessionLayout` of `sessions` (concatenated in this order) for `device`."""
+    lengths = np.asarray([s.n for s in sessions], dtype=np.int64)
+    longest = int(lengths.max()) if len(lengths) else 0
+    turn = np.concatenate([np.arange(n, dtype=np.int64) for n in lengths]) if len(lengths) else np.zeros(0, np.int64)
+    which = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+    offsets = np.asarray([s.offset for s in sessions], dtype=np.int64)
+    roles = np.concatenate([np.asarray(s.roles, dtype=np.int64) for s in sessions]) if sessions else turn
+    pad_mask = None
+    if len(sessions) > 1:
+        pad_mask = to_device(np.arange(longest)[None, :] >= lengths[:, None], device)
+    return SessionLayout(to_device(roles, device), to_device(turn + offsets[which], device),
+                         to_device(which * longest + turn, device), pad_mask, lengths)
+
+
 def role_prefixes(tokenizer) -> dict[str, list[int]]:
     """Token ids of "therapist:", "client:", ... (the speaker role as text, for context "concat")."""
     return dict(zip(ROLES, tokenize(tokenizer, [f"{role}:" for role in ROLES]), strict=True))
@@ -370,13 +414,14 @@ def session_input(token_ids: Sequence[Sequence[int]], roles: Sequence[str], conf
 
 def run_sessions(model: DialogueModel, sessions: Sequence[SessionInput], pad_id: int, budget_tokens: int,
                  device: torch.device, autocast_dtype=None, per_session: bool = False,
-                 extra: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                 extra: torch.Tensor | None = None, dialogue_slots: int = 0) -> dict[str, torch.Tensor]:
     """Logits per task key, (sum of session lengths x n_labels), sessions concatenated in order.
 
     Every window of every session goes through the encoder once, in length-sorted batches of at
-    most `budget_tokens` padded tokens; then the dialogue layer runs over the sessions (one at a
-    time with `per_session`, as at inference, else padded together). `extra`: a hybrid model's
-    inputs, rows in the same order."""
+    most `budget_tokens` padded tokens; then the dialogue layer runs over the sessions: with
+    `per_session` (as at inference) each session on its own, one at a time, or with
+    `dialogue_slots` several per masked batch (`contextualize_grouped`); else padded together
+    as one batch (training). `extra`: a hybrid model's inputs, rows in the same order."""
     all_windows: list[Window] = []
     owners: list[np.ndarray] = []
     start = 0
@@ -390,17 +435,41 @@ def run_sessions(model: DialogueModel, sessions: Sequence[SessionInput], pad_id:
     weights = torch.tensor([w.weight for w in all_windows], dtype=torch.float32)
     vectors = utterance_vectors(window_vectors, owner, weights, total)
     if per_session:
-        pieces, start = [], 0
-        for session in sessions:
-            if session.n:
-                pieces.append(model.contextualize(vectors[start:start + session.n], [session],
-                                                  None if extra is None else extra[start:start + session.n]))
-            start += session.n
-        # utterances are the last but one axis (an ensemble's members come first)
-        contextual = torch.cat(pieces, pieces[0].dim() - 2) if pieces else vectors
+        contextual = contextualize_grouped(model, vectors, sessions, extra, dialogue_slots)
     else:
         contextual = model.contextualize(vectors, sessions, extra)
     return model.logits(contextual, extra)
+
+
+def session_groups(lengths: Sequence[int], slots: int) -> list[list[int]]:
+    """Sessions (by index) for the dialogue layer, skipping empty ones: each alone in corpus order
+    (`slots` 0), or sorted by length and cut into padded batches of at most `slots` utterance
+    slots (count x longest), so that padding stays small; a longer session is a batch of its own."""
+    keep = [i for i, n in enumerate(lengths) if n]
+    if slots <= 0:
+        return [[i] for i in keep]
+    return [[keep[j] for j in batch] for batch in window_batches([lengths[i] for i in keep], slots)]
+
+
+def contextualize_grouped(model: DialogueModel | EnsembleModel, vectors: torch.Tensor,
+                          sessions: Sequence[SessionInput], extra: torch.Tensor | None = None,
+                          slots: int = 0) -> torch.Tensor:
+    """`model.contextualize` of each session on its own (as at inference: no session sees
+    another), several sessions per padded, masked batch (`session_groups`); rows in corpus order.
+    Batching changes nothing but float rounding, and turns one run of small kernels per session
+    into one per batch."""
+    lengths = [s.n for s in sessions]
+    starts = np.cumsum([0, *lengths])
+    out: torch.Tensor | None = None
+    for group in session_groups(lengths, slots):
+        rows = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in group])
+        on_device = to_device(rows, vectors.device)
+        mine = None if extra is None else extra[torch.from_numpy(rows).to(extra.device)]
+        piece = model.contextualize(vectors.index_select(0, on_device), [sessions[i] for i in group], mine)
+        if out is None:  # utterances are the last but one axis (an ensemble's members come first)
+            out = piece.new_zeros((*piece.shape[:-2], vectors.shape[0], piece.shape[-1]))
+        out.index_copy_(piece.dim() - 2, on_device, piece)
+    return vectors if out is None else out
 
 
 def probabilities(task: TaskSpec, logits: torch.Tensor) -> np.ndarray:
@@ -671,6 +740,91 @@ def build_lora(encoder: nn.Module, config: TransformerConfig, targets: list[str]
         return get_peft_model(encoder, lora)
 
 
+PRECISIONS = ("auto", "bf16", "fp32")  # the encoder's weights at inference (`TransformerTagger.set_precision`)
+CUDA_BUDGET_FACTOR = 8  # a GPU encodes batches of inference_batch_tokens x 8 padded tokens (65,536 by default)
+CUDA_DIALOGUE_SLOTS = 16_384  # utterance slots per padded dialogue batch on a GPU
+# on a CPU, small batches: the dialogue layer over AnnoMI took 185 ms with 256-1,024 slots against 230-275 ms
+# one session at a time, the same tags; from 2,048 slots on, attention's (sessions x heads x longest²)
+# scores outgrew the caches and it got slower (2 cores, default model)
+CPU_DIALOGUE_SLOTS = 1024
+
+
+@dataclass
+class InferenceSettings:
+    """How a `TransformerTagger` runs inference. Not saved with the model: the tags do not depend
+    on it (only float rounding does). None: chosen for the device by `resolved`."""
+
+    # tokenise the next groups of sessions in a background thread and batch the next while the
+    # device encodes this one (auto: on CUDA, where the CPU side was half the time)
+    pipeline: bool | None = None
+    group_utterances: int = 4096  # utterances per pipelined group (whole sessions)
+    # utterance slots (sessions x longest) per padded, masked batch of the dialogue layer; 0: one
+    # session at a time (auto: CUDA_DIALOGUE_SLOTS on CUDA, CPU_DIALOGUE_SLOTS on a CPU)
+    dialogue_slots: int | None = None
+    # padded tokens per encoder batch (auto: inference_batch_tokens, x CUDA_BUDGET_FACTOR on CUDA)
+    budget_tokens: int | None = None
+
+    def resolved(self, device: torch.device, batch_tokens: int) -> InferenceSettings:
+        cuda = device.type == "cuda"
+        return InferenceSettings(
+            pipeline=cuda if self.pipeline is None else self.pipeline,
+            group_utterances=max(1, self.group_utterances),
+            dialogue_slots=((CUDA_DIALOGUE_SLOTS if cuda else CPU_DIALOGUE_SLOTS) if self.dialogue_slots is None
+                            else self.dialogue_slots),
+            budget_tokens=(batch_tokens * (CUDA_BUDGET_FACTOR if cuda else 1) if self.budget_tokens is None
+                           else self.budget_tokens))
+
+
+@dataclass
+class PreparedGroup:
+    """Whole sessions made ready for the encoder on the host: their inputs, the padded encoder
+    batches (pinned for a GPU), and each window's utterance (within the group) and weight."""
+
+    sessions: list[SessionInput]
+    batches: list[HostBatch]
+    owner: np.ndarray
+    weights: np.ndarray
+
+    @property
+    def utterances(self) -> int:
+        return int(sum(s.n for s in self.sessions))
+
+
+def encode_group(model: DialogueModel | EnsembleModel, group: PreparedGroup, device: torch.device,
+                 dtype=None) -> torch.Tensor:
+    """Utterance vectors (group's utterances x hidden) of a `PreparedGroup`, without waiting for the GPU."""
+    window_vectors = encode_host_batches(model.encoder, group.batches, len(group.owner), device, dtype)
+    return utterance_vectors(window_vectors, to_device(group.owner, device), to_device(group.weights, device),
+                             group.utterances)
+
+
+def transcript_groups(transcripts: Sequence[Transcript], utterances: int) -> list[list[Transcript]]:
+    """Consecutive transcripts in groups of at least `utterances` utterances (the last may be smaller)."""
+    groups: list[list[Transcript]] = [[]]
+    size = 0
+    for transcript in transcripts:
+        if size >= utterances:
+            groups.append([])
+            size = 0
+        groups[-1].append(transcript)
+        size += len(transcript.utterances)
+    return [group for group in groups if group]
+
+
+def prefetched(work: Callable[[Any], Any], parts: Sequence[Any], ahead: int = 2) -> Iterator[tuple[Any, Any]]:
+    """(part, work(part)) for each part in order, `work` running in one background thread at most
+    `ahead` parts ahead (memory stays bounded)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rupturekit-prepare") as pool:
+        pending = deque((part, pool.submit(work, part)) for part in parts[:ahead])
+        following = len(pending)
+        while pending:
+            part, future = pending.popleft()
+            if following < len(parts):
+                pending.append((parts[following], pool.submit(work, parts[following])))
+                following += 1
+            yield part, future.result()
+
+
 class TransformerTagger(UsesDecisions):
     """A trained transformer tagger, loaded from its folder.
 
@@ -680,7 +834,8 @@ class TransformerTagger(UsesDecisions):
     """
 
     def __init__(self, model: DialogueModel, tokenizer, manifest: dict[str, Any], tasks: list[TaskSpec],
-                 config: TransformerConfig, files: ModelFiles, device: torch.device | None = None):
+                 config: TransformerConfig, files: ModelFiles, device: torch.device | None = None,
+                 precision: str = "auto"):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.manifest = manifest
@@ -696,6 +851,9 @@ class TransformerTagger(UsesDecisions):
         self._relevant = _relevant_features(labels + families)
         # a hybrid model: how its extra inputs are made, and the baseline that makes them
         self.hybrid: tuple[Any, Any] | None = None
+        self.inference = InferenceSettings()
+        self.precision = "fp32"
+        self.set_precision(precision)
 
     @property
     def main_tasks(self) -> list[TaskSpec]:
@@ -724,12 +882,13 @@ class TransformerTagger(UsesDecisions):
     # ------------------------------------------------------------------ load / save
     @classmethod
     def load(cls, directory: str | Path, codebook: str | Codebook | None = None,
-             device: str | None = None, runtime: str = "torch",
+             device: str | None = None, runtime: str = "torch", precision: str = "auto",
              progress: Callable[[str], None] | None = None) -> TransformerTagger:
         """Load a model folder offline. `codebook` (name, path or Codebook) must match the model's.
         `runtime`: "torch", "onnx" (the encoder in ONNX Runtime, int8; see `use_onnx`), or "auto"
-        (onnx on a CPU when onnxruntime is installed, else torch). `progress` hears, in one line,
-        when the encoder is exported to ONNX (the first run; later runs load the cached file)."""
+        (onnx on a CPU when onnxruntime is installed, else torch). `precision`: the encoder's weights
+        (`set_precision`; auto: bf16 on a GPU with bf16). `progress` hears, in one line, when the
+        encoder is exported to ONNX (the first run; later runs load the cached file)."""
         if runtime not in RUNTIMES:
             raise InputError("runtime", f"unknown runtime {runtime!r}", f"use one of {', '.join(RUNTIMES)}")
         folder = Path(directory)
@@ -853,7 +1012,7 @@ class TransformerTagger(UsesDecisions):
             raise InputError(str(folder / HEADS_FILE), f"the heads do not fit the model (missing {missing[:3]}, "
                              f"unexpected {unexpected[:3]})", "retrain or restore the model folder")
         model.to(chosen)
-        tagger = cls(model, tokenizer, manifest, tasks, config, files, chosen)
+        tagger = cls(model, tokenizer, manifest, tasks, config, files, chosen, precision)
         if joint is not None:
             tagger.hybrid = (joint, _hybrid_baseline(files, folder, own_codebook, joint, tasks))
         if runtime == "onnx" and tagger.runtime != "onnx":
@@ -873,6 +1032,23 @@ class TransformerTagger(UsesDecisions):
         from rupturekit.tagger.onnx_runtime import OnnxEncoder
 
         return "onnx" if isinstance(self.model.encoder, OnnxEncoder) else "torch"
+
+    def set_precision(self, precision: str) -> None:
+        """The encoder's weights: "bf16" or "fp32"; "auto" is bf16 where the encoder runs under bf16
+        autocast (a CUDA device with bf16, ``bf16`` not off) and fp32 elsewhere. On a GPU, bf16
+        weights spare autocast its casts and halve the weights read; their tags agreed with fp32 on
+        99.98% of decisions (BENCHMARKS.md, "Tagging speed on a GPU"). The dialogue layer and heads
+        stay fp32. A cast to bf16 and back keeps bf16's rounding: reload for exact fp32 weights."""
+        if precision not in PRECISIONS:
+            raise InputError("precision", f"unknown precision {precision!r}", f"use one of {', '.join(PRECISIONS)}")
+        if precision == "auto":
+            bf16 = autocast_dtype(self.config.bf16, self.device) == torch.bfloat16
+            precision = "bf16" if bf16 else "fp32"
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+        current = next((p.dtype for p in self.model.encoder.parameters()), None)
+        if current is not None and current != dtype:  # an ONNX encoder has no parameters: nothing to cast
+            self.model.encoder.to(dtype)
+        self.precision = precision
 
     def use_onnx(self, path: str | Path | None = None, precision: str = "int8", threads: int | None = None) -> None:
         """Run the encoder with ONNX Runtime (CPU) from now on; the dialogue layer and heads stay in torch.
@@ -900,9 +1076,9 @@ class TransformerTagger(UsesDecisions):
         return folder
 
     # ------------------------------------------------------------------ inference
-    def _session_inputs(self, transcripts: Sequence[Transcript]) -> list[SessionInput]:
-        texts = [u.text for t in transcripts for u in t.utterances]
-        ids = tokenize(self.tokenizer, texts)
+    def _session_inputs(self, transcripts: Sequence[Transcript],
+                        ids: list[list[int]] | None = None) -> list[SessionInput]:
+        ids = self.tokenize_group(transcripts) if ids is None else ids
         sessions, start = [], 0
         for transcript in transcripts:
             n = len(transcript.utterances)
@@ -912,9 +1088,59 @@ class TransformerTagger(UsesDecisions):
         return sessions
 
     @property
+    def settings(self) -> InferenceSettings:
+        """`inference` with every choice made for this tagger's device."""
+        return self.inference.resolved(self.device, self.config.inference_batch_tokens)
+
+    @property
     def _budget(self) -> int:
-        factor = 4 if self.device.type == "cuda" else 1
-        return self.config.inference_batch_tokens * factor
+        return int(self.settings.budget_tokens or self.config.inference_batch_tokens)
+
+    def tokenize_group(self, transcripts: Sequence[Transcript]) -> list[list[int]]:
+        """Token ids of every utterance of `transcripts`: the pipelined path's background work (the
+        Rust tokenizer runs without the GIL, so the main thread keeps feeding the GPU meanwhile)."""
+        return tokenize(self.tokenizer, [u.text for t in transcripts for u in t.utterances])
+
+    def prepare_group(self, transcripts: Sequence[Transcript], ids: list[list[int]] | None = None) -> PreparedGroup:
+        """`transcripts` (and their token ids, `tokenize_group`) made ready for the encoder: windows,
+        padded length-sorted batches (pinned for a GPU), each window's utterance and weight. The
+        same batches as `_session_inputs` and `host_batches` give, built in numpy (`plain_batches`);
+        with context "concat" (previous turns in every window) through them. Its sessions carry
+        what the dialogue layer reads (roles, offsets), not their windows."""
+        ids = self.tokenize_group(transcripts) if ids is None else ids
+        pin = self.device.type == "cuda"
+        if self.config.context == "concat":
+            sessions = self._session_inputs(transcripts, ids)
+            windows_ = [w for session in sessions for w in session.windows]
+            starts = np.cumsum([0, *(s.n for s in sessions)])
+            owner = np.concatenate([s.owner + start for s, start in zip(sessions, starts, strict=False)]) \
+                if sessions else np.zeros(0, dtype=np.int64)
+            weights = np.asarray([w.weight for w in windows_], dtype=np.float32)
+            return PreparedGroup(sessions, host_batches(windows_, self.specials.pad, self._budget, pin), owner, weights)
+        batches, owner, weights = plain_batches(ids, self.specials, self.config.max_length, self.config.window_stride,
+                                                self._budget, self.specials.pad, pin)
+        unknown = ROLE_INDEX["unknown"]
+        sessions = [SessionInput(np.asarray([ROLE_INDEX.get(u.role, unknown) for u in t.utterances], dtype=np.int64),
+                                 [], np.zeros(0, dtype=np.int64)) for t in transcripts]
+        return PreparedGroup(sessions, batches, owner, weights)
+
+    def _pipelined_logits(self, transcripts: Sequence[Transcript], extra: torch.Tensor | None,
+                          settings: InferenceSettings) -> dict[str, torch.Tensor]:
+        """Logits as `run_sessions` gives them, in three overlapping stages: a background thread
+        tokenises group k+2 while this thread builds the batches of group k+1 and the GPU encodes
+        group k (its kernels queued without waiting); then the dialogue layer over masked batches
+        of sessions. Building batches stays in this thread: Python work in another thread would
+        hold the GIL that each kernel launch here gives up and takes back (up to 5 ms a time)."""
+        dtype = autocast_dtype(self.config.bf16, self.device)
+        vectors, sessions = [], []
+        parts = transcript_groups(transcripts, settings.group_utterances)
+        for part, ids in prefetched(self.tokenize_group, parts):
+            group = self.prepare_group(part, ids)
+            vectors.append(encode_group(self.model, group, self.device, dtype))
+            sessions.extend(group.sessions)
+        contextual = contextualize_grouped(self.model, torch.cat(vectors), sessions, extra,
+                                           int(settings.dialogue_slots or 0))
+        return self.model.logits(contextual, extra)
 
     def predict(self, transcripts: Sequence[Transcript]) -> dict[str, np.ndarray]:
         """Probabilities per task key, one row per utterance of the transcripts in corpus order
@@ -923,7 +1149,6 @@ class TransformerTagger(UsesDecisions):
 
     def _predict(self, transcripts: Sequence[Transcript]) -> tuple[dict[str, np.ndarray], Any]:
         """Probabilities per task key, and (a hybrid) the baseline's inputs, for the evidence."""
-        sessions = self._session_inputs(transcripts)
         extra, inputs = None, None
         if self.hybrid is not None:
             from rupturekit.tagger.hybrid import baseline_scores
@@ -932,9 +1157,14 @@ class TransformerTagger(UsesDecisions):
             inputs = baseline.prepare(list(transcripts))
             scores = baseline_scores(baseline, inputs, np.arange(len(inputs.keys)), joint.labels)
             extra = torch.from_numpy(joint.matrix(scores, inputs.features))
+        settings = self.settings
         with torch.inference_mode():
-            logits = run_sessions(self.model, sessions, self.specials.pad, self._budget, self.device,
-                                  autocast_dtype(self.config.bf16, self.device), per_session=True, extra=extra)
+            if settings.pipeline and any(t.utterances for t in transcripts):
+                logits = self._pipelined_logits(transcripts, extra, settings)
+            else:
+                logits = run_sessions(self.model, self._session_inputs(transcripts), self.specials.pad,
+                                      self._budget, self.device, autocast_dtype(self.config.bf16, self.device),
+                                      per_session=True, extra=extra, dialogue_slots=int(settings.dialogue_slots or 0))
         return {task.key: probabilities(task, logits[task.key]) for task in self.tasks}, inputs
 
     def tag(self, transcripts: list[Transcript], include_aux: bool = False) -> list[Transcript]:
@@ -950,11 +1180,28 @@ class TransformerTagger(UsesDecisions):
         auxiliary tasks (other codebooks trained alongside) are reported too.
         """
         transcripts = list(transcripts)
+        if any(t.utterances for t in transcripts):
+            probs, inputs = self._predict(transcripts)
+            entries = self.entries(transcripts, probs, inputs, include_aux)
+        else:
+            entries = []
+        tagged, index = [], 0
+        for transcript in transcripts:
+            copies = []
+            for u in transcript.utterances:
+                copies.append(u.model_copy(update=entries[index]))
+                index += 1
+            tagged.append(transcript.model_copy(update={"utterances": copies}))
+        return tagged
+
+    def entries(self, transcripts: list[Transcript], probs: dict[str, np.ndarray], inputs: Any = None,
+                include_aux: bool = False) -> list[dict[str, Any]]:
+        """What `tag` writes into each utterance (labels, scores, evidence, uncertain), corpus
+        order, from `_predict`'s probabilities and (a hybrid) baseline inputs: decisions and evidence."""
         utterances = [u for t in transcripts for u in t.utterances]
         tasks = [t for t in self.tasks if include_aux or not t.aux]
         entries: list[dict[str, Any]] = [{"labels": [], "scores": {}, "evidence": {}} for _ in utterances]
         if utterances:
-            probs, inputs = self._predict(transcripts)
             shown: dict[int, list[tuple[str, str, str]]] = {}  # row -> (task, label read, tag)
             roles = [u.role for u in utterances]
             session_of = [str(k) for k, t in enumerate(transcripts) for _ in t.utterances]
@@ -992,14 +1239,7 @@ class TransformerTagger(UsesDecisions):
                 evidence = evidence_lists(transcripts, predicted, self._relevant)
             for row, per_label in evidence.items():
                 entries[row]["evidence"] = per_label
-        tagged, index = [], 0
-        for transcript in transcripts:
-            copies = []
-            for u in transcript.utterances:
-                copies.append(u.model_copy(update=entries[index]))
-                index += 1
-            tagged.append(transcript.model_copy(update={"utterances": copies}))
-        return tagged
+        return entries
 
     def encode_utterances(self, texts: Sequence[str]) -> np.ndarray:
         """One pooled encoder vector per text (n x hidden, float32), each text alone (no context,

@@ -77,6 +77,7 @@ from rupturekit.tagger.encoder import (
 from rupturekit.tagger.hybrid import JointInputs, joint_scores
 from rupturekit.tagger.transformer import (
     CHECKPOINT_DIR,
+    CUDA_DIALOGUE_SLOTS,
     FORMAT,
     FORMAT_VERSION,
     DialogueModel,
@@ -498,7 +499,10 @@ def predict_sessions(model: DialogueModel, corpus: Corpus, inputs: list[SessionI
         for start in range(0, len(indices), 8):
             chunk = [inputs[i] for i in indices[start:start + 8]]
             rows = None if extra is None else torch.cat([extra[i] for i in indices[start:start + 8]])
-            logits = run_sessions(model, chunk, pad_id, budget, device, dtype, per_session=True, extra=rows)
+            # on a GPU the chunk's sessions share masked dialogue batches (the same logits, fewer kernels)
+            slots = CUDA_DIALOGUE_SLOTS if device.type == "cuda" else 0
+            logits = run_sessions(model, chunk, pad_id, budget, device, dtype, per_session=True, extra=rows,
+                                  dialogue_slots=slots)
             for task in corpus.tasks:
                 out[task.key].append(probabilities(task, logits[task.key]))
     return {k: (np.concatenate(v) if v else np.zeros((0, 1))) for k, v in out.items()}
