@@ -59,6 +59,19 @@ def test_a_subset_of_features_equals_the_same_columns_of_all():
     assert part.values[:, full.names.index("affect_split")].sum() > 0  # a known answer: "Ha ha ... died"
 
 
+@pytest.mark.parametrize("only", [None, {"affect_split", "prev_rupture_cues", "short_after_open_question"},
+                                  {"len_vs_own_median", "denial_after_feeling_named", "latency_s"}])
+def test_focus_rows_get_exactly_the_values_of_a_full_extraction(only):
+    corpus = [transcript("a", n=20), transcript("b", 3, n=15)]
+    full = FeatureExtractor(embeddings=False)(corpus)
+    focus = np.zeros(35, bool)
+    focus[[5, 12, 19, 26]] = True  # client and therapist turns, the last of a transcript
+    part = FeatureExtractor(embeddings=False)(corpus, only=only, focus=focus)
+    columns = [k for k, name in enumerate(full.names) if only is None or name in with_needs(only)]
+    np.testing.assert_array_equal(part.values[np.ix_(focus, columns)], full.values[np.ix_(focus, columns)])
+    assert full.values[np.ix_(focus, columns)].any()
+
+
 def test_evidence_depends_only_on_the_utterances_own_transcript():
     labels = [spec.markers[0] for spec in FEATURES if spec.markers]
     relevant = _relevant_features(sorted(set(labels)))

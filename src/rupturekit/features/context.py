@@ -126,19 +126,44 @@ class _TokenTable:
 class Context:
     """One batch of utterances (several transcripts), in corpus order."""
 
-    def __init__(self, utterances: Sequence[Utterance], batch_size: int = 256, embeddings: bool = True):
+    def __init__(self, utterances: Sequence[Utterance], batch_size: int = 256, embeddings: bool = True,
+                 focus: np.ndarray | None = None, all_words: bool = True):
+        """`focus`: rows whose feature values are wanted (default all). The others are read only as
+        far as the focus rows' features look at them (the previous turn and the previous
+        other-speaker turn, two steps back); beyond that their texts count as empty, and their
+        values are not meaningful. `all_words`: count every row's words even so (the speaker's
+        median length, which three features read, needs them)."""
         self.utterances = list(utterances)
         self.n = len(self.utterances)
         self._warn_long()
-        self.texts = [normalize(feature_text(u.text)) for u in self.utterances]
         self.roles = [u.role for u in self.utterances]
         self.batch_size = batch_size
         self.want_embeddings = embeddings
         self.embeddings_used = False
         self.columns: dict[str, np.ndarray] = {}  # features computed so far, by name
         self._matches: dict[int, np.ndarray] = {}
-        self._tokenize()
         self._link_turns()
+        self.read = self._closure(focus)
+        # texts outside the rows read count as empty: no lexicon, question or sentiment work on them
+        full = [normalize(feature_text(u.text)) if keep or all_words else ""
+                for u, keep in zip(self.utterances, self.read, strict=True)]
+        self.texts = full if focus is None else [text if keep else "" for text, keep in zip(full, self.read,
+                                                                                             strict=True)]
+        self._tokenize(full)
+        self._median_words()
+
+    def _closure(self, focus: np.ndarray | None) -> np.ndarray:
+        """The rows to read: `focus`, and the previous turn and previous other-speaker turn of
+        those, twice over (a therapist's prev_rupture_cues reads the client's cue flags, and some of
+        those read the turn before)."""
+        if focus is None:
+            return np.ones(self.n, bool)
+        read = np.asarray(focus, bool).copy()
+        for _ in range(2):
+            rows = np.flatnonzero(read)
+            for links in (self.prev[rows], self.prev_other[rows]):
+                read[links[links >= 0]] = True
+        return read
 
     def _warn_long(self) -> None:
         long = [u for u in self.utterances if len(u.text) > MAX_FEATURE_CHARS]
@@ -150,12 +175,12 @@ class Context:
                           UserWarning, stacklevel=3)
 
     # ---------------------------------------------------------------- tokens
-    def _tokenize(self) -> None:
+    def _tokenize(self, texts: list[str]) -> None:
         from spacy.attrs import IS_PUNCT, IS_SPACE, LOWER
 
         nlp = resources.blank_nlp()
         arrays = [doc.to_array([LOWER, IS_PUNCT, IS_SPACE])
-                  for doc in nlp.pipe(self.texts, batch_size=self.batch_size)]
+                  for doc in nlp.pipe(texts, batch_size=self.batch_size)]
         lengths = np.fromiter((len(a) for a in arrays), np.int64, self.n)
         self.token_doc = np.repeat(np.arange(self.n), lengths)
         self.token_start = np.concatenate([[0], np.cumsum(lengths)])
@@ -195,8 +220,8 @@ class Context:
         n = self.n
         self.prev = np.full(n, -1, np.int64)  # previous utterance, same transcript
         self.prev_other = np.full(n, -1, np.int64)  # previous utterance by another speaker
-        self.median_words = np.zeros(n)  # the speaker's median word count in this transcript
         self.position = np.zeros(n)  # 0 first ... 1 last utterance of its transcript
+        self._speaker_rows: list[list[int]] = []  # rows of each speaker of each transcript
         groups: dict[str, list[int]] = {}
         for i, u in enumerate(self.utterances):
             groups.setdefault(u.transcript_id, []).append(i)
@@ -213,8 +238,12 @@ class Context:
                 by_speaker.setdefault(speaker, []).append(i)
                 last = i
                 self.position[i] = k / (len(rows) - 1) if len(rows) > 1 else 0.0
-            for members in by_speaker.values():
-                self.median_words[members] = float(np.median(self.words[members]))
+            self._speaker_rows.extend(by_speaker.values())
+
+    def _median_words(self) -> None:
+        self.median_words = np.zeros(self.n)  # the speaker's median word count in this transcript
+        for members in self._speaker_rows:
+            self.median_words[members] = float(np.median(self.words[members]))
 
     def _speaker(self, i: int) -> str:
         u = self.utterances[i]
@@ -284,6 +313,8 @@ class Context:
         cache: dict[str, tuple[float, float, float]] = {}
         out = np.zeros((self.n, 3))
         for i, u in enumerate(self.utterances):
+            if not self.read[i]:
+                continue
             text = feature_text(u.text).strip()
             scores = cache.get(text)
             if scores is None:

@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 # The features that read the static embeddings (`Context.embed_cos_prev_other`).
 _EMBEDDING_USERS = frozenset({"embed_cos_prev", "topic_shift"})
+# The features that read the speaker's median length (every turn of the speaker counted).
+_MEDIAN_USERS = frozenset({"len_vs_own_median", "short_vs_own_median", "long_vs_own_median"})
 
 
 @dataclass
@@ -73,9 +75,11 @@ class FeatureExtractor:
     def names(self) -> list[str]:
         return [spec.name for spec in FEATURES]
 
-    def __call__(self, transcripts: Iterable[Transcript], only: Collection[str] | None = None) -> FeatureTable:
+    def __call__(self, transcripts: Iterable[Transcript], only: Collection[str] | None = None,
+                 focus: np.ndarray | None = None) -> FeatureTable:
         """The feature table; with `only`, just those features (and the ones they need) are
-        computed, and the other columns are 0."""
+        computed, and the other columns are 0; with `focus` (a boolean per row), only those rows'
+        values are exact (see `Context`): what evidence for a few tagged turns needs."""
         utterances = [u for t in transcripts for u in t.utterances]
         keys = [(u.transcript_id, u.utterance_id) for u in utterances]
         roles = [u.role for u in utterances]
@@ -87,7 +91,9 @@ class FeatureExtractor:
         embeddings = self.embeddings and (wanted is None or bool(wanted & _EMBEDDING_USERS))
         if not self.embeddings:
             log.info("embeddings off (embeddings=False): embed_cos_prev is 0")
-        context = Context(utterances, batch_size=self.batch_size, embeddings=embeddings)
+        all_words = focus is None or wanted is None or bool(wanted & _MEDIAN_USERS)
+        context = Context(utterances, batch_size=self.batch_size, embeddings=embeddings, focus=focus,
+                          all_words=all_words)
         # Computed once up front, so later features (topic_shift) see whether it worked.
         _ = context.embed_cos_prev_other
         for column, (spec, function) in enumerate(REGISTRY):
@@ -131,9 +137,10 @@ class FeatureExtractor:
         return [(table.names[i], float(values[i])) for i in order[:top]]
 
 
-def transcript_maxima(table: FeatureTable) -> dict[str, np.ndarray]:
-    """Each transcript's largest absolute value per column (the scale `evidence` reads)."""
+def transcript_maxima(table: FeatureTable, only: Iterable[int] | None = None) -> dict[str, np.ndarray]:
+    """Each transcript's largest absolute value per column (the scale `evidence` reads), over the
+    rows `only` when given."""
     rows: dict[str, list[int]] = {}
-    for i, (tid, _) in enumerate(table.keys):
-        rows.setdefault(tid, []).append(i)
+    for i in range(len(table.keys)) if only is None else only:
+        rows.setdefault(table.keys[i][0], []).append(i)
     return {tid: np.abs(table.values[index]).max(axis=0) for tid, index in rows.items()}

@@ -518,30 +518,29 @@ def evidence_lists(transcripts: Sequence[Transcript], predicted: dict[int, list[
                    relevant: dict[str, list[str]], top: int = EVIDENCE_TOP) -> dict[int, dict[str, list[list[Any]]]]:
     """Per utterance row (corpus order) and predicted label: the top cue features that fired.
 
-    Only the transcripts with a predicted label are read, and only the features those labels draw
-    on (and the features they need) are computed: tags are rare, so this is a small part of the
-    work. A transcript is read whole, as the features look at its other turns."""
+    Tags are rare, so this is a small part of the work: only the transcripts with a tag are read,
+    only the features the predicted labels draw on (and those they need) are computed, and only
+    for the tagged turns and the turns their features look at. Features are ordered within a turn
+    relative to the largest value among its transcript's tagged turns (`FeatureExtractor.evidence`),
+    so a turn's evidence depends on its own session only."""
     needed = {name for labels in predicted.values() for label in labels for name in relevant.get(label, ())}
     if not needed:
         return {row: {label: [] for label in labels} for row, labels in predicted.items()}
     from rupturekit.features import FeatureExtractor
     from rupturekit.features.extract import transcript_maxima
 
-    starts, start = [], 0
-    for transcript in transcripts:
-        starts.append(start)
-        start += len(transcript.utterances)
-    owner = np.repeat(np.arange(len(transcripts)), [len(t.utterances) for t in transcripts])
+    sizes = [len(t.utterances) for t in transcripts]
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    owner = np.repeat(np.arange(len(transcripts)), sizes)
     chosen = sorted({int(owner[row]) for row in predicted})
-    local = {}  # corpus row -> row of the table of the chosen transcripts
-    offset = 0
-    for k in chosen:
-        for i in range(len(transcripts[k].utterances)):
-            local[starts[k] + i] = offset + i
-        offset += len(transcripts[k].utterances)
+    offsets = np.concatenate([[0], np.cumsum([sizes[k] for k in chosen])]).astype(np.int64)
+    place = {k: i for i, k in enumerate(chosen)}
+    local = {row: int(offsets[place[int(owner[row])]] + row - starts[owner[row]]) for row in predicted}
+    focus = np.zeros(int(offsets[-1]), bool)
+    focus[list(local.values())] = True
     extractor = FeatureExtractor(embeddings=False)
-    table = extractor([transcripts[k] for k in chosen], only=needed)
-    maxima = transcript_maxima(table)
+    table = extractor([transcripts[k] for k in chosen], only=needed, focus=focus)
+    maxima = transcript_maxima(table, only=sorted(local.values()))
     out: dict[int, dict[str, list[list[Any]]]] = {}
     for row, labels in predicted.items():
         r = local[row]
