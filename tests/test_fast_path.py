@@ -104,3 +104,21 @@ def test_auto_runtime_is_onnx_on_a_cpu(tmp_path):
 
     assert _auto_runtime(torch.device("cpu")) == "onnx"
     assert _auto_runtime(torch.device("meta")) == "torch"  # any device but the CPU keeps torch
+
+
+def test_auto_falls_back_to_torch_when_the_onnx_encoder_cannot_be_made(monkeypatch, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from rupturekit.errors import InputError
+    from rupturekit.tagger import onnx_runtime
+    from rupturekit.tagger.api import load_tagger
+
+    def unwritable(*args, **kwargs):
+        raise InputError(str(tmp_path), "cannot write the ONNX encoder", "set RUPTUREKIT_CACHE to a writable folder")
+
+    monkeypatch.setenv("RUPTUREKIT_CACHE", str(tmp_path / "empty-cache"))  # nothing cached: an export is needed
+    monkeypatch.setattr(onnx_runtime, "attach", unwritable)
+    with pytest.warns(UserWarning, match="tagging with torch instead"):
+        tagger = load_tagger("default", runtime="auto")
+    assert tagger.runtime == "torch"
+    with pytest.raises(InputError, match="cannot write the ONNX encoder"):
+        load_tagger("default", runtime="onnx")  # asked for by name: the error stands

@@ -217,3 +217,13 @@ def test_workers_cpus_and_gpus_follow_the_cluster(monkeypatch):
     cluster["GPU"] = 0.0
     with pytest.raises(ray_engine.InputError, match="the Ray cluster has 0 GPUs"):
         ray_engine.plan_workers(RayOptions(gpus_per_worker=1), units=100)
+
+
+def test_an_empty_transcript_is_left_out_as_the_local_engine_does(workspace, tmp_path):
+    empty = tmp_path / "empty.vtt"
+    empty.write_text("WEBVTT\n\n", encoding="utf-8")
+    inputs = [*workspace["inputs"][1:], str(empty)]
+    out = tmp_path / "tags"
+    result = tag_with_ray(inputs, workspace["model"], out, RayOptions(num_workers=1, runtime="torch"), IngestConfig())
+    assert sorted(t.transcript_id for t in read_output(out)) == ["a", "b"]
+    assert result.utterances == 6

@@ -122,6 +122,21 @@ def test_resumable_output_cuts_back_to_the_journal_and_skips_done_units(tmp_path
     assert not partial.exists() and not journal.exists()
 
 
+def test_resume_keeps_only_the_units_whose_bytes_the_partial_holds(tmp_path):
+    out = tmp_path / "out.jsonl"
+    with ResumableOutput(out, {"run": 1}) as sink:
+        for unit, text in enumerate(["a\n", "b\n", "c\n"]):
+            sink.write(unit, text, transcripts=1, utterances=1)
+    partial, journal = partial_paths(out)
+    with open(partial, "r+b") as handle:  # a crash lost unit 2's bytes after its journal line
+        handle.truncate(4)
+    with ResumableOutput(out, {"run": 1}, resume=True) as sink:
+        assert sink.done == {0, 1} and sink.transcripts_before == 2
+        sink.write(2, "c\n")
+        sink.commit()
+    assert out.read_text() == "a\nb\nc\n"
+
+
 def test_resume_refuses_a_partial_of_another_run(tmp_path):
     from rupturekit.errors import InputError
 
@@ -217,7 +232,7 @@ def test_an_interrupted_tag_resumes_without_losing_or_repeating_a_transcript(cli
     monkeypatch.setattr(api, "tag_unit", real)
     result = cli("tag", corpus, "-o", out, "--model", model, "--resume")
     assert result.exit_code == 0, result.stderr
-    assert "resuming: 4 units already written" in result.stderr  # the csv header and 3 units
+    assert "resuming: 3 units already written" in result.stderr
     assert out.read_bytes() == straight.read_bytes()
     assert not partial.exists() and not journal.exists()
 
@@ -330,3 +345,42 @@ def test_a_resumed_run_still_reports_an_input_the_interrupted_run_could_not_read
     assert result.exit_code == 2
     assert "1 input of those could not be read" in result.stderr
     assert [t.transcript_id for t in read_jsonl(out)] == ["a", "c"]
+
+
+def test_a_resumed_run_renames_clashing_ids_as_a_straight_run_does(cli, tmp_path, monkeypatch):
+    monkeypatch.setattr("rupturekit.ingest.units.UNIT_BYTES", 10)  # one file per unit
+    for folder in ("a", "b"):
+        (tmp_path / "in" / folder).mkdir(parents=True)
+        (tmp_path / "in" / folder / "s1.txt").write_text("T: How are you?\nC: Fine.\n", encoding="utf-8")
+    straight = tmp_path / "straight.jsonl"
+    assert cli("ingest", tmp_path / "in", "-o", straight).exit_code == 0
+    out = tmp_path / "out.jsonl"
+    import rupturekit.ingest.batch as batch
+
+    real, calls = batch.read_unit, []
+
+    def stops_at_the_second(unit, config, run=None):
+        calls.append(unit.index)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(unit, config, run)
+
+    monkeypatch.setattr(batch, "read_unit", stops_at_the_second)
+    assert cli("ingest", tmp_path / "in", "-o", out).exit_code != 0
+    monkeypatch.setattr(batch, "read_unit", real)
+    result = cli("ingest", tmp_path / "in", "-o", out, "--resume")
+    assert result.exit_code == 0, result.stderr
+    assert [t.transcript_id for t in read_jsonl(out)] == ["s1", "b_s1"]
+    assert out.read_bytes() == straight.read_bytes()
+
+
+def test_a_once_per_file_warning_is_said_once_for_a_file_read_in_ranges(cli, tmp_path, small_units):
+    corpus = corpus_file(tmp_path)  # no times: "segments approximated" is said once per file
+    lines = [json.loads(line) for line in corpus.read_text(encoding="utf-8").splitlines()]
+    for line in lines:
+        line["segment_id"] = None
+    corpus.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    assert len(plan_units([corpus])) > 1
+    result = cli("ingest", corpus, "-o", tmp_path / "out.jsonl")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.count("segments approximated") == 1

@@ -34,6 +34,7 @@ out = Console(highlight=False)
 
 EXIT_BAD_INPUT = 2
 MAX_WARNINGS_SHOWN = 30
+RESUME_NEEDS_A_FILE = "--resume continues an --output file in jsonl or csv; give one"
 
 FormatOption = Annotated[
     str | None,
@@ -83,14 +84,9 @@ def _file_or_none(name: str | Path | None) -> Path | None:
 
 
 def _print_problems(result, show_all: bool) -> None:
-    shown = result.warnings if show_all else result.warnings[:MAX_WARNINGS_SHOWN]
-    for warning in shown:
-        err.print(f"[yellow]warning:[/] {escape(str(warning))}", markup=True)
-    if len(result.warnings) > len(shown):
-        err.print(f"[yellow]warning:[/] … {len(result.warnings) - len(shown)} more warnings "
-                  "(rerun with --all-warnings to see them)", markup=True)
-    for failure in result.failures:
-        err.print(f"[bold red]error:[/] {escape(str(failure))}", markup=True)
+    problems = _Problems(show_all)
+    problems.add(result)
+    problems.finish()
 
 
 class _Problems:
@@ -322,7 +318,8 @@ def ingest_command(
     roles: RolesOption = None,
     segment: SegmentOption = None,
     sentences: _flag("--sentences/--no-sentences", "Store sentence spans (spaCy sentencizer).", True) = None,
-    strict: _flag("--strict", "Treat any warning or bad file as fatal; then nothing is written.") = False,
+    strict: _flag("--strict", "Treat any warning or bad file as fatal: stop at the first, and write nothing.")
+    = False,
     text_col: _text_option("--text-col", "Tables: the text column.") = None,
     speaker_col: _text_option("--speaker-col", "Tables: the speaker column.") = None,
     transcript_col: _text_option("--transcript-col", "Tables: the transcript (session) id column.") = None,
@@ -350,7 +347,7 @@ def ingest_command(
     _guard([*_input_files(inputs), config], Output(output, folder=to_folder))
     streamed = not to_folder and kind in ("jsonl", "csv")
     if resume and not streamed:
-        raise _fail("--resume continues an --output file in jsonl or csv; give one")
+        raise _fail(RESUME_NEEDS_A_FILE)
     ingest_config = _ingest_config(
         config, {"format": format_name, "roles": roles, "segment": segment, "sentences": sentences},
         {"text": text_col, "speaker": speaker_col, "transcript": transcript_col, "order": order_col,
@@ -362,7 +359,7 @@ def ingest_command(
         raise _fail(f"--strict: {problems.failures} problem{'s' * (problems.failures != 1)} above; nothing was "
                     "written")
     if streamed:
-        settings = {"format": kind, "ingest": ingest_config.model_dump(mode="json")}
+        settings = {"format": kind, "strict": strict, "ingest": ingest_config.model_dump(mode="json")}
         counts = _ingest_to_file(units, ingest_config, problems, output, kind,
                                  _fingerprint("ingest", units, settings), resume, strict)
         target = str(output)
@@ -380,34 +377,56 @@ def _strict_stop(problems: _Problems) -> None:
     raise _fail(f"--strict: {n} problem{'s' * (n != 1)} above; nothing was written")
 
 
+def _problems_at_all(problems: _Problems) -> bool:
+    return bool(problems.warnings or problems.failures)
+
+
+def _to_file(units, ingest_config, problems: _Problems, transform, serialize, output: Path, fingerprint: dict,
+             resume: bool, header: str = "", strict: bool = False, tagging: bool = False):
+    """Write unit by unit into a resumable file (`rupturekit.resumable`): `transform` a unit's
+    transcripts, then `serialize` them; `header` first. With `strict`, any problem discards the
+    partial (nothing is written). Returns (transcripts, utterances) written in all, the
+    interrupted run's included; when there is no transcript (`tagging`: no utterance), nothing is
+    written and the caller says why."""
+    with _resumable(output, fingerprint, resume) as sink:
+        problems.failures += sink.failures_before
+        if header and -1 not in sink.done:
+            sink.write(-1, header)
+
+        def write(index: int, transcripts, failures: int) -> None:
+            if strict and _problems_at_all(problems):
+                sink.discard()
+                _strict_stop(problems)
+            sink.write(index, serialize(transcripts), failures, len(transcripts),
+                       sum(len(t.utterances) for t in transcripts))
+
+        counts = _stream(units, ingest_config, problems, transform, write, {i for i in sink.done if i >= 0},
+                         "tagging" if tagging else "reading")
+        if strict and _problems_at_all(problems):
+            sink.discard()
+            _strict_stop(problems)
+        totals = [counts[0] + sink.transcripts_before, counts[1] + sink.utterances_before]
+        if totals[1 if tagging else 0]:
+            sink.commit()
+        else:
+            sink.discard()
+    return totals
+
+
 def _ingest_to_file(units, ingest_config, problems: _Problems, output: Path, kind: str, fingerprint: dict,
                     resume: bool, strict: bool):
     """Write the canonical JSONL or CSV unit by unit into a resumable file; (transcripts, utterances)."""
     from rupturekit.export.tables import csv_text
     from rupturekit.records import dumps_jsonl
 
-    with _resumable(output, fingerprint, resume) as sink:
-        problems.failures += sink.failures_before
-        if kind == "csv" and -1 not in sink.done:
-            sink.write(-1, csv_text([], header=True))
+    def serialize(transcripts) -> str:
+        return csv_text(transcripts, header=False) if kind == "csv" else dumps_jsonl(transcripts)
 
-        def write(index: int, transcripts, failures: int) -> None:
-            if strict and (problems.warnings or problems.failures):
-                sink.discard()
-                _strict_stop(problems)
-            sink.write(index, csv_text(transcripts, header=False) if kind == "csv" else dumps_jsonl(transcripts),
-                       failures)
-
-        counts = _stream(units, ingest_config, problems, lambda ts: ts, write, {i for i in sink.done if i >= 0},
-                         "reading")
-        if strict and (problems.warnings or problems.failures):
-            sink.discard()
-            _strict_stop(problems)
-        if not counts[0] and not sink.resumed_from:
-            sink.discard()
-            raise typer.Exit(EXIT_BAD_INPUT) if problems.failures else \
-                _fail("no transcript could be read; nothing was written")
-        sink.commit()
+    counts = _to_file(units, ingest_config, problems, lambda ts: ts, serialize, output, fingerprint, resume,
+                      csv_text([], header=True) if kind == "csv" else "", strict)
+    if not counts[0]:
+        raise typer.Exit(EXIT_BAD_INPUT) if problems.failures else \
+            _fail("no transcript could be read; nothing was written")
     return counts
 
 
@@ -419,7 +438,7 @@ def _ingest_to_folder(units, ingest_config, problems: _Problems, output: Path, t
     collected: list = []
     counts = _stream(units, ingest_config, problems, lambda ts: ts, lambda _i, ts, _f: collected.extend(ts),
                      (), "reading")
-    if strict and (problems.warnings or problems.failures):
+    if strict and _problems_at_all(problems):
         _strict_stop(problems)
     if not collected:
         raise typer.Exit(EXIT_BAD_INPUT) if problems.failures else \
@@ -710,7 +729,8 @@ def tag_command(
     ingest_config = _ingest_config(config, {"format": format_name, "roles": roles}, {}, {})
     problems = _Problems(all_warnings)
     units = _plan(inputs, ingest_config, problems)
-    settings = {"model": _model_identity(model), "runtime": runtime, "threshold": threshold,
+    # the runtime actually in use: an "auto" run resumed on another machine must not mix int8 and torch tags
+    settings = {"model": _model_identity(model), "runtime": getattr(tagger, "runtime", runtime), "threshold": threshold,
                 "operating_point": operating_point, "format": kind, "ingest": ingest_config.model_dump(mode="json")}
     from rupturekit.tagger.api import tag_unit
 
@@ -741,7 +761,7 @@ def _tag_setup(inputs, output, model, kind, threshold, runtime, operating_point,
         folder = kind == "eaf" and output_format(output, "eaf")[1]
         _guard([*_input_files(inputs), config, _file_or_none(model)], Output(output, folder=folder))
     if resume and (output is None or kind not in STREAMED_TAG_FORMATS):
-        raise _fail("--resume continues an --output file in jsonl or csv; give one")
+        raise _fail(RESUME_NEEDS_A_FILE)
     if operating_point is not None and threshold is not None:
         raise _fail("--threshold and --operating-point both set the decision threshold: give one of them")
     if runtime not in ("auto", "torch", "onnx"):
@@ -798,23 +818,16 @@ def _tag_to_file(units, ingest_config, problems, transform, output: Path, kind: 
     from rupturekit.tagger.output import tags_csv_text
 
     labels = 0
-    with _resumable(output, fingerprint, resume) as sink:
-        problems.failures += sink.failures_before
-        if kind == "csv" and -1 not in sink.done:
-            sink.write(-1, tags_csv_text([], header=True))
 
-        def write(index: int, tagged, failures: int) -> None:
-            nonlocal labels
-            labels += _labels_of(tagged)
-            sink.write(index, tags_csv_text(tagged, header=False) if kind == "csv" else dumps_jsonl(tagged),
-                       failures)
+    def serialize(tagged) -> str:
+        nonlocal labels
+        labels += _labels_of(tagged)
+        return tags_csv_text(tagged, header=False) if kind == "csv" else dumps_jsonl(tagged)
 
-        skip = {i for i in sink.done if i >= 0}
-        counts = _stream(units, ingest_config, problems, transform, write, skip, "tagging")
-        if not counts[1] and not sink.resumed_from:
-            sink.discard()
-            raise _no_utterances(_unit_names(units), problems, counts[0])
-        sink.commit()
+    counts = _to_file(units, ingest_config, problems, transform, serialize, output, fingerprint, resume,
+                      tags_csv_text([], header=True) if kind == "csv" else "", tagging=True)
+    if not counts[1]:
+        raise _no_utterances(_unit_names(units), problems, counts[0])
     return counts, labels
 
 

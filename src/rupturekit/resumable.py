@@ -29,11 +29,12 @@ def partial_paths(path: Path) -> tuple[Path, Path]:
     return path.with_name(f".{path.name}.partial"), path.with_name(f".{path.name}.partial.log")
 
 
-def _read_journal(journal: Path) -> tuple[dict[str, Any] | None, dict[int, int], int]:
-    """(fingerprint, {unit: partial length after it}, inputs that failed in those units); a torn
-    last line is ignored."""
-    header, done, failures = None, {}, 0
-    with contextlib.suppress(OSError):
+def _read_journal(journal: Path, size: int) -> tuple[dict[str, Any] | None, list[dict[str, int]]]:
+    """(fingerprint, the entries of the units done), keeping only the entries whose bytes the
+    partial (`size` bytes) really holds, in order: a torn last line, or a unit journaled but lost
+    from the partial by a crash, ends the list."""
+    header, entries = None, []
+    with contextlib.suppress(OSError, UnicodeDecodeError):
         for number, line in enumerate(journal.read_text(encoding="utf-8").split("\n")):
             try:
                 record = json.loads(line)
@@ -41,10 +42,11 @@ def _read_journal(journal: Path) -> tuple[dict[str, Any] | None, dict[int, int],
                 break
             if number == 0:
                 header = record
-            else:
-                done[int(record["unit"])] = int(record["bytes"])
-                failures += int(record.get("failures", 0))
-    return header, done, failures
+                continue
+            if not isinstance(record, dict) or int(record.get("bytes", size + 1)) > size:
+                break
+            entries.append({key: int(value) for key, value in record.items()})
+    return header, entries
 
 
 class ResumableOutput:
@@ -59,29 +61,27 @@ class ResumableOutput:
         self.done: set[int] = set()
         self.resumed_from: int = 0  # units already written by the interrupted run
         self.failures_before: int = 0  # inputs of those units that could not be read
+        self.transcripts_before: int = 0  # transcripts those units wrote
+        self.utterances_before: int = 0
         self.replaced_partial = False  # an earlier interrupted run's partial was started over
         self._data: IO[bytes] | None = None
         self._log: IO[str] | None = None
         self._open(resume)
 
     def _open(self, resume: bool) -> None:
-        header, done, failures = _read_journal(self.journal) if resume else (None, {}, 0)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            if resume and header is not None and self.partial.is_file():
+            size = self.partial.stat().st_size if resume and self.partial.is_file() else None
+            header, entries = _read_journal(self.journal, size) if size is not None else (None, [])
+            if header is not None:
                 if header != self.fingerprint:
                     raise InputError(str(self.path), "--resume: the partial output was made by a run with other "
                                      "inputs, model or settings", "rerun that command, or leave out --resume to "
                                      "start over")
-                length = max(done.values(), default=0)
-                self._data = open(self.partial, "r+b")  # noqa: SIM115 - closed in close()
-                self._data.truncate(length)
-                self._data.seek(length)
-                self.done, self.resumed_from, self.failures_before = set(done), len(done), failures
-                self._log = open(self.journal, "a", encoding="utf-8")  # noqa: SIM115
+                self._continue(entries)
                 return
             self.replaced_partial = self.partial.exists() or self.journal.exists()
-            self._data = open(self.partial, "wb")  # noqa: SIM115
+            self._data = open(self.partial, "wb")  # noqa: SIM115 - closed in close()
             self._log = open(self.journal, "w", encoding="utf-8")  # noqa: SIM115
             self._log.write(json.dumps(self.fingerprint, sort_keys=True) + "\n")
             self._log.flush()
@@ -90,18 +90,39 @@ class ResumableOutput:
             raise InputError(str(self.path), f"cannot write ({exc.strerror or exc})",
                              "check the path, its permissions and the free disk space") from None
 
+    def _continue(self, entries: list[dict[str, int]]) -> None:
+        """Reopen an interrupted run's partial, cut back to its last journaled unit, and rewrite the
+        journal with the entries kept (so that a torn line does not swallow the next one)."""
+        length = entries[-1]["bytes"] if entries else 0
+        self._data = open(self.partial, "r+b")  # noqa: SIM115 - closed in close()
+        self._data.truncate(length)
+        self._data.seek(length)
+        lines = [json.dumps(self.fingerprint, sort_keys=True)] + [json.dumps(entry) for entry in entries]
+        scratch = self.journal.with_name(self.journal.name + ".new")
+        scratch.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        os.replace(scratch, self.journal)
+        self._log = open(self.journal, "a", encoding="utf-8")  # noqa: SIM115
+        self.done = {entry["unit"] for entry in entries}
+        self.resumed_from = sum(1 for entry in entries if entry["unit"] >= 0)
+        self.failures_before = sum(entry.get("failures", 0) for entry in entries)
+        self.transcripts_before = sum(entry.get("transcripts", 0) for entry in entries)
+        self.utterances_before = sum(entry.get("utterances", 0) for entry in entries)
+
     @property
     def empty(self) -> bool:
         return self._data is None or self._data.tell() == 0
 
-    def write(self, unit: int, data: str, failures: int = 0) -> None:
-        """Append one unit's text; the journal records it (and how many of its inputs could not be
-        read, so that a resumed run still reports them) only once its bytes are written."""
+    def write(self, unit: int, data: str, failures: int = 0, transcripts: int = 0, utterances: int = 0) -> None:
+        """Append one unit's text; the journal records it (with how many transcripts it wrote and
+        how many of its inputs could not be read, so that a resumed run still counts and reports
+        them) only once its bytes are on disk."""
         assert self._data is not None and self._log is not None
         try:
             self._data.write(data.encode("utf-8"))
             self._data.flush()
-            entry = {"unit": unit, "bytes": self._data.tell(), **({"failures": failures} if failures else {})}
+            os.fsync(self._data.fileno())  # the journal never names bytes that a crash could lose
+            entry = {"unit": unit, "bytes": self._data.tell(), "transcripts": transcripts, "utterances": utterances,
+                     **({"failures": failures} if failures else {})}
             self._log.write(json.dumps(entry) + "\n")
             self._log.flush()
         except OSError as exc:

@@ -132,11 +132,15 @@ class IngestRun:
         self.taken: dict[str, str] = {}
         self.speakers_seen: set[str] = set()
         self.transcripts_read = 0
+        # "said once per file" warnings stay once per file when a file is read in several byte ranges
+        self.once_keys: set[tuple[str, str]] = set()
+        self._splitter: SentenceSplitter | None = None  # one for the run: it builds a spaCy pipeline
 
     def read(self, part: Part, result: IngestResult) -> list[Transcript]:
         """Read one file (or a byte range of a canonical JSONL file) into `result`; a failure is
         kept in `result.failures`. Returns the transcripts read."""
-        source = Source(Path(part.path), log=ProblemLog())
+        source = Source(Path(part.path), log=ProblemLog(_keys=self.once_keys))
+        result.log._keys = self.once_keys
         try:
             if part.whole:
                 format_name = self.config.format or detect_format(source)
@@ -148,6 +152,9 @@ class IngestRun:
                 except UnicodeDecodeError as exc:
                     raise InputError(source.name, f"not UTF-8 text (byte {part.start + exc.start})",
                                      "give the .jsonl file that `rupturekit ingest` wrote") from None
+                except OSError as exc:
+                    raise InputError(source.name, f"cannot read the file ({exc.strerror or exc})",
+                                     "check the path and its permissions") from None
                 transcripts = loads_jsonl(text, source.name, part.line)
             _rename_clashing(transcripts, source, format_name, self.taken, result)
         except InputError as error:
@@ -162,7 +169,8 @@ class IngestRun:
             self.speakers_seen.update(normalise_label(u.speaker) for u in transcript.utterances)
         self.transcripts_read += len(transcripts)
         if self.config.sentences and transcripts:
-            SentenceSplitter()(transcripts)
+            self._splitter = self._splitter or SentenceSplitter()
+            self._splitter(transcripts)
         result.transcripts.extend(transcripts)
         if source.name not in result.files_read:
             result.files_read.append(source.name)
@@ -200,12 +208,15 @@ def read_unit(unit: Unit, config: IngestConfig, run: IngestRun | None = None) ->
 def iter_units(units: Iterable[Unit], config: IngestConfig, skip: Collection[int] = ()
                ) -> Iterator[tuple[Unit, IngestResult]]:
     """Each unit read in turn (`read_unit`, one run across all, so that clashing ids are caught),
-    except those in `skip` (done by an interrupted run); the last item's result also holds the
-    warnings that need every file read first."""
+    except those in `skip` (done by an interrupted run): those are read again but not yielded, so
+    that ids taken and speakers seen are what a run from the start would have (a clash is renamed
+    or refused the same way). The last item's result also holds the warnings that need every file
+    read first."""
     run = IngestRun(config)
     pending: tuple[Unit, IngestResult] | None = None
     for unit in units:
         if unit.index in skip:
+            read_unit(unit, config, run)  # its warnings were printed by the interrupted run
             continue
         if pending is not None:
             yield pending

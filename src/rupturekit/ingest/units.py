@@ -117,7 +117,10 @@ def transcript_blocks(path: Path) -> list[tuple[int, int, int]] | None:
 
 def _file_parts(path: Path, size: int, target_bytes: int, format_name: str | None) -> Iterator[Part]:
     """A file as parts of about `target_bytes`: whole, or (large canonical JSONL) cut between transcripts."""
-    blocks = transcript_blocks(path) if size > target_bytes and _is_canonical(path, format_name) else None
+    try:
+        blocks = transcript_blocks(path) if size > target_bytes and _is_canonical(path, format_name) else None
+    except OSError:
+        blocks = None  # read whole: the reader says what is wrong with the file
     if not blocks or len(blocks) == 1:
         yield Part(str(path))
         return

@@ -943,7 +943,8 @@ class TransformerTagger(UsesDecisions):
             raise InputError(str(folder / ADAPTER_DIR), "the LoRA adapter has no adapter_model.safetensors",
                              "retrain or restore the model folder (adapter weights are read as safetensors only)")
         base = _model_base(folder, manifest, base_given, files) if encoder_kind in ("lora", "frozen") else None
-        if runtime == "auto":
+        automatic = runtime == "auto"
+        if automatic:
             runtime = _auto_runtime(pick_device(device or config.device))
         chosen = pick_device(device or ("cpu" if runtime == "onnx" else config.device))
         if runtime == "onnx" and chosen.type != "cpu":
@@ -1020,7 +1021,15 @@ class TransformerTagger(UsesDecisions):
             if progress is not None:
                 progress("first run with this model: exporting its encoder to ONNX Runtime int8 (a few seconds, "
                          f"once; cached in {onnx_runtime.cache_root() / 'onnx'})")
-            path = onnx_runtime.attach(tagger).path
+            try:
+                path = onnx_runtime.attach(tagger).path
+            except Exception as exc:  # noqa: BLE001 - with "auto", any failure of the fast path falls back
+                if not automatic:
+                    raise
+                warnings.warn(f"the ONNX Runtime encoder could not be prepared ({str(exc).splitlines()[0]}); "
+                              "tagging with torch instead, which is slower (--runtime torch chooses it without this "
+                              "warning)", UserWarning, stacklevel=2)
+                return tagger
             if source is not None:
                 onnx_runtime.remember(source, path)
         return tagger
