@@ -496,9 +496,9 @@ def main() -> int:
     evidence_onnx = results["onnx int8: tag"]["median"] - results["onnx int8: predict"]["median"]
     per_call_onnx = int8_predict / rate("onnx int8: predict per transcript")
     small_batches = rate("torch fp32: predict, 2,048-token batches") / torch_predict
-    notes = f"""Where the time goes (from the rows above; profiled with py-spy): the encoder is most of an
-in-process `tag()`; cue evidence (spaCy) is most of the rest (`tag` − `predict` = {evidence_torch:.1f} s torch,
-{evidence_onnx:.1f} s ONNX; evidence is computed only for tagged turns). Called once per transcript,
+    notes = f"""Where the time goes (from the rows above, and the profile below): the encoder is most of an
+in-process `tag()`. Cue evidence is computed only for tagged turns, and `tag` − `predict` is within the noise
+of these runs ({evidence_torch:+.1f} s torch, {evidence_onnx:+.1f} s ONNX). Called once per transcript,
 length-sorted batches cannot mix sessions, so ONNX int8 runs {per_call_onnx:.2f}× slower per transcript than
 with all transcripts in one call (torch was 2.7× slower in the previous run of this benchmark; that row is no
 longer timed, to keep the run short); so `rupturekit tag` hands the tagger chunks of about {TAG_CHUNK:,}
@@ -571,7 +571,8 @@ counted), int8 work counted as its fp32-equivalent FLOPs. Peak: torch fp32 2048�
 
 {notes}
 
-The issue's reference numbers, measured earlier on this machine: naive loop ≈ {REFERENCE['naive']:.0f}
+The issue's reference numbers, measured earlier on the issue's machine (this run's may be another CPU):
+naive loop ≈ {REFERENCE['naive']:.0f}
 utterances/s (here {naive_rate:,.0f}), length-sorted fp32 batches of 32 ≈ {REFERENCE['batches of 32']:.0f}/s
 (our torch encode + dialogue here: {torch_predict:,.0f}/s, with the ONNX int8 encoder {int8_predict:,.0f}/s).
 
