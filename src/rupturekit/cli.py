@@ -100,7 +100,7 @@ class _Problems:
         self.files: set[str] = set()  # files read
 
     def add(self, result) -> None:
-        self.files.update(result.files_read)
+        self.files.update(getattr(result, "files_read", ()))  # a Ray result names no files
         for warning in result.warnings:
             if self.show_all or self.warnings < MAX_WARNINGS_SHOWN:
                 err.print(f"[yellow]warning:[/] {escape(str(warning))}", markup=True)
