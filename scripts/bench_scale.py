@@ -15,22 +15,33 @@ MEMORY_TARGET = 1.5e9  # bytes: peak RSS at 1M utterances, streaming
 RAY_TARGET = 1.6  # 2 workers against 1
 
 
+def iter_repeated(transcripts, count: int):
+    """`count` utterances: the transcripts again and again with new ids (`<id>~<round>`), the last
+    one cut short; one transcript at a time."""
+    total, round_ = 0, 0
+    if not any(t.utterances for t in transcripts):
+        return
+    while total < count:
+        for t in transcripts:
+            take = t.utterances[: count - total]
+            if not take:
+                break
+            tid = f"{t.transcript_id}~{round_}"
+            yield t.model_copy(update={"transcript_id": tid, "utterances": [
+                u.model_copy(update={"transcript_id": tid}) for u in take]})
+            total += len(take)
+            if total >= count:
+                break
+        round_ += 1
+
+
 def write_repeated(transcripts, count: int, path: Path) -> int:
-    """Canonical JSONL of `count` utterances: the transcripts again and again with new ids
-    (`<id>~<round>`), written as they are made (the benchmark itself stays small)."""
-    written, round_ = 0, 0
+    """Canonical JSONL of `iter_repeated`, written as it is made (the benchmark itself stays small)."""
+    written = 0
     with open(path, "w", encoding="utf-8") as handle:
-        while written < count:
-            for t in transcripts:
-                take = t.utterances[: count - written]
-                if not take:
-                    break
-                tid = f"{t.transcript_id}~{round_}"
-                handle.write("".join(u.model_copy(update={"transcript_id": tid}).to_json() + "\n" for u in take))
-                written += len(take)
-                if written >= count:
-                    break
-            round_ += 1
+        for t in iter_repeated(transcripts, count):
+            handle.write("".join(u.to_json() + "\n" for u in t.utterances))
+            written += len(t.utterances)
     return written
 
 

@@ -57,20 +57,9 @@ def quiet() -> None:
 
 def repeated(transcripts, count: int):
     """`count` utterances: the transcripts again and again (new ids), the last one cut short."""
-    out, total, round_ = [], 0, 0
-    while total < count:
-        for t in transcripts:
-            take = t.utterances[: count - total]
-            if not take:
-                break
-            tid = f"{t.transcript_id}~{round_}"
-            out.append(t.model_copy(update={"transcript_id": tid, "utterances": [
-                u.model_copy(update={"transcript_id": tid}) for u in take]}))
-            total += len(take)
-            if total >= count:
-                break
-        round_ += 1
-    return out
+    from bench_scale import iter_repeated
+
+    return list(iter_repeated(transcripts, count))
 
 
 # A small Python runs the measured command and reports its children's peak RSS: the peak of a process

@@ -342,6 +342,19 @@ def safe_csv_writer(handle: Any, **options: Any) -> _SafeWriter:
     return _SafeWriter(csv.writer(handle, **options))
 
 
+def safe_csv_text(rows: Iterable[Iterable[Any]], header: Iterable[Any] | None = None) -> str:
+    """CSV text of `rows` (after `header`, when given) through `safe_csv_writer`: a piece of a file
+    written unit by unit."""
+    import io
+
+    handle = io.StringIO(newline="")
+    writer = safe_csv_writer(handle)
+    if header is not None:
+        writer.writerow(header)
+    writer.writerows(rows)
+    return handle.getvalue()
+
+
 def spreadsheet_safe_frame(frame: Any) -> Any:
     """A copy of a pandas DataFrame with its text cells passed through `spreadsheet_safe`."""
     frame = frame.copy()

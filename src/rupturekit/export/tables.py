@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterable
 from pathlib import Path
 
 from rupturekit.records import Code, Transcript
-from rupturekit.safe_output import safe_csv_writer
+from rupturekit.safe_output import safe_csv_text
 
 CSV_COLUMNS: tuple[str, ...] = (
     "transcript_id", "utterance_id", "speaker", "role", "start", "end", "segment_id", "text",
@@ -26,28 +25,17 @@ def _cell(value: object) -> object:
     return "" if value is None else value
 
 
+def _row(utterance) -> list:
+    return [utterance.transcript_id, utterance.utterance_id, utterance.speaker, utterance.role,
+            _cell(utterance.start), _cell(utterance.end), _cell(utterance.segment_id), utterance.text,
+            "; ".join(format_code(code) for code in utterance.codes),
+            json.dumps(utterance.meta, ensure_ascii=False, separators=(",", ":"))]
+
+
 def csv_text(transcripts: Iterable[Transcript], header: bool = True) -> str:
     """The CSV rows of `transcripts` (after the header row, with `header`); see `write_csv`.
     Pieces of one file when it is written unit by unit."""
-    handle = io.StringIO(newline="")
-    writer = safe_csv_writer(handle)
-    if header:
-        writer.writerow(CSV_COLUMNS)
-    for transcript in transcripts:
-        for utterance in transcript.utterances:
-            writer.writerow([
-                utterance.transcript_id,
-                utterance.utterance_id,
-                utterance.speaker,
-                utterance.role,
-                _cell(utterance.start),
-                _cell(utterance.end),
-                _cell(utterance.segment_id),
-                utterance.text,
-                "; ".join(format_code(code) for code in utterance.codes),
-                json.dumps(utterance.meta, ensure_ascii=False, separators=(",", ":")),
-            ])
-    return handle.getvalue()
+    return safe_csv_text((_row(u) for t in transcripts for u in t.utterances), CSV_COLUMNS if header else None)
 
 
 def write_csv(transcripts: Iterable[Transcript], path: str | Path) -> None:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import html
-import io
 import json
 from pathlib import Path
 
 from rupturekit.records import Code, Transcript
-from rupturekit.safe_output import safe_csv_writer
+from rupturekit.safe_output import safe_csv_text
 
 TAG_FORMATS = ("jsonl", "csv", "eaf", "html")
 
@@ -30,22 +29,19 @@ TAG_CSV_HEADER = ["transcript_id", "utterance_id", "speaker", "role", "start", "
                   "uncertain", "scores"]
 
 
+def _tag_row(u) -> list:
+    extra = u.model_extra or {}
+    return [u.transcript_id, u.utterance_id, u.speaker, u.role, "" if u.start is None else u.start,
+            "" if u.end is None else u.end, u.text, ";".join(extra.get("labels", [])),
+            ";".join(f"{family}={guess}" for family, guess in extra.get("uncertain", {}).items()),
+            json.dumps({k: round(v, 4) for k, v in extra.get("scores", {}).items()})]
+
+
 def tags_csv_text(transcripts: list[Transcript], header: bool = True) -> str:
     """The CSV of tagged transcripts, one row per utterance (and the header row first, with
     `header`): pieces of one file when written unit by unit."""
-    handle = io.StringIO(newline="")
-    writer = safe_csv_writer(handle)
-    if header:
-        writer.writerow(TAG_CSV_HEADER)
-    for transcript in transcripts:
-        for u in transcript.utterances:
-            extra = u.model_extra or {}
-            writer.writerow([u.transcript_id, u.utterance_id, u.speaker, u.role,
-                             "" if u.start is None else u.start, "" if u.end is None else u.end, u.text,
-                             ";".join(extra.get("labels", [])),
-                             ";".join(f"{family}={guess}" for family, guess in extra.get("uncertain", {}).items()),
-                             json.dumps({k: round(v, 4) for k, v in extra.get("scores", {}).items()})])
-    return handle.getvalue()
+    return safe_csv_text((_tag_row(u) for t in transcripts for u in t.utterances),
+                         TAG_CSV_HEADER if header else None)
 
 
 def write_tags_csv(transcripts: list[Transcript], path: Path) -> None:
