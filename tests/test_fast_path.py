@@ -122,3 +122,17 @@ def test_auto_falls_back_to_torch_when_the_onnx_encoder_cannot_be_made(monkeypat
     assert tagger.runtime == "torch"
     with pytest.raises(InputError, match="cannot write the ONNX encoder"):
         load_tagger("default", runtime="onnx")  # asked for by name: the error stands
+
+
+def test_declared_flags_are_zero_or_one_and_the_rest_are_not_all_flags():
+    """`flag=True` is what makes a feature a labeling function and lead the evidence: the declared
+    flags are 0 or 1 on a corpus, and features that are counts or rates are not declared flags."""
+    corpus = [transcript("a", n=30), transcript("b", 3, n=30), transcript("c", 5, n=30)]
+    table = FeatureExtractor(embeddings=False)(corpus)
+    flags = [spec.name for spec in FEATURES if spec.flag]
+    assert len(flags) == 52
+    for name in flags:
+        assert set(np.unique(table.column(name))) <= {0.0, 1.0}, name
+    counts = [name for name in ("word_count", "hedge_rate", "vader_compound") if name not in flags]
+    assert counts == ["word_count", "hedge_rate", "vader_compound"]
+    assert any(set(np.unique(table.column(name))) - {0.0, 1.0} for name in counts)

@@ -30,6 +30,7 @@ class FeatureSpec:
     roles: tuple[str, ...]  # roles it is meaningful for
     description: str  # one line, what it measures
     needs: tuple[str, ...] = ()  # features it reads (`Context.columns`), all registered before it
+    flag: bool = False  # a 0/1 cue flag (a labeling function for the weak labeler, first in evidence)
 
 
 FeatureFunction = Callable[["Context"], np.ndarray]
@@ -37,11 +38,13 @@ REGISTRY: list[tuple[FeatureSpec, FeatureFunction]] = []
 
 
 def feature(name: str, family: str, markers: tuple[str, ...] | str = (), roles: tuple[str, ...] = CLIENT,
-            description: str = "", needs: tuple[str, ...] = ()) -> Callable[[FeatureFunction], FeatureFunction]:
+            description: str = "", needs: tuple[str, ...] = (), flag: bool = False
+            ) -> Callable[[FeatureFunction], FeatureFunction]:
     """Register the decorated function as the feature `name`.
 
     `needs`: the features whose values it reads from `Context.columns`; they must be registered
-    before it, and a subset of features (`with_needs`) computes them too.
+    before it, and a subset of features (`with_needs`) computes them too. `flag`: the feature is 0
+    or 1 (a cue that fired or not); flags become labeling functions and lead a tag's evidence.
     `markers` are 3RS label names (``family.subtype``); a bare subtype such as ``"denial"``
     is completed with the feature's family. `description` defaults to the docstring's first line.
     """
@@ -58,7 +61,7 @@ def feature(name: str, family: str, markers: tuple[str, ...] | str = (), roles: 
         missing = [n for n in needs if n not in registered]
         if missing:
             raise ValueError(f"feature {name} needs {missing}, which are not registered before it")
-        REGISTRY.append((FeatureSpec(name, family, marker_tuple, tuple(roles), text, tuple(needs)), function))
+        REGISTRY.append((FeatureSpec(name, family, marker_tuple, tuple(roles), text, tuple(needs), flag), function))
         return function
 
     return register
