@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import tempfile
 from pathlib import Path
 
 MEMORY_TARGET = 1.5e9  # bytes: peak RSS at 1M utterances, streaming
@@ -145,7 +144,3 @@ def ray_section(runs: dict, repeats: int) -> tuple[str, str]:
         lines.append(f"`{name}` (last run), from its manifest: " + ", ".join(
             f"{k} {v:.1f} s" for k, v in seconds.items()) + f"; {rate}.")
     return "\n".join(lines), target
-
-
-def scratch_dir() -> tempfile.TemporaryDirectory:
-    return tempfile.TemporaryDirectory(prefix="rk-bench-scale-")

@@ -108,10 +108,6 @@ class ResumableOutput:
         self.transcripts_before = sum(entry.get("transcripts", 0) for entry in entries)
         self.utterances_before = sum(entry.get("utterances", 0) for entry in entries)
 
-    @property
-    def empty(self) -> bool:
-        return self._data is None or self._data.tell() == 0
-
     def write(self, unit: int, data: str, failures: int = 0, transcripts: int = 0, utterances: int = 0) -> None:
         """Append one unit's text; the journal records it (with how many transcripts it wrote and
         how many of its inputs could not be read, so that a resumed run still counts and reports

@@ -44,11 +44,6 @@ def tags_csv_text(transcripts: list[Transcript], header: bool = True) -> str:
                          TAG_CSV_HEADER if header else None)
 
 
-def write_tags_csv(transcripts: list[Transcript], path: Path) -> None:
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        handle.write(tags_csv_text(transcripts))
-
-
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
 h2{border-bottom:1px solid #ccc;padding-bottom:.3rem}
