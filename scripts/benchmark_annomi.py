@@ -240,7 +240,7 @@ def mean_scores(runs: list[list[Transcript]], tasks) -> list[Transcript]:
         for task in tasks:
             rows = []
             for row, _ in enumerate(transcript.utterances):
-                rows.append(np.mean([[float((r[k].utterances[row].model_extra or {}).get("scores", {}).get(label, 0.0))
+                rows.append(np.mean([[float((r[k].utterances[row].scores or {}).get(label, 0.0))
                                       for label in task.labels] for r in runs], axis=0))
             own[task.key] = np.asarray(rows)
         probs[transcript.transcript_id] = own
@@ -261,7 +261,7 @@ def stack_folds(transcripts, tasks, fold_of, baseline: list[Transcript], encoder
         grids = []
         for run in by_id:
             own = run[transcript.transcript_id]
-            grids.append(np.asarray([[float((u.model_extra or {}).get("scores", {}).get(label, 0.0))
+            grids.append(np.asarray([[float((u.scores or {}).get(label, 0.0))
                                       for label in labels] for u in own.utterances]))
         grid = np.hstack(grids)
         padded = np.vstack([np.zeros((1, grid.shape[1])), grid, np.zeros((1, grid.shape[1]))])
@@ -292,7 +292,7 @@ def label_arrays(task, transcripts, tagged, cluster_of: dict[str, str] | None = 
     """Gold and predicted label names of the task's coded utterances, and their clusters (the
     transcript's source video, or the transcript)."""
     truth, pred, groups = [], [], []
-    predicted = {(u.transcript_id, u.utterance_id): (u.model_extra or {}).get("labels", [])
+    predicted = {(u.transcript_id, u.utterance_id): (u.labels or [])
                  for t in tagged for u in t.utterances}
     for transcript in transcripts:
         for u in transcript.utterances:

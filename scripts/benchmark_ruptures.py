@@ -516,7 +516,7 @@ def shipped_flag_rates(coded: dict) -> list[str]:
             for u in t.utterances:
                 if u.role == "client" and quality in flagged:
                     flagged[quality][1] += 1
-                    flagged[quality][0] += bool(u.model_extra["labels"])
+                    flagged[quality][0] += bool(u.labels)
     lines = ["", "### The shipped default model on AnnoMI, as a user runs it (in sample)", "",
              "`rupturekit tag ../shared/data/annomi/AnnoMI-simple.csv` with `models/default` (operating point "
              "`balanced`). The model was trained on these transcripts, so this is in sample: it shows the flag rate "

@@ -93,7 +93,7 @@ def main() -> int:
         truth_rows = [[task.labels[j] for j in np.flatnonzero(row)] for row in examples[task.name].targets]
         predicted = {}
         for name, tagged in runs.items():
-            by_key = {(u.transcript_id, u.utterance_id): [x for x in (u.model_extra or {}).get("labels", [])
+            by_key = {(u.transcript_id, u.utterance_id): [x for x in (u.labels or [])
                                                           if x in task.labels] for t in tagged for u in t.utterances}
             predicted[name] = [by_key.get(key, []) for key in keys]
         levels = ("label", "family") if task.multi_label else ("label",)

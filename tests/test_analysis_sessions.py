@@ -6,7 +6,7 @@ import json
 from rupturekit.analysis.events import Source
 from rupturekit.analysis.ratings import ESTIMATE_RATER, RatingMapping, analyse_sessions
 from rupturekit.codebook import load_codebook
-from rupturekit.records import Code, Transcript, Utterance, dumps_jsonl, read_jsonl
+from rupturekit.records import TAG_FIELDS, Code, Transcript, Utterance, dumps_jsonl, read_jsonl
 
 BOOK = load_codebook("3rs")
 W, C = "withdrawal.minimal_response", "confrontation.rejects_intervention"
@@ -114,7 +114,8 @@ def test_estimates_feed_agree_ratings(cli, tmp_path):
     estimates = read_jsonl(tmp_path / "out" / "estimates.jsonl")
     first = estimates[0].utterances[1]
     assert [(c.rater, c.label, c.rating) for c in first.codes] == [(ESTIMATE_RATER, W, 4)]
-    assert not (first.model_extra or {})  # no tag fields: agree reads the file as one rater's codes
+    # no tag fields: agree reads the file as one rater's codes
+    assert not first.model_dump(include=set(TAG_FIELDS), exclude_none=True)
     done = cli("agree", "-r", corpus, "-p", tmp_path / "out" / "estimates.jsonl", "--unit", "segment:5m",
                "-o", tmp_path / "agree", "--bootstrap", "0", "--no-figures", "--dimension", "client_markers")
     assert done.exit_code == 0, done.stderr

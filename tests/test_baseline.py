@@ -15,7 +15,7 @@ import yaml
 from rupturekit.agree import label_report
 from rupturekit.codebook import parse_codebook
 from rupturekit.errors import InputError
-from rupturekit.records import Code, Transcript, Utterance, dumps_jsonl, write_jsonl
+from rupturekit.records import TAG_FIELDS, Code, Transcript, Utterance, dumps_jsonl, write_jsonl
 from rupturekit.tagger.baseline import MODEL_FILE, WEIGHTS_FILE, BaselineTagger, best_threshold, prepare_inputs
 from rupturekit.tagger.config import BaselineConfig, TrainConfig, load_train_config
 from rupturekit.tagger.dataset import Task, task_examples, tasks_for
@@ -118,33 +118,33 @@ def tagger(codebook, corpus):
 def test_learns_word_labels_exactly_on_new_transcripts(tagger):
     unseen = toy_transcripts(3, seed=99, prefix="new")
     tagged = tagger.tag(unseen)
-    assert [sorted(u.model_extra["labels"]) for t in tagged for u in t.utterances] == gold_labels(unseen)
+    assert [sorted(u.labels) for t in tagged for u in t.utterances] == gold_labels(unseen)
     first_client = tagged[0].utterances[1]
-    assert set(first_client.model_extra["scores"]) == {"rupture.complaint", "rupture.minimal"}
+    assert set(first_client.scores) == {"rupture.complaint", "rupture.minimal"}
     therapist = tagged[0].utterances[0]
-    scores = therapist.model_extra["scores"]
+    scores = therapist.scores
     assert set(scores) == {"move.question", "move.reflection"}
     assert math.isclose(sum(scores.values()), 1.0, abs_tol=1e-5)  # single-label: normalised probabilities
-    assert unseen[0].utterances[0].model_extra == {}  # tag() returns copies
+    assert unseen[0].utterances[0].model_dump(include=set(TAG_FIELDS), exclude_none=True) == {}  # tag() returns copies
 
 
 def test_evidence_names_the_telling_ngram_with_positive_contribution(tagger):
     tagged = tagger.tag(toy_transcripts(2, seed=5, prefix="ev"))
-    complaints = [u for t in tagged for u in t.utterances if "rupture.complaint" in u.model_extra["labels"]]
-    minimal = [u for t in tagged for u in t.utterances if "rupture.minimal" in u.model_extra["labels"]]
+    complaints = [u for t in tagged for u in t.utterances if "rupture.complaint" in u.labels]
+    minimal = [u for t in tagged for u in t.utterances if "rupture.minimal" in u.labels]
     assert complaints and minimal
     for u in complaints:
-        evidence = u.model_extra["evidence"]["rupture.complaint"]
+        evidence = u.evidence["rupture.complaint"]
         assert 1 <= len(evidence) <= 3
         names = [name for name, _ in evidence]
         assert any(name in ("word:helping", "word:not helping", "word:not", "word:is not") for name in names), names
         assert all(value > 0 for _, value in evidence)
         assert [v for _, v in evidence] == sorted((v for _, v in evidence), reverse=True)
     for u in minimal:
-        names = [name for name, _ in u.model_extra["evidence"]["rupture.minimal"]]
+        names = [name for name, _ in u.evidence["rupture.minimal"]]
         assert "word:dunno" in names or any(name.startswith("char:") and "dun" in name for name in names), names
-    neutral = next(u for t in tagged for u in t.utterances if u.role == "client" and not u.model_extra["labels"])
-    assert neutral.model_extra["evidence"] == {}
+    neutral = next(u for t in tagged for u in t.utterances if u.role == "client" and not u.labels)
+    assert neutral.evidence == {}
 
 
 def test_evidence_contribution_is_coefficient_times_value_and_features_take_part(codebook, corpus):
@@ -159,7 +159,7 @@ def test_evidence_contribution_is_coefficient_times_value_and_features_take_part
     checked = 0
     names = model.column_names
     for r, u in enumerate(tagged):
-        for label, evidence in u.model_extra["evidence"].items():
+        for label, evidence in u.evidence.items():
             coef = model.coef[list(np.flatnonzero(model.fitted)).index(codebook.dimension("markers")
                                                                          .label_names.index(label))]
             for name, value in evidence:
@@ -173,7 +173,7 @@ def test_roles_without_a_task_get_empty_tags(codebook, tagger):
     other = Transcript(transcript_id="o", utterances=[
         Utterance(transcript_id="o", utterance_id=0, speaker="X", role="unknown", text="not helping, dunno")])
     u = tagger.tag([other])[0].utterances[0]
-    assert (u.model_extra["labels"], u.model_extra["scores"], u.model_extra["evidence"]) == ([], {}, {})
+    assert (u.labels, u.scores, u.evidence) == ([], {}, {})
 
 
 def test_save_load_tags_byte_identically_and_keeps_thresholds(tmp_path, codebook, tagger):
@@ -190,7 +190,7 @@ def test_save_load_tags_byte_identically_and_keeps_thresholds(tmp_path, codebook
     assert loaded.tag(unseen) == loaded.tag(unseen)  # deterministic
     loaded.set_threshold(0.0)
     tagged = loaded.tag(unseen)
-    assert all(set(u.model_extra["labels"]) >= {"rupture.complaint", "rupture.minimal"}
+    assert all(set(u.labels) >= {"rupture.complaint", "rupture.minimal"}
                for t in tagged for u in t.utterances if u.role == "client")
 
 
@@ -237,8 +237,8 @@ def test_label_with_fewer_than_two_positives_gets_no_classifier(codebook):
     assert tagger.skipped_ == {"markers": ["rupture.minimal"]}
     tagged = tagger.tag(toy_transcripts(1, seed=8, prefix="r"))
     clients = [u for u in tagged[0].utterances if u.role == "client"]
-    assert all(u.model_extra["scores"]["rupture.minimal"] == 0.0 for u in clients)
-    assert not any("rupture.minimal" in u.model_extra["labels"] for u in clients)
+    assert all(u.scores["rupture.minimal"] == 0.0 for u in clients)
+    assert not any("rupture.minimal" in u.labels for u in clients)
 
 
 def test_best_threshold_maximises_f1():
@@ -371,7 +371,7 @@ def test_train_baseline_writes_model_metrics_config_and_card(tmp_path, monkeypat
     assert yaml.safe_load((out / "config.yaml").read_text())["evaluation"]["folds"] == 3
     assert any(line.startswith("fold 1/3") for line in lines)
     tagger = BaselineTagger.load(out, codebook=codebook)
-    assert tagger.tag(toy_transcripts(1, seed=11))[0].utterances[1].model_extra["scores"]
+    assert tagger.tag(toy_transcripts(1, seed=11))[0].utterances[1].scores
     clash = load_train_config("train.yaml", ["data.1.path=toy.jsonl"])
     with pytest.raises(InputError, match="transcript 't00' is also in toy.jsonl"):
         train_baseline(clash, Path("model2"))
@@ -449,9 +449,9 @@ def test_train_baseline_stores_cross_validated_decisions_tuned_on_one_source(tmp
     truth = [u for t in toy_transcripts(2, seed=11) for u in t.utterances if u.role == "client"]
     for u, gold in zip(client, truth, strict=True):
         want = sorted(c.label for c in gold.codes if c.label != "none")
-        assert sorted(u.model_extra["labels"]) == want  # the toy labels are perfectly learnable
+        assert sorted(u.labels) == want  # the toy labels are perfectly learnable
     tagger.set_threshold(1.0)
-    assert not any(u.model_extra["labels"] for t in tagger.tag(toy_transcripts(1, seed=11)) for u in t.utterances
+    assert not any(u.labels for t in tagger.tag(toy_transcripts(1, seed=11)) for u in t.utterances
                    if u.role == "client")
     with pytest.raises(InputError, match="decisions.tune_on"):
         train_baseline(config.model_copy(update={"decisions": config.decisions.model_copy(

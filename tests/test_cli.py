@@ -217,9 +217,9 @@ def test_weak_label_writes_probabilities_codes_and_the_lf_table(cli, tmp_path):
     assert result.exit_code == 0, result.stderr
     [transcript] = read_jsonl(out)
     client = transcript.utterances[1]
-    assert client.model_extra["weak"]["confrontation.complaint_progress"] >= 0.5
+    assert client.weak["confrontation.complaint_progress"] >= 0.5
     assert "confrontation.complaint_progress" in [c.label for c in client.codes if c.rater == "weak:generative"]
-    assert set(transcript.utterances[0].model_extra["weak"]) == {
+    assert set(transcript.utterances[0].weak) == {
         label for label in load_codebook("3rs").labels if label.startswith("resolution.")}
     assert "progress_complaint" in table.read_text(encoding="utf-8")
     bad = cli("weak-label", source, "-o", out, "--codebook", "cis")

@@ -931,7 +931,7 @@ def test_only_listed_files_are_read_and_a_trainer_checkpoint_is_left_alone(tmp_p
         "    assert not any('stray' in name for name in tagger._files.files), tagger._files.files\n"
         "    u = Utterance(transcript_id='s', utterance_id=0, speaker='C', role='client', text='Whatever.')\n"
         "    [tagged] = tagger.tag([Transcript(transcript_id='s', utterances=[u])])\n"
-        "    assert tagged.utterances[0].model_extra['scores']\n"
+        "    assert tagged.utterances[0].scores\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     done = subprocess.run([sys.executable, "-c", script, str(folder), str(older)], capture_output=True, text=True,
@@ -982,7 +982,7 @@ def test_a_trained_model_keeps_a_local_base_inside_its_folder(tmp_path):
     shutil.rmtree(tmp_path / "elsewhere")  # the model no longer needs the base it was trained on
     tagger = TransformerTagger.load(out)
     u = Utterance(transcript_id="s", utterance_id=0, speaker="C", role="client", text="fine")
-    assert set(tagger.tag([Transcript(transcript_id="s", utterances=[u])])[0].utterances[0].model_extra["scores"]) \
+    assert set(tagger.tag([Transcript(transcript_id="s", utterances=[u])])[0].utterances[0].scores) \
         == {"withdrawal.minimal_response"}
 
 
@@ -1265,8 +1265,8 @@ def test_an_empty_turn_gets_no_tag(tmp_path):
         Utterance(transcript_id="s", utterance_id=0, speaker="T", role="therapist", text="You must stop now."),
         Utterance(transcript_id="s", utterance_id=1, speaker="C", role="client", text="   ")])
     [tagged] = rupturekit.tag(session)
-    assert tagged.utterances[1].model_extra["labels"] == []
-    assert tagged.utterances[1].model_extra["scores"]  # the scores stay, for the record
+    assert tagged.utterances[1].labels == []
+    assert tagged.utterances[1].scores  # the scores stay, for the record
 
 
 @pytest.mark.parametrize("change, needle", [

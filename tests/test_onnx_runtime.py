@@ -17,7 +17,7 @@ pytest.importorskip("onnx", reason="the ONNX runtime is optional: pip install on
 from test_transformer import AWKWARD, workspace  # noqa: E402, F401 - the tiny base, corpus and trained model
 
 from rupturekit.errors import InputError  # noqa: E402
-from rupturekit.records import Transcript, Utterance, read_jsonl  # noqa: E402
+from rupturekit.records import TAG_FIELDS, Transcript, Utterance, read_jsonl  # noqa: E402
 from rupturekit.tagger import onnx_runtime  # noqa: E402
 from rupturekit.tagger.transformer import TransformerTagger, decide  # noqa: E402
 
@@ -96,11 +96,12 @@ def test_onnx_tags_agree_with_torch(workspace, taggers):  # noqa: F811
     assert (_decisions(taggers["int8"], transcripts) == reference).mean() >= 0.95
     # the whole tag() output has the same shape of fields, and awkward inputs go through
     tagged = taggers["int8"].tag(transcripts[:2])
-    assert all(set(u.model_extra) == {"labels", "scores", "evidence"} for t in tagged for u in t.utterances)
+    assert all(set(u.model_dump(include=set(TAG_FIELDS), exclude_none=True)) == {"labels", "scores", "evidence"}
+               for t in tagged for u in t.utterances)
     utterances = [Utterance(transcript_id="odd", utterance_id=i, speaker="C", role="client", text=text)
                   for i, text in enumerate(AWKWARD)]
     odd = taggers["int8"].tag([Transcript(transcript_id="odd", utterances=utterances)])
-    assert all(np.isfinite(list(u.model_extra["scores"].values())).all() for u in odd[0].utterances)
+    assert all(np.isfinite(list(u.scores.values())).all() for u in odd[0].utterances)
     assert taggers["int8"].tag([Transcript(transcript_id="empty")])[0].utterances == []
 
 

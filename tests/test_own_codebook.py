@@ -126,17 +126,17 @@ def test_every_turn_gets_one_label_of_its_own_dimension(walkthrough, tags):
     assert len(utterances) == 20 and {u.role for u in utterances} == {"client", "therapist"}
     for u in utterances:
         own = LABELS_OF_ROLE[u.role]
-        labels = u.model_extra["labels"]
+        labels = u.labels
         assert len(labels) == 1 and labels[0] in own, (u.utterance_id, labels)
-        assert set(u.model_extra["scores"]) == own
-        assert sum(u.model_extra["scores"].values()) == pytest.approx(1.0, abs=1e-3)
+        assert set(u.scores) == own
+        assert sum(u.scores.values()) == pytest.approx(1.0, abs=1e-3)
 
 
 def test_the_baseline_tags_the_new_sessions_like_the_first_rater(walkthrough):
     out = walkthrough["root"] / "out" / "own"
     ana = {(u.transcript_id, u.utterance_id): c.label for t in read_jsonl(out / "new-coded.jsonl")
            for u in t.utterances for c in u.codes if c.rater == "ana"}
-    tags = {(u.transcript_id, u.utterance_id): u.model_extra["labels"][0] for t in read_jsonl(out / "tags.jsonl")
+    tags = {(u.transcript_id, u.utterance_id): u.labels[0] for t in read_jsonl(out / "tags.jsonl")
             for u in t.utterances}
     assert sum(tags[key] == label for key, label in ana.items()) >= 18  # of 20
 

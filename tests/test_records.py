@@ -31,11 +31,23 @@ def test_rating_is_written_only_when_present():
 def test_extra_fields_survive_a_round_trip_after_canonical_ones():
     line = json.dumps({"transcript_id": "s", "utterance_id": 3, "speaker": "C", "role": "client",
                        "start": None, "end": None, "text": "no", "segment_id": 0, "sentences": None,
-                       "meta": {}, "codes": [], "labels": ["withdrawal.minimal_response"]},
+                       "meta": {}, "codes": [], "labels": ["withdrawal.minimal_response"], "lab_note": "x"},
                       ensure_ascii=False) + "\n"
     [transcript] = loads_jsonl(line)
-    assert transcript.utterances[0].model_extra == {"labels": ["withdrawal.minimal_response"]}
+    # tags are typed fields (written after the canonical ones); a lab's own field stays an extra, last
+    assert transcript.utterances[0].labels == ["withdrawal.minimal_response"]
+    assert transcript.utterances[0].model_extra == {"lab_note": "x"}
     assert dumps_jsonl([transcript]) == line
+
+
+def test_tag_fields_are_checked_when_read():
+    base = {"transcript_id": "s", "utterance_id": 0, "speaker": "C", "text": "no"}
+    with pytest.raises(InputError, match="score 1.5 of 'w' is outside 0 to 1"):
+        loads_jsonl(json.dumps({**base, "labels": [], "scores": {"w": 1.5}}), file="t.jsonl")
+    with pytest.raises(InputError, match="field 'labels'"):
+        loads_jsonl(json.dumps({**base, "labels": "withdrawal"}), file="t.jsonl")
+    [transcript] = loads_jsonl(json.dumps({**base, "evidence": {"w": [["word_count", 3]]}}))
+    assert transcript.utterances[0].evidence == {"w": [("word_count", 3.0)]}
 
 
 def test_loads_groups_by_transcript_and_sorts_by_utterance_id():

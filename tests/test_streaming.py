@@ -203,7 +203,7 @@ def test_tag_streams_units_and_matches_a_whole_run(cli, tmp_path, model, small_u
     result = cli("tag", corpus, "-o", streamed, "--model", model)
     assert result.exit_code == 0, result.stderr
     assert streamed.read_bytes() == whole.read_bytes()
-    assert sum(1 for t in read_jsonl(streamed) for u in t.utterances if u.model_extra["labels"]) > 0
+    assert sum(1 for t in read_jsonl(streamed) for u in t.utterances if u.labels) > 0
 
 
 def test_an_interrupted_tag_resumes_without_losing_or_repeating_a_transcript(cli, tmp_path, model, small_units,

@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from rupturekit.records import Code, Transcript, Utterance, read_jsonl, write_jsonl
+from rupturekit.records import TAG_FIELDS, Code, Transcript, Utterance, read_jsonl, write_jsonl
 
 CLIENT_MINIMAL = ["Fine.", "Dunno.", "I guess.", "Whatever.", "Okay."]
 CLIENT_PROGRESS = ["This isn't helping at all.", "We keep going in circles here.", "Nothing has changed in months.",
@@ -73,9 +73,9 @@ def test_tag_jsonl_csv_html_and_eaf(cli, tmp_path, trained):
     result = cli("tag", session, "-o", out, "--model", trained)
     assert result.exit_code == 0, result.stderr
     [transcript] = read_jsonl(out)
-    labels = [u.model_extra["labels"] for u in transcript.utterances]
+    labels = [u.labels for u in transcript.utterances]
     assert labels == [[], ["confrontation.complaint_progress"], [], ["withdrawal.minimal_response"]]
-    client = transcript.utterances[1].model_extra
+    client = transcript.utterances[1].model_dump(include=set(TAG_FIELDS), exclude_none=True)
     assert set(client["scores"]) == {label for label in client["scores"] if label.split(".")[0] in
                                      ("withdrawal", "confrontation")}
     assert client["evidence"]["confrontation.complaint_progress"]
@@ -92,7 +92,7 @@ def test_tag_jsonl_csv_html_and_eaf(cli, tmp_path, trained):
     assert everything.exit_code == 0
     [all_tags] = read_jsonl(tmp_path / "all.jsonl")
     # Threshold 0: every label that has a classifier (the two seen in training) is predicted on client turns.
-    assert [sorted(u.model_extra["labels"]) for u in all_tags.utterances[1::2]] == [
+    assert [sorted(u.labels) for u in all_tags.utterances[1::2]] == [
         ["confrontation.complaint_progress", "withdrawal.minimal_response"]] * 2
 
 
@@ -129,7 +129,7 @@ def test_python_api_tags_a_path_and_records(tmp_path, trained):
     session.write_text("T: What has the week been like for you?\nC: Dunno.\n", encoding="utf-8")
     [by_path] = rupturekit.tag(session, model=trained)
     [by_record] = rupturekit.tag(rupturekit.read(session)[0], model=trained)
-    assert by_path.utterances[1].model_extra["labels"] == ["withdrawal.minimal_response"]
+    assert by_path.utterances[1].labels == ["withdrawal.minimal_response"]
     assert by_record.model_dump() == by_path.model_dump()
 
 
@@ -145,7 +145,7 @@ def test_onnx_runtime_tags_like_torch_and_is_refused_for_a_baseline(cli, tmp_pat
     result = cli("tag", session, "-o", onnx_out, "--runtime", "onnx")
     assert result.exit_code == 0, result.stderr
     runs = (read_jsonl(torch_out)[0], read_jsonl(onnx_out)[0])
-    labels = [[u.model_extra["labels"] for u in t.utterances] for t in runs]
+    labels = [[u.labels for u in t.utterances] for t in runs]
     assert labels[0] == labels[1]
     assert list((tmp_path / "cache" / "onnx").rglob("*.onnx"))
     refused = cli("tag", session, "--model", trained, "--runtime", "onnx")
@@ -186,7 +186,7 @@ def test_operating_points_of_the_default_model(cli, tmp_path, trained):
         result = cli("tag", session, "-o", out, "--operating-point", point)
         assert result.exit_code == 0, result.stderr
         [tagged] = read_jsonl(out)
-        flagged[point] = {u.utterance_id for u in tagged.utterances if u.role == "client" and u.model_extra["labels"]}
+        flagged[point] = {u.utterance_id for u in tagged.utterances if u.role == "client" and u.labels}
     assert flagged["precision"] <= flagged["balanced"] <= flagged["recall"]
     bad = cli("tag", session, "--operating-point", "sensitive")
     assert bad.exit_code == 2 and "is not one of precision, balanced, recall" in bad.error_lines[0]

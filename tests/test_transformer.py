@@ -19,7 +19,7 @@ from conftest import tiny_bert  # noqa: E402
 
 from rupturekit.codebook import load_codebook  # noqa: E402
 from rupturekit.errors import InputError  # noqa: E402
-from rupturekit.records import Code, Transcript, Utterance, read_jsonl, write_jsonl  # noqa: E402
+from rupturekit.records import TAG_FIELDS, Code, Transcript, Utterance, read_jsonl, write_jsonl  # noqa: E402
 from rupturekit.tagger.api import default_model_dir  # noqa: E402
 from rupturekit.tagger.config import TrainConfig, TransformerConfig  # noqa: E402
 from rupturekit.tagger.dataset import tasks_for  # noqa: E402
@@ -224,9 +224,9 @@ def test_tag_output_format_and_role_masks(workspace, tagger):
     transcripts = read_jsonl(workspace["data"])[:2]
     tagged = tagger.tag(transcripts)
     assert [u.text for t in tagged for u in t.utterances] == [u.text for t in transcripts for u in t.utterances]
-    assert all("labels" not in (u.model_extra or {}) for t in transcripts for u in t.utterances)  # copies
+    assert all(u.labels is None for t in transcripts for u in t.utterances)  # copies
     for u in (u for t in tagged for u in t.utterances):
-        extra = u.model_extra
+        extra = u.model_dump(include=set(TAG_FIELDS), exclude_none=True)
         if u.role == "other":
             assert extra == {"labels": [], "scores": {}, "evidence": {}}
             continue
@@ -264,14 +264,14 @@ def test_awkward_inputs_are_tagged(tagger):
                             role="client" if i % 2 else "therapist", text=text) for i, text in enumerate(AWKWARD)]
     tagged = tagger.tag([Transcript(transcript_id="odd", utterances=utterances)])
     for u in tagged[0].utterances:
-        scores = u.model_extra["scores"]
+        scores = u.scores
         assert scores and all(np.isfinite(p) for p in scores.values())
     assert tagger.tag([]) == []
     assert tagger.tag([Transcript(transcript_id="empty")])[0].utterances == []
     mixed = tagger.tag([Transcript(transcript_id="empty"), tagged[0]])
     assert mixed[0].utterances == []
     for alone, together in zip(tagged[0].utterances, mixed[1].utterances, strict=True):
-        assert together.model_extra["scores"] == pytest.approx(alone.model_extra["scores"], abs=1e-4)
+        assert together.scores == pytest.approx(alone.scores, abs=1e-4)
     vectors = tagger.encode_utterances(AWKWARD)
     assert vectors.shape == (len(AWKWARD), 32) and np.isfinite(vectors).all()
     counts = tagger.token_counts(AWKWARD)
@@ -281,7 +281,7 @@ def test_awkward_inputs_are_tagged(tagger):
 def test_one_threshold_for_every_label(workspace):
     strict = TransformerTagger.load(workspace["model"])
     strict.set_threshold(1.0)  # the CLI's --threshold
-    assert all(not u.model_extra["labels"] for t in strict.tag(read_jsonl(workspace["data"])[:2]) for u in t.utterances)
+    assert all(not u.labels for t in strict.tag(read_jsonl(workspace["data"])[:2]) for u in t.utterances)
     with pytest.raises(ValueError):
         strict.set_threshold(1.5)
 
@@ -325,7 +325,7 @@ def test_full_finetuning_bigru_and_concat_context(workspace, tmp_path):
         if name == "bigru":
             assert (out / "encoder").is_dir() and not (out / "adapter").exists()
         tagged = TransformerTagger.load(out).tag(transcripts)
-        assert all(u.model_extra["scores"] for u in tagged[0].utterances if u.role != "other")
+        assert all(u.scores for u in tagged[0].utterances if u.role != "other")
 
 
 def test_weak_labels_and_merged_auxiliary_tasks(workspace, tmp_path):
@@ -430,7 +430,7 @@ def test_soft_consensus_trains_on_shares_and_scores_hard_labels(workspace, tmp_p
     assert metrics["epochs_run"] == 1 and behaviour.key in metrics["tasks"]
     assert "soft targets (each label's share of the raters)" in (out / "MODEL_CARD.md").read_text()
     tagged = TransformerTagger.load(out, codebook="3rs").tag(_corpus(1, seed=5))
-    assert all(u.model_extra["scores"] for u in tagged[0].utterances if u.role == "client")
+    assert all(u.scores for u in tagged[0].utterances if u.role == "client")
 
 
 # ------------------------------------------------------------------ bad models
@@ -483,7 +483,7 @@ def test_the_shipped_default_model_tags_a_short_session():
         for i, (role, text) in enumerate(texts)])
     tagged = tagger.tag([session])[0]
     for u in tagged.utterances:
-        scores = u.model_extra["scores"]
+        scores = u.scores
         prefix = ("resolution.",) if u.role == "therapist" else ("withdrawal.", "confrontation.")
         assert scores and all(k.startswith(prefix) and 0.0 <= v <= 1.0 for k, v in scores.items())
     assert tagger.encode_utterances(["hello"]).shape == (1, 384)
@@ -524,7 +524,7 @@ def test_frozen_encoder_with_cross_fitted_decisions(workspace, tmp_path, monkeyp
         client = [u for t in tagged for u in t.utterances if u.role == "client"]
         counts[point] = sum(bool(u.labels) for u in client)
         for u in client:
-            extra = u.model_extra
+            extra = u.model_dump(include=set(TAG_FIELDS), exclude_none=True)
             for label in extra["labels"]:
                 assert label in decision["labels"] or label in ("withdrawal", "confrontation")
                 if label in ("withdrawal", "confrontation"):  # family tag: its subtype is reported as a guess
@@ -618,7 +618,7 @@ def test_hybrid_joint_trains_saves_and_names_baseline_evidence(workspace, tmp_pa
     transcripts = _corpus(3, seed=4)
     tagged = tagger.tag(transcripts)
     names = {name for model in tagger.hybrid[1].models_.values() for name in model.column_names}
-    shown = [(label, ev) for t in tagged for u in t.utterances for label, ev in u.model_extra["evidence"].items()]
+    shown = [(label, ev) for t in tagged for u in t.utterances for label, ev in u.evidence.items()]
     assert shown and any(evidence for _, evidence in shown), "some utterance should be tagged, with evidence"
     for label, evidence in shown:  # the baseline's own columns: n-grams and cue features
         assert all(name in names and weight > 0 for name, weight in evidence), (label, evidence)

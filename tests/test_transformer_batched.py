@@ -165,11 +165,11 @@ def test_session_groups_keep_padding_within_the_budget():
 
 
 def _labels(tagged: list[Transcript]) -> list[tuple]:
-    return [(u.model_extra["labels"], u.model_extra.get("uncertain")) for t in tagged for u in t.utterances]
+    return [(u.labels, u.uncertain) for t in tagged for u in t.utterances]
 
 
 def _scores(tagged: list[Transcript]) -> np.ndarray:
-    return np.asarray([v for t in tagged for u in t.utterances for v in u.model_extra["scores"].values()])
+    return np.asarray([v for t in tagged for u in t.utterances for v in u.scores.values()])
 
 
 @pytest.mark.parametrize("name", ["window", "ensemble"])
@@ -321,8 +321,8 @@ def test_hybrid_extra_inputs_through_the_pipelined_path(workspace, tmp_path, mon
     tagged = tagger.tag(transcripts)
     assert _labels(tagged) == _labels(reference)
     assert np.allclose(_scores(tagged), _scores(reference), atol=1e-5)
-    assert [u.model_extra["evidence"] for t in tagged for u in t.utterances] == \
-        [u.model_extra["evidence"] for t in reference for u in t.utterances]
+    assert [u.evidence for t in tagged for u in t.utterances] == \
+        [u.evidence for t in reference for u in t.utterances]
 
 
 def test_encoder_precision(taggers):

@@ -345,7 +345,7 @@ def test_weak_label_fields_codes_and_roles(extract):
     client_labels = set(CODEBOOK.dimension("client_markers").label_names)
     therapist_labels = set(CODEBOOK.dimension("resolution").label_names)
     for u in (u for t in labelled for u in t.utterances):
-        weak = (u.model_extra or {}).get("weak")
+        weak = u.weak
         ours = [c for c in u.codes if c.rater == RATER]
         if u.role == "other":
             assert weak is None and not ours

@@ -800,7 +800,7 @@ def _model_identity(model: str) -> str:
 
 
 def _labels_of(transcripts) -> int:
-    return sum(len((u.model_extra or {}).get("labels", [])) for t in transcripts for u in t.utterances)
+    return sum(len(u.labels or []) for t in transcripts for u in t.utterances)
 
 
 def _no_utterances(inputs, problems: _Problems, transcripts: int) -> typer.Exit:

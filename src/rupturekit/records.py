@@ -22,8 +22,8 @@ from rupturekit.errors import InputError
 Role = Literal["therapist", "client", "other", "unknown"]
 ROLES: tuple[str, ...] = ("therapist", "client", "other", "unknown")
 
-# Key order of a canonical line; fields a later stage adds (labels, scores, ...)
-# are kept as extras and written after these.
+# Key order of a canonical line. The tag fields (`TAG_FIELDS`) follow when set, then any fields
+# of the user's own, kept as extras in the order read.
 CANONICAL_FIELDS: tuple[str, ...] = (
     "transcript_id",
     "utterance_id",
@@ -37,6 +37,8 @@ CANONICAL_FIELDS: tuple[str, ...] = (
     "meta",
     "codes",
 )
+# What a tagger (`rupturekit tag`) or the weak labeler (`rupturekit weak-label`) adds to an utterance.
+TAG_FIELDS: tuple[str, ...] = ("labels", "scores", "evidence", "uncertain", "weak")
 
 
 class Code(BaseModel):
@@ -75,12 +77,32 @@ class Utterance(BaseModel):
     sentences: list[tuple[int, int]] | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
     codes: list[Code] = Field(default_factory=list)
+    # Tags, None on an untagged record. `labels`: the predicted labels (a family name where the
+    # subtype is uncertain); `scores`: {label: probability}; `evidence`: {label: [[cue, value], ...]},
+    # the cues behind each predicted label; `uncertain`: {family: most likely subtype} for family tags;
+    # `weak`: {label: probability} from the weak labeler.
+    labels: list[str] | None = None
+    scores: dict[str, float] | None = None
+    evidence: dict[str, list[tuple[str, float]]] | None = None
+    uncertain: dict[str, str] | None = None
+    weak: dict[str, float] | None = None
 
     @field_validator("start", "end")
     @classmethod
     def _finite_non_negative(cls, value: float | None) -> float | None:
         if value is not None and (not math.isfinite(value) or value < 0):
             raise ValueError("times must be finite and >= 0 seconds")
+        return value
+
+    @field_validator("scores", "weak")
+    @classmethod
+    def _probabilities(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        for name, number in (value or {}).items():
+            if not math.isfinite(number):
+                raise ValueError(f"the score of '{name}' is not finite; give scores as numbers between 0 and 1")
+            if not 0.0 <= number <= 1.0:
+                raise ValueError(f"score {number:g} of '{name}' is outside 0 to 1; give scores as probabilities "
+                                 "between 0 and 1")
         return value
 
     @model_validator(mode="after")
@@ -107,6 +129,10 @@ class Utterance(BaseModel):
             "meta": self.meta,
             "codes": [code.to_record() for code in self.codes],
         }
+        for name in TAG_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                record[name] = value
         if self.model_extra:
             record.update(self.model_extra)
         return record
@@ -130,17 +156,6 @@ class Transcript(BaseModel):
         if not starts:
             return None
         return max(ends) - min(starts)
-
-
-class Corpus(BaseModel):
-    transcripts: list[Transcript] = Field(default_factory=list)
-
-    def utterances(self) -> Iterator[Utterance]:
-        for transcript in self.transcripts:
-            yield from transcript.utterances
-
-    def __len__(self) -> int:
-        return sum(len(t.utterances) for t in self.transcripts)
 
 
 def group_transcripts(utterances: Iterable[Utterance]) -> list[Transcript]:

@@ -228,7 +228,7 @@ def _raters_present(codes: dict[Key, dict[str, list[Code]]]) -> list[str]:
 
 
 def _is_tag_output(transcripts: list[Transcript]) -> bool:
-    return any("labels" in (u.model_extra or {}) for t in transcripts for u in t.utterances)
+    return any(u.labels is not None for t in transcripts for u in t.utterances)
 
 
 def _family_names(codebook: Codebook) -> set[str]:
@@ -256,29 +256,9 @@ def _model_side(transcripts: list[Transcript], codebook: Codebook, file: str
     for t in transcripts:
         for u in t.utterances:
             key = (u.transcript_id, u.utterance_id)
-            extra = u.model_extra or {}
-            labels = extra.get("labels") or []
-            raw_scores = extra.get("scores") or {}
-            if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
-                raise InputError(file, f"'labels' of {_key_text(key)} is not a list of label names",
-                                 "give labels as a JSON list of strings")
-            if not isinstance(raw_scores, dict):
-                raise InputError(file, f"'scores' of {_key_text(key)} is not an object",
-                                 "give scores as a JSON object {label: probability}")
-            clean: dict[str, float] = {}
-            for name, value in raw_scores.items():
-                try:
-                    number = float(value)
-                except (TypeError, ValueError):
-                    raise InputError(file, f"score '{value}' of '{name}' on {_key_text(key)} is not a number",
-                                     "give scores as numbers between 0 and 1") from None
-                if not math.isfinite(number):
-                    raise InputError(file, f"score of '{name}' on {_key_text(key)} is not finite",
-                                     "give scores as numbers between 0 and 1")
-                if not 0.0 <= number <= 1.0:
-                    raise InputError(file, f"score {number:g} of '{name}' on {_key_text(key)} is outside 0 to 1",
-                                     "give scores as probabilities between 0 and 1")
-                clean[str(name)] = number
+            # labels and scores are typed `Utterance` fields, checked when the file was read
+            labels = u.labels or []
+            clean = dict(u.scores or {})
             for name in [*labels, *clean]:
                 any_known = any_known or name in families or codebook.dimension_of(name) is not None
                 if name in families and not codebook.is_valid(name):

@@ -96,7 +96,7 @@ class Source:
 
 
 def _has_tags(transcripts: Sequence[Transcript]) -> bool:
-    return any("labels" in (u.model_extra or {}) for t in transcripts for u in t.utterances)
+    return any(u.labels is not None for t in transcripts for u in t.utterances)
 
 
 def _raters(transcripts: Sequence[Transcript], codebook: Codebook) -> list[str]:
@@ -147,10 +147,7 @@ def _split(label: str) -> tuple[str, str | None]:
 def _labels(utterance: Utterance, codebook: Codebook, source: Source) -> tuple[list[str], dict[str, str]]:
     """The utterance's labels from the source, and {family: guessed subtype} for family-level tags."""
     if source.kind == "tags":
-        extra = utterance.model_extra or {}
-        labels = [str(x) for x in extra.get("labels") or []]
-        uncertain = extra.get("uncertain") or {}
-        return labels, {str(k): str(v) for k, v in uncertain.items()} if isinstance(uncertain, dict) else {}
+        return list(utterance.labels or []), dict(utterance.uncertain or {})
     if source.kind == "rater":
         return [c.label for c in utterance.codes if c.rater == source.name and c.label != codebook.none_label], {}
     labels: list[str] = []

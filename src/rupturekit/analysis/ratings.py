@@ -45,7 +45,7 @@ from rupturekit.analysis.events import Source, Turn, strategy_kind, turns_of
 from rupturekit.codebook import Codebook
 from rupturekit.codes import machine_rater
 from rupturekit.errors import InputError, ProblemLog
-from rupturekit.records import Code, Transcript
+from rupturekit.records import TAG_FIELDS, Code, Transcript
 from rupturekit.segment.segments import DEFAULT_FALLBACK, SegmentSpec, assign_segments
 
 __all__ = ["ESTIMATE_RATER", "MIN_CALIBRATION", "RULE", "RatingMapping", "SessionAnalysis", "analyse_sessions",
@@ -379,7 +379,7 @@ def estimate_corpus(transcripts: Sequence[Transcript], analysis: SessionAnalysis
             codes += [Code(rater=ESTIMATE_RATER, label=move) for move in dict.fromkeys(turn.moves)]
             if not codes:
                 codes = [Code(rater=ESTIMATE_RATER, label=codebook.none_label)]
-            record = u.model_dump(exclude=set((u.model_extra or {}).keys()))
+            record = u.model_dump(exclude={*TAG_FIELDS, *(u.model_extra or {})})
             record["codes"] = codes
             record["segment_id"] = turn.segment_id
             utterances.append(type(u).model_validate(record))

@@ -21,7 +21,7 @@ def with_tags_as_codes(transcripts: list[Transcript], rater: str) -> list[Transc
     return [t.model_copy(update={"utterances": [
         u.model_copy(update={"codes": [*(c for c in u.codes if c.rater != rater),
                                        *(Code(rater=rater, label=label)
-                                         for label in (u.model_extra or {}).get("labels", []))]})
+                                         for label in u.labels or [])]})
         for u in t.utterances]}) for t in transcripts]
 
 
@@ -30,11 +30,10 @@ TAG_CSV_HEADER = ["transcript_id", "utterance_id", "speaker", "role", "start", "
 
 
 def _tag_row(u) -> list:
-    extra = u.model_extra or {}
     return [u.transcript_id, u.utterance_id, u.speaker, u.role, "" if u.start is None else u.start,
-            "" if u.end is None else u.end, u.text, ";".join(extra.get("labels", [])),
-            ";".join(f"{family}={guess}" for family, guess in extra.get("uncertain", {}).items()),
-            json.dumps({k: round(v, 4) for k, v in extra.get("scores", {}).items()})]
+            "" if u.end is None else u.end, u.text, ";".join(u.labels or []),
+            ";".join(f"{family}={guess}" for family, guess in (u.uncertain or {}).items()),
+            json.dumps({k: round(v, 4) for k, v in (u.scores or {}).items()})]
 
 
 def tags_csv_text(transcripts: list[Transcript], header: bool = True) -> str:
@@ -63,15 +62,14 @@ def write_tags_html(transcripts: list[Transcript], path: Path, model_name: str) 
     for transcript in transcripts:
         parts.append(f"<h2>{html.escape(transcript.transcript_id)}</h2>")
         for u in transcript.utterances:
-            extra = u.model_extra or {}
             chips = []
-            for label in extra.get("labels", []):
+            for label in u.labels or []:
                 family = label.split(".", 1)[0]
                 css = family if family in ("withdrawal", "confrontation", "resolution") else "other"
-                reasons = extra.get("evidence", {}).get(label, [])
+                reasons = (u.evidence or {}).get(label, [])
                 evidence = "; ".join(f"{name} ({value:.2g})" for name, value in reasons)
-                guess = extra.get("uncertain", {}).get(label)
-                score = extra.get("scores", {}).get(guess or label, 0)
+                guess = (u.uncertain or {}).get(label)
+                score = (u.scores or {}).get(guess or label, 0)
                 title = (f"subtype uncertain, most likely {guess} (p = {score:.2f})" if guess else f"p = {score:.2f}") \
                     + (f" | {evidence}" if evidence else "")
                 text = f"{label} (subtype uncertain)" if guess else label

@@ -218,10 +218,9 @@ def unit_rows(tagger: Any, unit: Unit, config: IngestConfig, load_seconds: float
     rows: list[dict[str, Any]] = []
     for transcript in tagged:
         for utterance in transcript.utterances:
-            extra = utterance.model_extra or {}
             rows.append({"unit": unit.index, "position": len(rows), "transcript_id": transcript.transcript_id,
                          "utterance_id": utterance.utterance_id, "role": utterance.role,
-                         "labels": list(extra.get("labels", [])), "record": utterance.to_json()})
+                         "labels": list(utterance.labels or []), "record": utterance.to_json()})
     report = {"unit": unit.index, "transcripts": [[t.transcript_id, len(t.utterances)] for t in tagged],
               "files": result.files_read, "speakers": sorted(run.speakers_seen),
               "failures": [[e.file, e.message, e.hint, e.location] for e in result.failures],

@@ -193,20 +193,15 @@ def _add_transcripts(sessions: dict[str, Session], transcripts: list[Transcript]
             for transcript in transcripts:
                 session = sessions[transcript.transcript_id]
                 for row, utterance in enumerate(transcript.utterances):
-                    weak = (utterance.model_extra or {}).get("weak")
-                    if not isinstance(weak, dict) or not task.applies_to(utterance.role) or session.gold[task.key][row]:
+                    weak = utterance.weak
+                    if weak is None or not task.applies_to(utterance.role) or session.gold[task.key][row]:
                         continue
                     target = np.zeros(len(task.labels), dtype=np.float32)
                     for label, value in weak.items():
                         name = task.task().target(str(label))
                         if name in index:
-                            try:
-                                p = float(value)
-                            except (TypeError, ValueError):
-                                raise InputError(source.name, f"weak probability {value!r} of label '{label}' in "
-                                                 f"{transcript.transcript_id}#{utterance.utterance_id} is not a number",
-                                                 "weak labels are {label: probability}") from None
-                            target[index[name]] = max(target[index[name]], min(max(p, 0.0), 1.0))
+                            # a number in 0..1: `Utterance.weak` is checked when read
+                            target[index[name]] = max(target[index[name]], value)
                     session.targets[task.key][row] = target
                     session.mask[task.key][row] = True
                     session.weight[task.key][row] = source.weight

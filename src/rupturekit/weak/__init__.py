@@ -97,10 +97,7 @@ def _attach(transcripts: list[Transcript], labels: WeakLabels, codebook: Codeboo
             kept = [c for c in utterance.codes if not _is_ours(c.rater)]
             applicable = [label for label in labels.labels if labels.rows[label][i]]
             if not applicable:
-                copy = utterance.model_copy(update={"codes": kept})
-                if copy.model_extra is not None:
-                    copy.model_extra.pop("weak", None)
-                utterances.append(copy)
+                utterances.append(utterance.model_copy(update={"codes": kept, "weak": None}))
                 continue
             weak = {label: round(float(labels.probabilities[label][i]), DIGITS) for label in applicable}
             codes = []

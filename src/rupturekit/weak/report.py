@@ -299,7 +299,7 @@ def evaluate_gold(transcripts: Sequence[Transcript], codebook: Codebook, corpus:
     scores["generative"] = label_scores(generative.labels, generative.probabilities, generative.rows, gold)
     scores["majority"] = label_scores(majority.labels, majority.probabilities, majority.rows, gold)
     if weak_transcripts is not None:
-        stored = {(u.transcript_id, u.utterance_id): (u.model_extra or {}).get("weak")
+        stored = {(u.transcript_id, u.utterance_id): u.weak
                   for t in weak_transcripts for u in t.utterances}
         probabilities = {label: np.full(len(table), np.nan) for label in generative.labels}
         for i, key in enumerate(table.keys):
