@@ -673,7 +673,7 @@ def test_model_as_rater_numpy_input_and_validation():
 
 
 def test_a_single_label_column_is_still_multi_label():
-    from rupturekit.agree.stats import label_report, multilabel_confusion_table
+    from rupturekit.measures.agreement import label_report, multilabel_confusion_table
 
     truth = np.array([[1], [0], [1], [0]])
     pred = np.array([[1], [1], [0], [0]])

@@ -1165,7 +1165,7 @@ def test_fleiss_kappa_of_one_category_is_nan_not_an_error():
 
     import numpy as np
 
-    from rupturekit.agree.stats import _chance_corrected
+    from rupturekit.measures.agreement import _chance_corrected
 
     counts = np.array([[2.0, 0.0], [3.0, 0.0], [2.0, 0.0]])  # raters never use the second category
     assert math.isnan(_chance_corrected(counts, np.eye(2), chance="fleiss")[0])

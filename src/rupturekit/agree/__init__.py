@@ -1,13 +1,13 @@
 """Agreement statistics: machine tags against human observer codes, and humans against each other.
 
-Pure functions on numpy / pandas inputs. See `rupturekit.agree.stats` for the coefficients,
-`rupturekit.agree.bootstrap` for transcript-level confidence intervals and
-`rupturekit.agree.raters` for treating the model as one more rater.
+Pure functions on numpy / pandas inputs. The coefficients (`rupturekit.measures.agreement`) and
+transcript-level confidence intervals (`rupturekit.measures.bootstrap`) live one stage lower, where
+the tagger's evaluation shares them, and are re-exported here; `rupturekit.agree.raters` treats the
+model as one more rater.
 """
 
 from __future__ import annotations
 
-from rupturekit.agree.bootstrap import BootstrapCI, bootstrap_ci
 from rupturekit.agree.raters import (
     MajorityComparison,
     ModelAsRater,
@@ -15,8 +15,10 @@ from rupturekit.agree.raters import (
     majority_vote,
     model_as_rater,
 )
-from rupturekit.agree.stats import (
+from rupturekit.measures import (
+    BootstrapCI,
     ChanceCorrected,
+    bootstrap_ci,
     cohen_kappa,
     confusion_table,
     fleiss_kappa,

@@ -24,7 +24,7 @@ a segment for a rater if any utterance of that segment the rater covered carries
 counts per segment and, where codes carry a ``rating``, the significance ratings); ``session``
 (label tallies per transcript and rater).
 
-Statistics build on `rupturekit.agree.stats`, `.bootstrap` and `.raters`; definitions:
+Statistics build on `rupturekit.measures` and `rupturekit.agree.raters`; definitions:
 
 * reference consensus: single-label, the plurality label of the reference raters (a tie gives
   none, and the subject is left out); multi-label, the labels given by more than half of the raters
@@ -49,9 +49,11 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from rupturekit.agree.bootstrap import BootstrapCI, bootstrap_ci
 from rupturekit.agree.raters import majority_vote, model_as_rater
-from rupturekit.agree.stats import (
+from rupturekit.codebook import Codebook, Dimension
+from rupturekit.codes import CodeRow, check_labels
+from rupturekit.errors import InputError, ProblemLog
+from rupturekit.measures.agreement import (
     cohen_kappa,
     confusion_table,
     fleiss_kappa,
@@ -64,9 +66,7 @@ from rupturekit.agree.stats import (
     score_report,
     weighted_kappa,
 )
-from rupturekit.codebook import Codebook, Dimension
-from rupturekit.codes import CodeRow, check_labels
-from rupturekit.errors import InputError, ProblemLog
+from rupturekit.measures.bootstrap import BootstrapCI, bootstrap_ci
 from rupturekit.records import Code, Transcript, Utterance
 from rupturekit.segment.segments import DEFAULT_FALLBACK, SegmentSpec, assign_segments
 

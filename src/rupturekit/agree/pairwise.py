@@ -4,7 +4,7 @@ bootstrap that resamples whole transcripts.
 
 Every statistic here is a function of one 2x2 table (both code it / only A / only B / neither),
 so each transcript is reduced to its four counts and a bootstrap resample is a sum of counts:
-thousands of resamples over dozens of labels take a fraction of a second. `rupturekit.agree.stats`
+thousands of resamples over dozens of labels take a fraction of a second. `rupturekit.measures.agreement`
 has the general (multi-category, missing data) versions; the test suite checks that both agree on
 the point estimates. Own code for that reason: speed of the bootstrap, not new statistics.
 """

@@ -26,7 +26,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from rupturekit.agree.stats import _missing_mask, _rating_matrix, _to_1d, cohen_kappa, percent_agreement
+from rupturekit.measures.agreement import _missing_mask, _rating_matrix, _to_1d, cohen_kappa, percent_agreement
 
 __all__ = ["MajorityComparison", "ModelAsRater", "ModelPosition", "majority_vote", "model_as_rater"]
 

@@ -10,7 +10,7 @@ out-of-fold prediction. On those it reports, per task:
 - micro F1 (pooled over labels; for a single-label task this is accuracy) and macro F1, the mean
   F1 over the labels with support > 0 (labels nobody used are left out, and the report says how many);
 - 95% percentile CIs for macro F1 and each label's F1 (and Cohen's kappa for single-label tasks),
-  by bootstrap over transcripts (`rupturekit.agree.bootstrap_ci`); a resample where a label has no
+  by bootstrap over transcripts (`rupturekit.measures.bootstrap_ci`); a resample where a label has no
   positives does not count for that label's interval;
 - reference baselines on the same folds: majority class (single-label; the training folds' most
   frequent class) or always-negative (multi-label), and a stratified-random predictor that says
@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rupturekit.agree import bootstrap_ci, cohen_kappa, score_report
 from rupturekit.codebook import Codebook
 from rupturekit.errors import InputError
+from rupturekit.measures import bootstrap_ci, cohen_kappa, score_report
 from rupturekit.records import Transcript
 from rupturekit.tagger.config import DataSource, TrainConfig
 from rupturekit.tagger.dataset import Examples, Task, hard_targets, task_examples

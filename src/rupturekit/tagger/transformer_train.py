@@ -441,7 +441,7 @@ def evaluate(corpus: Corpus, sessions: list[int], probs: dict[str, np.ndarray], 
     """Per task: per-label precision/recall/F1/support and macro F1 on the gold rows of
     `sessions` (probability rows in the same order). Multi-label thresholds are tuned here when
     `tune`, else taken from `thresholds`."""
-    from rupturekit.agree import label_report
+    from rupturekit.measures import label_report
 
     tuned: dict[str, list[float]] = {}
     report: dict[str, Any] = {}
