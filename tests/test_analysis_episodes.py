@@ -90,7 +90,7 @@ def test_parse_gap():
 def test_family_level_tags_keep_the_guess_and_markers_only_count_on_client_turns():
     transcript = tagged([("T", ["withdrawal.denial"]), ("C", ["withdrawal"]), ("T", []), ("C", []), ("T", []),
                          ("C", [])])
-    transcript.utterances[1].__pydantic_extra__["uncertain"] = {"withdrawal": "withdrawal.denial"}
+    transcript.utterances[1].uncertain = {"withdrawal": "withdrawal.denial"}
     (episode,) = episodes_of(transcript)  # the therapist's marker label opens nothing
     assert episode.start_index == 1
     assert episode.subtypes == ["withdrawal.denial"] and episode.uncertain_subtypes == ["withdrawal.denial"]
@@ -100,7 +100,7 @@ def test_family_level_tags_keep_the_guess_and_markers_only_count_on_client_turns
 
 def test_a_family_level_resolution_tag_is_a_move_by_its_guessed_subtype():
     transcript = tagged([("T", []), ("C", [W]), ("T", ["resolution"]), ("C", []), ("T", []), ("C", [])])
-    transcript.utterances[2].__pydantic_extra__["uncertain"] = {"resolution": INV}
+    transcript.utterances[2].uncertain = {"resolution": INV}
     (episode,) = episodes_of(transcript)
     assert episode.strategies == [INV] and episode.turns_to_first_repair == 1
 
@@ -158,7 +158,7 @@ def test_cli_bad_input_is_one_line(cli, tmp_path):
     plain = tmp_path / "plain.jsonl"
     t = tagged(SESSION)
     for u in t.utterances:
-        u.__pydantic_extra__.clear()
+        u.labels = None
     plain.write_text(dumps_jsonl([t]), encoding="utf-8")
     done = cli("episodes", plain, "-o", tmp_path / "ep.jsonl")
     assert done.exit_code == 2 and len(done.error_lines) == 1
