@@ -79,9 +79,9 @@ def configs(weight: float, folds: int, seed: int):
 
 def run_baseline(config, say) -> tuple[Scores, Truth]:
     from rupturekit.tagger.baseline import prepare_inputs
+    from rupturekit.tagger.baseline_train import load_data
     from rupturekit.tagger.dataset import tasks_for
     from rupturekit.tagger.evaluate import cross_validate, examples_for
-    from rupturekit.tagger.train import load_data
 
     began = time.perf_counter()
     data = load_data(config)

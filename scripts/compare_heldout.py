@@ -25,10 +25,10 @@ from benchlib import machine, write_section
 
 from rupturekit.agree import cohen_kappa, label_report
 from rupturekit.tagger.baseline import BaselineTagger
+from rupturekit.tagger.baseline_train import load_data
 from rupturekit.tagger.config import load_train_config
 from rupturekit.tagger.dataset import Task, tasks_for
 from rupturekit.tagger.evaluate import examples_for
-from rupturekit.tagger.train import load_data
 from rupturekit.tagger.transformer import TransformerTagger
 
 

@@ -22,10 +22,10 @@ import warnings
 from benchlib import ROOT, SHARED_DATA, machine, write_section
 
 from rupturekit.tagger.baseline import prepare_inputs
+from rupturekit.tagger.baseline_train import load_data, scores_by_source
 from rupturekit.tagger.config import load_train_config
 from rupturekit.tagger.dataset import tasks_for
 from rupturekit.tagger.evaluate import CVReport, TaskReport, cross_validate, examples_for
-from rupturekit.tagger.train import load_data, scores_by_source
 
 CONFIG_3RS = ROOT / "configs" / "baseline-3rs.yaml"
 CONFIG_ANNOMI = ROOT / "configs" / "baseline-annomi.yaml"

@@ -346,7 +346,7 @@ def test_single_label_metrics_kappa_and_majority_baseline():
 
 @pytest.mark.filterwarnings("ignore:.*no timestamps")
 def test_train_baseline_writes_model_metrics_config_and_card(tmp_path, monkeypatch, codebook):
-    from rupturekit.tagger.train import train_baseline
+    from rupturekit.tagger.baseline_train import train_baseline
 
     (tmp_path / "books").mkdir()
     (tmp_path / "books" / "toy.yaml").write_text(TOY_CODEBOOK)
@@ -379,7 +379,7 @@ def test_train_baseline_writes_model_metrics_config_and_card(tmp_path, monkeypat
 
 @pytest.mark.filterwarnings("ignore:.*no timestamps")
 def test_train_baseline_refuses_a_task_without_examples(tmp_path, monkeypatch):
-    from rupturekit.tagger.train import train_baseline
+    from rupturekit.tagger.baseline_train import train_baseline
 
     (tmp_path / "toy.yaml").write_text(TOY_CODEBOOK)
     corpus = toy_transcripts(3, seed=4)
@@ -422,7 +422,7 @@ def test_prepare_inputs_previous_turns(corpus):
 
 def test_train_baseline_stores_cross_validated_decisions_tuned_on_one_source(tmp_path, monkeypatch, codebook):
     """decisions.folds >= 2: operating points from the CV scores of `tune_on` only; tags follow them."""
-    from rupturekit.tagger.train import train_baseline
+    from rupturekit.tagger.baseline_train import train_baseline
 
     (tmp_path / "books").mkdir()
     (tmp_path / "books" / "toy.yaml").write_text(TOY_CODEBOOK)
@@ -473,8 +473,8 @@ def test_assign_folds_keeps_a_source_video_together(codebook, corpus):
 def test_soft_consensus_trains_the_baseline_on_hard_targets(tmp_path, monkeypatch, codebook):
     """consensus soft: the baseline fits, folds and scores on the argmax (single-label; ties to the
     first label) and share >= 0.5 (multi-label), never on the shares."""
+    from rupturekit.tagger.baseline_train import train_baseline
     from rupturekit.tagger.evaluate import examples_for
-    from rupturekit.tagger.train import train_baseline
 
     other = {"move.question": "move.reflection", "move.reflection": "move.question"}
     transcripts = toy_transcripts(6, seed=5)

@@ -182,7 +182,7 @@ def test_an_output_under_a_file_is_one_line_before_any_work(cli, work, case, mon
     def no_training(*args, **kwargs):
         raise AssertionError("training started before the output was checked")
 
-    monkeypatch.setattr("rupturekit.tagger.train.train_baseline", no_training)
+    monkeypatch.setattr("rupturekit.tagger.baseline_train.train_baseline", no_training)
     before = snapshot(work)
     one_error(cli(*UNDER_A_FILE[case]), "blocker' is a file, not a folder", "choose an output in a folder")
     assert snapshot(work) == before
@@ -262,7 +262,7 @@ def test_train_interrupted_leaves_the_old_model_whole(cli, work, monkeypatch):
         (Path(out_dir) / "cv_metrics.json").write_text('{"new": true}\n', encoding="utf-8")
         raise KeyboardInterrupt  # interrupted before the model is saved
 
-    monkeypatch.setattr("rupturekit.tagger.train.train_baseline", half_a_model)
+    monkeypatch.setattr("rupturekit.tagger.baseline_train.train_baseline", half_a_model)
     result = cli("train", "config.yaml", "-o", "model")
     assert result.exit_code == 130
     assert snapshot(model) == old  # no new cv_metrics.json beside the old model
@@ -270,7 +270,7 @@ def test_train_interrupted_leaves_the_old_model_whole(cli, work, monkeypatch):
 
 
 def test_train_refuses_a_folder_that_is_not_a_model(cli, work, monkeypatch):
-    monkeypatch.setattr("rupturekit.tagger.train.train_baseline", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr("rupturekit.tagger.baseline_train.train_baseline", lambda *a, **k: pytest.fail("trained"))
     before = snapshot(work)
     (work / "stuff").mkdir()
     (work / "stuff" / "thesis.docx").write_bytes(b"chapter 1")
@@ -289,7 +289,7 @@ def test_train_swaps_the_new_model_in_whole(cli, work, monkeypatch):
         (Path(out_dir) / "model.json").write_text('{"kind": "baseline", "new": 1}\n', encoding="utf-8")
         progress(f"saved to {out_dir}")
 
-    monkeypatch.setattr("rupturekit.tagger.train.train_baseline", new_model)
+    monkeypatch.setattr("rupturekit.tagger.baseline_train.train_baseline", new_model)
     result = cli("train", "config.yaml", "-o", "model")
     assert result.exit_code == 0, result.stderr
     assert snapshot(model) == {"model.json": b'{"kind": "baseline", "new": 1}\n'}

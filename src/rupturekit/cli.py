@@ -600,7 +600,7 @@ def train_command(
                 err.print(line.replace(str(stage), str(output)))
 
             if config.model == "baseline":
-                from rupturekit.tagger.train import train_baseline
+                from rupturekit.tagger.baseline_train import train_baseline
 
                 train_baseline(config, stage, progress=say)
             else:

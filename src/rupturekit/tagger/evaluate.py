@@ -61,7 +61,7 @@ def _default_sources(config: TrainConfig, transcripts: list[Transcript]) -> dict
     first = config.data[0]
     if any((s.consensus, s.weight, s.weak) != (first.consensus, first.weight, first.weak) for s in config.data):
         raise ValueError("the config's data sources differ in consensus or weight: pass sources= "
-                         "(transcript id -> DataSource), e.g. from rupturekit.tagger.train.load_data")
+                         "(transcript id -> DataSource), e.g. from rupturekit.tagger.baseline_train.load_data")
     return {t.transcript_id: first for t in transcripts}
 
 

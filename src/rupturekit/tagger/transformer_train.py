@@ -854,9 +854,9 @@ class JointData:
 
 
 def joint_data(config: TrainConfig, progress: Progress | None = None, use_cache: bool = True) -> JointData:
+    from rupturekit.tagger.baseline_train import load_data
     from rupturekit.tagger.evaluate import examples_for, transcript_weights
     from rupturekit.tagger.hybrid import prepare_baseline_inputs
-    from rupturekit.tagger.train import load_data
 
     data = load_data(config)
     tasks = tasks_for(data.codebook, config.dimensions, config.level)

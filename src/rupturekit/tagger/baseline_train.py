@@ -1,7 +1,7 @@
 """Train the baseline tagger from a training config: cross-validate, fit on all data, save.
 
     from rupturekit.tagger.config import load_train_config
-    from rupturekit.tagger.train import train_baseline
+    from rupturekit.tagger.baseline_train import train_baseline
     train_baseline(load_train_config("configs/baseline-3rs.yaml"), Path("models/baseline-3rs"))
 
 The output folder holds the model (``model.json``, ``weights.json``; see `BaselineTagger.save`),
