@@ -17,7 +17,6 @@ progress lines say so.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from rupturekit.codebook import Codebook
 from rupturekit.errors import InputError
 from rupturekit.records import Transcript
 from rupturekit.tagger.baseline import MIN_POSITIVES, BaselineTagger, prepare_inputs
+from rupturekit.tagger.card import LabelCount, from_baseline, render_by_source, render_card, source_scores
 from rupturekit.tagger.config import DataSource, TrainConfig
 from rupturekit.tagger.dataset import Examples, Task, load_training_data, tasks_for
 from rupturekit.tagger.decisions import HierarchicalDecision, tune_on_sources
@@ -74,18 +74,17 @@ def load_data(config: TrainConfig) -> TrainingData:
     return TrainingData(codebook, transcripts, sources)
 
 
-def _label_counts(examples: dict[str, Examples], sources: dict[str, DataSource]) -> dict[str, dict[str, list[int]]]:
-    """task -> label -> [positives per source (in config order)..., total]."""
+def _label_counts(examples: dict[str, Examples], sources: dict[str, DataSource]) -> dict[str, list[LabelCount]]:
+    """task -> per label: positives per source (in config order)..., total."""
     names = list(dict.fromkeys(s.name for s in sources.values()))
-    out: dict[str, dict[str, list[int]]] = {}
+    out: dict[str, list[LabelCount]] = {}
     for task_name, e in examples.items():
         source_of_row = np.array([names.index(sources[g].name) for g in e.groups]) if len(e) else np.zeros(0, int)
-        table = {}
+        out[task_name] = []
         for j, label in enumerate(e.task.labels):
             positive = e.hard().targets[:, j] > 0
-            table[label] = [int((positive & (source_of_row == k)).sum()) for k in range(len(names))] + \
-                [int(positive.sum())]
-        out[task_name] = table
+            per_source = [int((positive & (source_of_row == k)).sum()) for k in range(len(names))]
+            out[task_name].append(LabelCount(label, (*per_source, int(positive.sum()))))
     return out
 
 
@@ -108,7 +107,7 @@ def train_baseline(config: TrainConfig, out_dir: Path, progress: Callable[[str],
                              f"{', '.join(s.name for s in config.data)}",
                              "add coded utterances for this dimension, or leave it out of 'dimensions'")
     counts = _label_counts(examples, data.sources)
-    rare = {task: [label for label, row in table.items() if row[-1] < MIN_POSITIVES] for task, table in counts.items()}
+    rare = {task: [c.label for c in table if c.counts[-1] < MIN_POSITIVES] for task, table in counts.items()}
     for task, labels in rare.items():
         if labels:
             say(f"warning: {task}: no classifier for {', '.join(labels)} (fewer than {MIN_POSITIVES} positive "
@@ -126,7 +125,8 @@ def train_baseline(config: TrainConfig, out_dir: Path, progress: Callable[[str],
     (out_dir / "cv_metrics.json").write_text(json.dumps(metrics, indent=1, ensure_ascii=False) + "\n",
                                             encoding="utf-8")
     (out_dir / "cv_metrics.md").write_text(f"# Cross-validation: baseline, codebook {data.codebook.name}\n\n"
-                                           + cv.to_markdown() + _by_source_markdown(by_source), encoding="utf-8")
+                                           + cv.to_markdown() + render_by_source(source_scores(by_source)),
+                                           encoding="utf-8")
     say("fitting on all data")
     tagger = BaselineTagger(config.baseline, data.codebook, tasks, seed=config.seed).fit(
         data.transcripts, examples, inputs=inputs, weights=transcript_weights(data.sources))
@@ -139,8 +139,8 @@ def train_baseline(config: TrainConfig, out_dir: Path, progress: Callable[[str],
     (out_dir / "config.yaml").write_text(
         "# Resolved training config (defaults filled in, --set overrides applied).\n"
         + yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True), encoding="utf-8")
-    (out_dir / "MODEL_CARD.md").write_text(model_card(config, data, tasks, examples, counts, cv, tagger, by_source),
-                                           encoding="utf-8")
+    card = from_baseline(config, data, tasks, examples, counts, cv, tagger, by_source)
+    (out_dir / "MODEL_CARD.md").write_text(render_card(card), encoding="utf-8")
     say(f"saved to {out_dir}")
     return out_dir
 
@@ -197,110 +197,3 @@ def scores_by_source(config: TrainConfig, tasks: list[Task], cv: CVReport,
                 report.baselines = reference
                 out[task.name][name] = report
     return out
-
-
-def _by_source_markdown(by_source: dict[str, dict[str, TaskReport]]) -> str:
-    if not by_source:
-        return ""
-    lines = ["", "## By data source", "",
-             "The same out-of-fold predictions (models trained on all sources), scored on each source's "
-             "transcripts alone.", "",
-             "| task | source | examples / transcripts | labels with support | macro F1 [95% CI] | micro F1 | "
-             "stratified-random macro F1 |",
-             "| --- | --- | ---: | ---: | --- | ---: | ---: |"]
-    for task, reports in by_source.items():
-        for source, report in reports.items():
-            ci = report.macro_f1_ci
-            interval = f" [{ci[0]:.2f}, {ci[1]:.2f}]" if all(math.isfinite(v) for v in ci) else ""
-            lines.append(f"| {task} | {source} | {report.n_examples:,} / {report.n_transcripts} | "
-                         f"{report.macro_labels} | {_f(report.macro_f1)}{interval} | {_f(report.micro_f1)} | "
-                         f"{_f(report.baselines['stratified_random']['macro_f1'])} |")
-    return "\n".join(lines) + "\n"
-
-
-def _f(value: float | None) -> str:
-    return "–" if value is None or not math.isfinite(float(value)) else f"{value:.2f}"
-
-
-def model_card(config: TrainConfig, data: TrainingData, tasks: list[Task], examples: dict[str, Examples],
-               counts: dict[str, dict[str, list[int]]], cv: CVReport, tagger: BaselineTagger,
-               by_source: dict[str, dict[str, TaskReport]] | None = None) -> str:
-    from rupturekit import __version__
-
-    source_names = list(dict.fromkeys(s.name for s in data.sources.values()))
-    lines = [
-        f"# Model card: rupturekit baseline tagger, codebook `{data.codebook.name}`", "",
-        f"Trained with rupturekit {__version__}. Cue features + TF-IDF word/character n-grams (+ the previous "
-        f"{config.baseline.context_turns} turn(s)) -> logistic regression per label "
-        "(one-vs-rest for multi-label tasks, multinomial for single-label ones), Platt-calibrated on "
-        "out-of-fold decision values; multi-label thresholds tuned for F1 on those. "
-        f"Level: {config.level}. Seed {config.seed}.", "",
-        "## Intended use", "",
-        "A research tool: it pre-screens transcripts for utterances that may carry a label, ranks them for "
-        "human coders, and serves as a transparent baseline when measuring agreement with human codes. "
-        "It is **not a clinical instrument**: do not use it to assess clients, grade therapists or make "
-        "decisions about care. Every label it gives is a hypothesis for a trained human coder to check; "
-        "`evidence` shows which words and cues pushed each label.", "",
-        "## Training data", "",
-        "| source | consensus | raters | transcripts | utterances |", "| --- | --- | --- | ---: | ---: |",
-    ]
-    for name in source_names:
-        source = next(s for s in data.sources.values() if s.name == name)
-        ids = {tid for tid, s in data.sources.items() if s.name == name}
-        n_utt = sum(len(t.utterances) for t in data.transcripts if t.transcript_id in ids)
-        rule = "soft (trained on its hard labels)" if source.consensus == "soft" else source.consensus
-        lines.append(f"| {name} | {rule} | {', '.join(source.raters) if source.raters else 'all'} | "
-                     f"{len(ids)} | {n_utt:,} |")
-    for task in tasks:
-        e = examples[task.name]
-        lines += ["", f"### {task.name} ({'multi-label' if task.multi_label else 'single-label'}, {task.role} "
-                      f"utterances, {len(e):,} coded examples)", "",
-                  "| label | " + " | ".join(source_names) + " | total |",
-                  "| --- |" + " ---: |" * (len(source_names) + 1)]
-        for label, row in counts[task.name].items():
-            lines.append(f"| `{label}` | " + " | ".join(str(v) for v in row) + " |")
-        skipped = tagger.skipped_.get(task.name, [])
-        if skipped:
-            lines += ["", f"**Warning:** no classifier for {', '.join(f'`{s}`' for s in skipped)}: fewer than "
-                          f"{MIN_POSITIVES} positive examples. Their score is always 0 and they are never predicted."]
-    lines += ["", "## Cross-validated performance", "",
-              f"{cv.n_folds}-fold cross-validation grouped by {config.group_by} (no group in both training and test), "
-              f"seed {cv.seed}; 95% CIs by bootstrap over transcripts ({config.evaluation.bootstrap} resamples). "
-              "Macro F1 averages the labels with support > 0. Read every number against the chance rows. "
-              "Full per-label tables: `cv_metrics.md`.", "",
-              "| task | macro F1 [95% CI] | micro F1 | κ | majority / always-negative macro F1 | "
-              "stratified-random macro F1 |",
-              "| --- | --- | ---: | ---: | ---: | ---: |"]
-    for report in cv.tasks:
-        reference = report.baselines.get("majority") or report.baselines.get("always_negative") or {}
-        ci = report.macro_f1_ci
-        interval = f" [{ci[0]:.2f}, {ci[1]:.2f}]" if all(math.isfinite(v) for v in ci) else ""
-        kappa = _f(report.kappa) if report.kappa is not None else "–"
-        lines.append(f"| {report.task.name} | {_f(report.macro_f1)}{interval} | {_f(report.micro_f1)} | {kappa} | "
-                     f"{_f(reference.get('macro_f1'))} | {_f(report.baselines['stratified_random']['macro_f1'])} |")
-    if by_source:
-        lines += _by_source_markdown(by_source).replace("## By data source", "### By data source").splitlines()
-    for name, decision in tagger.decisions.items():
-        lines += ["", f"## Decisions at real base rates: {name}", "",
-                  f"Hierarchical (any marker, then family, then subtype; `rupturekit.tagger.decisions`), tuned on "
-                  f"{decision.tuned_on}. A subtype with fewer than {decision.min_positives} gold positives there is "
-                  "tagged as its family, with the subtype in `uncertain`. Precision, recall and flag rates are "
-                  "measured on the rows that chose the thresholds (in sample for the threshold); "
-                  "`scripts/benchmark_ruptures.py` gives the nested out-of-fold figures.", "",
-                  "| operating point | threshold | precision | recall | F1 | flags per 100 | coded per 100 |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-        for point in decision.points.values():
-            lines.append(f"| `{point.name}`{' (default)' if point.name == decision.active else ''} | "
-                         f"{point.threshold:.3f} | {point.precision:.2f} | {point.recall:.2f} | {point.f1:.2f} | "
-                         f"{point.flags_per_100:.1f} | {point.coded_per_100:.1f} |")
-    lines += ["", "## Limits", "",
-              "- Scores are only as good as the codes: check each source's datasheet (number of raters, whether "
-              "they are certified coders, whether the text is constructed or real).",
-              "- Labels with few examples have wide CIs or none; a label's F1 on a handful of positives says "
-              "little. Constructed transcripts overstate performance on real sessions.",
-              "- Utterance-level and English only; the cue features use English lexicons. Context is limited to "
-              f"the previous {config.baseline.context_turns} turn(s) and the features' own context cues.",
-              "- Probabilities are calibrated on the training data's label mix; on data with other base rates "
-              "they (and the tuned thresholds) shift. Re-check on a coded sample of your own data.",
-              "- Not validated against clinical outcomes."]
-    return "\n".join(lines) + "\n"

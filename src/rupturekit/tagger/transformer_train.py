@@ -53,6 +53,7 @@ from rupturekit.codes import Consensus
 from rupturekit.errors import InputError
 from rupturekit.records import Transcript
 from rupturekit.tagger.baseline import BaselineTagger, Inputs
+from rupturekit.tagger.card import SourceInfo, from_transformer, render_card
 from rupturekit.tagger.config import DataSource, TrainConfig, TransformerConfig
 from rupturekit.tagger.dataset import (
     Examples,
@@ -147,7 +148,7 @@ class Corpus:
     tasks: list[TaskSpec]
     sessions: list[Session]
     codebooks: dict[str, Codebook]
-    sources: list[dict[str, Any]]  # per source: name, kind, transcripts, utterances
+    sources: list[SourceInfo]  # what each data source gave (for the model card)
 
     @property
     def main_tasks(self) -> list[TaskSpec]:
@@ -160,16 +161,16 @@ def _transcript_key(transcript: Transcript) -> list[tuple[int, str]]:
 
 def _add_transcripts(sessions: dict[str, Session], transcripts: list[Transcript], source: DataSource,
                      codebook: Codebook, tasks: list[TaskSpec], kind: str, merged_only: bool = False,
-                     group_by: str = "video") -> dict[str, Any]:
+                     group_by: str = "video") -> SourceInfo:
     """Merge one source's transcripts and targets into `sessions` (by transcript id); with
     `merged_only`, only transcripts already there are used."""
     consensus: Consensus = source.consensus
     if merged_only:
         transcripts = [t for t in transcripts if t.transcript_id in sessions]
-    summary = {"name": source.name, "kind": kind, "codebook": codebook.name, "weak": source.weak,
-               "weight": source.weight, "transcripts": len(transcripts),
-               "utterances": sum(len(t.utterances) for t in transcripts), "merged_only": merged_only,
-               "raters": list(source.raters) if source.raters else None, "consensus": source.consensus}
+    summary = SourceInfo(name=source.name, kind=kind, codebook=codebook.name, consensus=source.consensus,
+                         raters=list(source.raters) if source.raters else None, transcripts=len(transcripts),
+                         utterances=sum(len(t.utterances) for t in transcripts), weight=source.weight,
+                         weak=source.weak, merged_only=merged_only)
     for transcript in transcripts:
         session = sessions.get(transcript.transcript_id)
         if session is None:
@@ -554,179 +555,6 @@ def _load_checkpoint(folder: Path, fingerprint: str) -> tuple[dict[str, Any], di
         log.warning("checkpoint %s is unreadable (%s); starting over", folder, exc)
         return None
     return progress_state, state, best
-
-
-# ============================================================================ model card
-
-
-_GOLD_NOTES = {
-    "3rs-constructed": "constructed example transcripts written for the project from the 3RS definitions "
-                       "(not real sessions), coded by the project team while writing them (one rater)",
-    "annomi-3rs": "3RS codes on 116 real AnnoMI motivational-interviewing demonstration transcripts: two blind "
-                  "coding passes and an adjudication by language-model coders (not certified 3RS coders), plus the "
-                  "team's earlier codes on 23 of them; the `raters` of the source say which codes train",
-}
-
-
-def _source_line(summary: dict[str, Any]) -> str:
-    note = _GOLD_NOTES.get(summary["name"], "")
-    kind = {"gold": "coded data", "weak": "weak labels (soft targets)", "aux": "auxiliary task data"}[summary["kind"]]
-    text = (f"- `{summary['name']}` ({kind}, codebook `{summary['codebook']}`): {summary['transcripts']} transcripts, "
-            f"{summary['utterances']} utterances")
-    if summary.get("merged_only"):
-        text += " (only the transcripts that are also in the main data)"
-    if summary.get("raters"):
-        text += f", codes of rater(s) {', '.join(summary['raters'])}"
-    if summary.get("consensus") == "soft" and not summary.get("weak"):
-        text += ", soft targets (each label's share of the raters)"
-    if summary["weight"] != 1.0:
-        text += f", weight {summary['weight']:g}"
-    return text + (f" - {note}." if note else ".")
-
-
-def model_card(corpus: Corpus, config: TrainConfig, manifest: dict[str, Any], metrics: dict[str, Any],
-               train_counts: dict[str, dict[str, int]], val_counts: dict[str, dict[str, int]],
-               train_ids: list[str], val_ids: list[str], seconds: float) -> str:
-    tcfg = config.transformer
-    base = manifest["base"]
-    lines = [
-        f"# rupturekit transformer tagger: codebook `{corpus.codebook.name}`",
-        "",
-        "> **Research tool, not a clinical instrument.** Tags are a model's guesses about observer codes; they",
-        "> are not a diagnosis, a measure of any person, or a substitute for trained coders or clinical judgement.",
-        "",
-        "## Model",
-        f"- Base encoder: `{base['given']}` ({base['kind']}; {base.get('name', '')}), "
-        + {"lora": "LoRA adapter (peft) on attention " + "/".join(manifest.get("lora_targets", []))
-           + f", r={tcfg.lora_r}, alpha={tcfg.lora_alpha}",
-           "frozen": "frozen (used as published; the dialogue layer and heads are trained on its cached "
-                     "utterance vectors)"}.get(manifest["encoder"], "fully fine-tuned")
-        + ".",
-        f"- Context: `{tcfg.context}`"
-        + (f", {tcfg.dialogue_layer} dialogue layer ({tcfg.dialogue_layers} layer(s)) over "
-           + ("the whole session" if tcfg.dialogue_window is None else f"{tcfg.dialogue_window} turns either side")
-           + ", bidirectional (tags use later turns too: tag finished transcripts)" if tcfg.context == "dialogue"
-           else "")
-        + f"; windows of {tcfg.max_length} tokens, stride {tcfg.window_stride} (long turns are not truncated).",
-        *([f"- Hybrid: the baseline's out-of-fold label scores ({tcfg.hybrid_folds} folds grouped by "
-           f"{config.group_by}) and {len(manifest['hybrid']['feature_names'])} cue features enter the dialogue layer "
-           "and the heads; the heads start from the baseline's scores. The baseline (`baseline/`) names each "
-           "tag's evidence: the n-grams and cue features behind the label."] if manifest.get("hybrid") else []),
-        *([f"- Ensemble: {manifest['ensemble']} members (dialogue layer and heads; seeds {config.seed}-"
-           f"{config.seed + manifest['ensemble'] - 1}, each early-stopped on its own validation split) over the one "
-           "encoder; their log-probabilities are averaged. Validation scores below are the ensemble's on member "
-           "1's validation split, on which the other members partly trained: optimistic."]
-          if manifest.get("ensemble") else []),
-        "- Tasks: " + "; ".join(f"`{t.name}` ({t.codebook}, {t.role}, {'multi' if t.multi_label else 'single'}-label, "
-                                 f"{len(t.labels)} labels{f', auxiliary, loss weight {t.weight:g}' if t.aux else ''})"
-                                 for t in corpus.tasks) + ".",
-        f"- Trained with seed {config.seed}, {metrics.get('epochs_run', '?')} epoch(s) (best: epoch "
-        f"{metrics.get('best_epoch', '?')}), loss `{tcfg.loss}`{' with pos_weight' if tcfg.pos_weight else ''}"
-        f"{', oversampling sessions with rare labels' if tcfg.oversample else ''}; training time "
-        f"{seconds / 60:.1f} min on {manifest['trained'].get('device', 'cpu')}.",
-        "",
-        "## Training data",
-        *[_source_line(s) for s in corpus.sources],
-        f"- Split by transcript (seeded): {len(train_ids)} training and {len(val_ids)} validation sessions; "
-        f"validation: {', '.join(val_ids)}.",
-        "",
-        "Coded utterances per label (gold rows; train / validation):",
-        "",
-        "| task | label | train | validation |",
-        "| --- | --- | ---: | ---: |",
-    ]
-    for task in corpus.tasks:
-        for label in task.labels:
-            lines.append(f"| {task.name} | `{label}` | {train_counts[task.key][label]} | "
-                         f"{val_counts[task.key][label]} |")
-        lines.append(f"| {task.name} | *coded utterances* | {train_counts[task.key]['_rows']} | "
-                     f"{val_counts[task.key]['_rows']} |")
-    lines += [
-        "",
-        "## Validation scores",
-        "Per-label precision, recall and F1 on the validation transcripts, from the best epoch (the split",
-        "that chose the epoch). Multi-label thresholds were tuned on this same split, so these numbers are",
-        "optimistic; the split is small, so per-label scores rest on few examples (see support). Macro F1",
-        "averages the labels present in validation."
-        + (" **Tagging does not use these thresholds**: the tasks with decisions below are decided with"
-           " operating points chosen out of fold." if manifest.get("decisions") else ""),
-        "",
-    ]
-    for task_report in metrics["tasks"].values():
-        lines += [f"### {task_report['task']} ({task_report['codebook']}{', auxiliary' if task_report['aux'] else ''})"
-                  f": macro F1 {task_report['macro_f1']}", "",
-                  "| label | precision | recall | F1 | support | threshold |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: |"]
-        for label, row in task_report["labels"].items():
-            lines.append(f"| `{label}` | {row['precision']:.2f} | {row['recall']:.2f} | {row['f1']:.2f} | "
-                         f"{row['support']} | {row.get('threshold', 'argmax')} |")
-        lines.append("")
-    lines += _decision_card(manifest, metrics)
-    lines += [
-        "## Intended use",
-        "- Research on alliance ruptures and resolution: pre-annotating transcripts for human coders to review,",
-        "  finding candidate segments, and comparing model tags with observer codes (`rupturekit agree`).",
-        "- English psychotherapy or counselling transcripts segmented into speaker turns with roles.",
-        "",
-        "## Limits",
-        "- Not validated for clinical decisions, supervision ratings, or judging a therapist or client.",
-        "- The training data are small; labels with few examples get unstable scores, and labels absent from",
-        "  the training data are not learned. Constructed examples are clearer than real sessions, so real-world",
-        "  agreement will be lower than the validation scores suggest.",
-        "- The dialogue layer reads the whole session in both directions: a tag can depend on later turns.",
-        *(["- Evidence lists are the baseline's top contributions (n-grams, cue features) towards the label;",
-           "  they show what the interpretable half saw, not everything the network used."] if manifest.get("hybrid")
-          else ["- Evidence lists are cue features (`rupturekit features`) that fired and are associated with the",
-                "  label; they illustrate, they do not explain the network's decision."]),
-        "- Non-English text, transcription errors and unusual formatting are tagged without errors but are",
-        "  outside what the model was trained on.",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def _decision_card(manifest: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
-    """The hierarchical decisions and their out-of-fold scores, per data source."""
-    decisions = manifest.get("decisions") or {}
-    if not decisions:
-        return []
-    oof = metrics.get("out_of_fold", {}).get("tasks", {})
-    lines = ["## Decisions at real base rates (out of fold)",
-             "Multi-label dimensions are decided hierarchically (`rupturekit.tagger.decisions`): any marker at all "
-             "(the largest label probability, re-scored with its session context, reaches the operating point's "
-             "threshold), then the family, then the most probable subtype. A subtype with fewer gold positives than "
-             "the rule below is not tagged on its own: the tag is its family, and the subtype is reported in "
-             "`uncertain` as a guess. The thresholds are chosen on out-of-fold scores (cross-fitting), so the model "
-             "that scored a row never trained on it.", ""]
-    for key, data in decisions.items():
-        decision = HierarchicalDecision.from_json(data)
-        lines += [f"### {decision.task}", "", f"Tuned on {decision.tuned_on}. Rule: a subtype needs at least "
-                  f"{decision.min_positives} gold positives there to be decided on its own.", "",
-                  "The precision, recall and flag rates of the points are measured on the rows that chose their "
-                  "thresholds (in sample for the threshold); the nested table below is the honest estimate.", "",
-                  "| operating point | threshold | precision | recall | F1 | flags per 100 | coded per 100 |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-        for point in decision.points.values():
-            default = " (default)" if point.name == decision.active else ""
-            lines.append(f"| `{point.name}`{default} | {point.threshold:.3f} | {point.precision:.2f} | "
-                         f"{point.recall:.2f} | {point.f1:.2f} | {point.flags_per_100:.1f} | "
-                         f"{point.coded_per_100:.1f} |")
-        reliable = [label for label, ok in zip(decision.labels, decision.reliable, strict=True) if ok]
-        lines += ["", "Subtypes decided on their own: " + (", ".join(f"`{x}`" for x in reliable) or "none")
-                  + ". All others are reported at family level with an uncertain subtype.", ""]
-        by_source = oof.get(key, {}).get("by_source", {})
-        if by_source:
-            lines += ["Nested out-of-fold scores of the default point, per data source (never pooled): each fold "
-                      "decided with thresholds and context fitted on the other folds' real sessions.", "",
-                      "| source | rows | level | precision | recall | F1 | support | flagged |",
-                      "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
-            for source, report in by_source.items():
-                rows = [("any marker", report["any"]), *report["families"].items()]
-                for level, r in rows:
-                    lines.append(f"| {source} | {report['rows']} | {level} | {r['precision']:.2f} | "
-                                 f"{r['recall']:.2f} | {r['f1']:.2f} | {r['support']} | {r['flagged']} |")
-            lines.append("")
-    return lines
 
 
 # ============================================================================ training
@@ -1369,8 +1197,7 @@ def _write(prep: Prepared, result: FitResult, manifest: dict[str, Any], metrics:
         if path is not None:
             texts["codebook.yaml" if name == corpus.codebook.name else f"codebook-{name}.yaml"] = \
                 path.read_text(encoding="utf-8")
-    texts["MODEL_CARD.md"] = model_card(
-        corpus, config, manifest, metrics, label_counts(corpus, train_idx), label_counts(corpus, val_idx),
-        [corpus.sessions[i].transcript_id for i in train_idx], metrics["validation_transcripts"], seconds)
+    texts["MODEL_CARD.md"] = render_card(from_transformer(
+        config, corpus, manifest, metrics, (label_counts(corpus, train_idx), label_counts(corpus, val_idx)), seconds))
     model = result.model.cpu()
     write_model_folder(out_dir, model, prep.tokenizer, manifest, texts, baseline=prep.baseline)
