@@ -99,11 +99,12 @@ def model_kind(folder: Path) -> str:
 
 
 def load_tagger(model: str | Path = "default", codebook: str | None = None, runtime: str = "auto",
-                progress: Callable[[str], None] | None = None) -> Tagger:
+                progress: Callable[[str], None] | None = None, device: str | None = None) -> Tagger:
     """A tagger from a model folder, or the shipped default model; `codebook` checks it matches.
 
     `runtime` of a transformer's encoder: "auto" (ONNX Runtime int8 on a CPU, torch on a CUDA GPU),
-    "onnx" or "torch". `progress` hears the one-time ONNX export, when there is one."""
+    "onnx" or "torch"; `device` (a transformer's; default: its config's). `progress` hears the
+    one-time ONNX export, when there is one."""
     folder = default_model_dir() if str(model) == "default" else Path(model)
     if model_kind(folder) == "baseline":
         if runtime == "onnx":
@@ -113,7 +114,7 @@ def load_tagger(model: str | Path = "default", codebook: str | None = None, runt
         return BaselineTagger.load(folder, codebook=codebook)
     from rupturekit.tagger.transformer import TransformerTagger
 
-    return TransformerTagger.load(folder, codebook=codebook, runtime=runtime, progress=progress)
+    return TransformerTagger.load(folder, codebook=codebook, device=device, runtime=runtime, progress=progress)
 
 
 def tag(transcripts: str | Path | Transcript | list[Transcript], model: str | Path | Tagger = "default",
