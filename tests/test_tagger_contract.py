@@ -6,43 +6,13 @@ from __future__ import annotations
 import inspect
 
 import pytest
+from test_baseline import TOY_CODEBOOK, fast_config, fit, toy_transcripts
 
 from rupturekit.codebook import parse_codebook
-from rupturekit.records import Code, Transcript, Utterance
 from rupturekit.tagger.api import Tagger, load_tagger
 from rupturekit.tagger.baseline import BaselineTagger
-from rupturekit.tagger.config import BaselineConfig
-from rupturekit.tagger.dataset import task_examples, tasks_for
 from rupturekit.tagger.decisions import UsesDecisions
 from rupturekit.tagger.transformer import TransformerTagger
-
-CODEBOOK = """
-name: toy
-dimensions:
-  - name: markers
-    role: client
-    multi_label: true
-    labels:
-      - name: rupture.complaint
-        definition: Says the therapy is not helping.
-      - name: rupture.minimal
-        definition: Answers "dunno".
-"""
-CLIENT = [("Honestly this is not helping.", "rupture.complaint"), ("Dunno.", "rupture.minimal"),
-          ("I went to the market with my sister.", "none")]
-
-
-def _transcripts(n: int) -> list[Transcript]:
-    out = []
-    for k in range(n):
-        utterances = []
-        for i in range(6):
-            text, label = CLIENT[(k + i) % 3] if i % 2 else ("What happened this week?", "none")
-            utterances.append(Utterance(transcript_id=f"t{k}", utterance_id=i, speaker="C" if i % 2 else "T",
-                                        role="client" if i % 2 else "therapist", text=text,
-                                        codes=[Code(rater="team", label=label)]))
-        out.append(Transcript(transcript_id=f"t{k}", utterances=utterances))
-    return out
 
 
 def _members() -> set[str]:
@@ -53,14 +23,9 @@ def _members() -> set[str]:
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> dict[str, object]:
-    """A small baseline model folder, and the shipped default (transformer) model."""
-    codebook = parse_codebook(CODEBOOK, "toy.yaml")
-    transcripts = _transcripts(6)
-    tasks = tasks_for(codebook)
-    examples = {task.name: task_examples(transcripts, codebook, task) for task in tasks}
-    config = BaselineConfig(use_features=False, min_df=1, calibration_folds=2)
-    folder = BaselineTagger(config, codebook, tasks).fit(transcripts, examples).save(tmp_path_factory.mktemp("b"))
-    return {"baseline": folder, "transformer": "default"}
+    """A small baseline model folder (test_baseline's toy corpus), and the shipped default (transformer) model."""
+    baseline = fit(parse_codebook(TOY_CODEBOOK, "toy.yaml"), toy_transcripts(8, seed=1), fast_config())
+    return {"baseline": baseline.save(tmp_path_factory.mktemp("baseline")), "transformer": "default"}
 
 
 @pytest.fixture(params=["baseline", "transformer"])
@@ -98,7 +63,7 @@ def test_the_shared_decision_members_behave_alike(tagger):
     else:
         with pytest.raises(ValueError, match="no operating points"):
             tagger.set_operating_point("balanced")
-    transcripts = _transcripts(2)
+    transcripts = toy_transcripts(2, seed=5, prefix="new")
     tagger.set_threshold(1.0)  # nothing reaches a probability of 1: no multi-label tag at all
     tagged = tagger.tag(transcripts)
     client = [u for t in tagged for u in t.utterances if u.role == "client"]
@@ -107,7 +72,7 @@ def test_the_shared_decision_members_behave_alike(tagger):
 
 
 def test_a_saved_tagger_loads_and_tags_alike(tagger, tmp_path):
-    transcripts = _transcripts(2)
+    transcripts = toy_transcripts(2, seed=5, prefix="new")
     again = load_tagger(tagger.save(tmp_path / "copy"), runtime="torch")
     assert type(again) is type(tagger)
     assert [u.scores for t in again.tag(transcripts) for u in t.utterances] == \
