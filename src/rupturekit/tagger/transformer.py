@@ -41,7 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -678,6 +678,14 @@ def _check_base(manifest: dict[str, Any], encoder: nn.Module, folder: Path) -> N
 # ---------------------------------------------------------------------------- loading, step by step
 
 
+class Hybrid(NamedTuple):
+    """A hybrid model's interpretable side (`rupturekit.tagger.hybrid`): how its extra inputs are
+    made, and the baseline that makes them."""
+
+    joint: Any  # hybrid.JointInputs
+    baseline: Any  # baseline.BaselineTagger
+
+
 @dataclass
 class _Manifest:
     """The model.json of a transformer model folder, read and checked before any other file."""
@@ -983,8 +991,7 @@ class TransformerTagger(UsesDecisions):
         self.decisions = _decisions_of(manifest, tasks)
         families = [d_family for d in self.decisions.values() for d_family in d.families]
         self._relevant = _relevant_features(labels + families)
-        # a hybrid model: how its extra inputs are made, and the baseline that makes them
-        self.hybrid: tuple[Any, Any] | None = None
+        self.hybrid: Hybrid | None = None
         self.inference = InferenceSettings()
         self.precision = "fp32"
         self.set_precision(precision)
@@ -1034,8 +1041,8 @@ class TransformerTagger(UsesDecisions):
         tagger = cls(model, tokenizer, manifest.data, manifest.tasks, manifest.config, parts.files, placement.device,
                      precision)
         if parts.joint is not None:
-            tagger.hybrid = (parts.joint, _hybrid_baseline(parts.files, folder, manifest.codebook, parts.joint,
-                                                           manifest.tasks))
+            tagger.hybrid = Hybrid(parts.joint, _hybrid_baseline(parts.files, folder, manifest.codebook, parts.joint,
+                                                                 manifest.tasks))
         if placement.runtime == "onnx" and tagger.runtime != "onnx":
             _export_onnx(tagger, source, placement.automatic, progress)
         return tagger
@@ -1224,7 +1231,7 @@ class TransformerTagger(UsesDecisions):
         if self.hybrid is not None:  # the baseline's n-grams and cue features behind each tag
             from rupturekit.tagger.hybrid import evidence_of
 
-            evidence = evidence_of(self.hybrid[1], inputs, shown, EVIDENCE_TOP)
+            evidence = evidence_of(self.hybrid.baseline, inputs, shown, EVIDENCE_TOP)
         else:
             predicted = {row: [tag for *_, tag in tags] for row, tags in shown.items()}
             evidence = evidence_lists(transcripts, predicted, self._relevant)
