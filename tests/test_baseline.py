@@ -16,9 +16,10 @@ from rupturekit.agree import label_report
 from rupturekit.codebook import parse_codebook
 from rupturekit.errors import InputError
 from rupturekit.records import TAG_FIELDS, Code, Transcript, Utterance, dumps_jsonl, write_jsonl
-from rupturekit.tagger.baseline import MODEL_FILE, WEIGHTS_FILE, BaselineTagger, best_threshold, prepare_inputs
+from rupturekit.tagger.baseline import MODEL_FILE, WEIGHTS_FILE, BaselineTagger, prepare_inputs
 from rupturekit.tagger.config import BaselineConfig, TrainConfig, load_train_config
 from rupturekit.tagger.dataset import Task, task_examples, tasks_for
+from rupturekit.tagger.decisions import best_threshold
 from rupturekit.tagger.evaluate import assign_folds, cross_validate, reference_baselines, score_task
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -25,6 +25,12 @@ _LABEL_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 ENV_CODEBOOKS = "RUPTUREKIT_CODEBOOKS"
 
 
+def role_applies(scope: str, role: str) -> bool:
+    """Whether what is meant for `scope` (a speaker role, or "any") applies to a turn of `role`:
+    the one role rule of codebook dimensions and the taggers' tasks."""
+    return scope == "any" or scope == role
+
+
 class Label(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -61,7 +67,7 @@ class Dimension(BaseModel):
         return [label.name for label in self.labels]
 
     def applies_to(self, role: str) -> bool:
-        return self.role == "any" or self.role == role
+        return role_applies(self.role, role)
 
 
 class Rating(BaseModel):

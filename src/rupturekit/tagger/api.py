@@ -5,21 +5,44 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from rupturekit.bounded import loads_json
 from rupturekit.errors import InputError
 from rupturekit.records import Transcript
+from rupturekit.tagger.model_files import MANIFEST
 
 # Utterances per call to a tagger: length-sorted batches then span transcripts (one transcript per
 # call was 2-3x slower), and memory stays bounded.
 TAG_CHUNK = 2000
 
 
+@runtime_checkable
 class Tagger(Protocol):
-    """What `rupturekit tag` needs of a model: tag copies of the transcripts."""
+    """What `rupturekit tag`, `rupturekit.tag`, the Ray engine and the scripts use of a loaded model;
+    `BaselineTagger` and `TransformerTagger` both implement it (tests/test_tagger_contract.py).
+    The decision members come from `rupturekit.tagger.decisions.UsesDecisions`."""
 
-    def tag(self, transcripts: list[Transcript]) -> list[Transcript]: ...
+    @property
+    def operating_points(self) -> list[str]:
+        """Names of the stored operating points ([] for a model without hierarchical decisions)."""
+        ...
+
+    def set_operating_point(self, name: str) -> None:
+        """Decide with a stored operating point; ValueError for one the model does not have."""
+        ...
+
+    def set_threshold(self, threshold: float) -> None:
+        """One probability threshold for every multi-label decision; ValueError outside 0 to 1."""
+        ...
+
+    def tag(self, transcripts: list[Transcript]) -> list[Transcript]:
+        """Copies of the transcripts whose utterances carry the tag fields (`records.TAG_FIELDS`)."""
+        ...
+
+    def save(self, directory: str | Path) -> Path:
+        """Write the model folder into `directory`; returns it."""
+        ...
 
 
 def chunks_of(transcripts: list[Transcript], size: int = TAG_CHUNK) -> list[list[Transcript]]:
@@ -55,7 +78,7 @@ def default_model_dir() -> Path:
 
 def model_kind(folder: Path) -> str:
     """'baseline' or 'transformer', from the folder's model.json."""
-    manifest = folder / "model.json"
+    manifest = folder / MANIFEST
     if not folder.is_dir():
         raise InputError(str(folder), "no such model folder",
                          "give a folder written by `rupturekit train`, or 'default'")
@@ -76,11 +99,12 @@ def model_kind(folder: Path) -> str:
 
 
 def load_tagger(model: str | Path = "default", codebook: str | None = None, runtime: str = "auto",
-                progress: Callable[[str], None] | None = None) -> Tagger:
+                progress: Callable[[str], None] | None = None, device: str | None = None) -> Tagger:
     """A tagger from a model folder, or the shipped default model; `codebook` checks it matches.
 
     `runtime` of a transformer's encoder: "auto" (ONNX Runtime int8 on a CPU, torch on a CUDA GPU),
-    "onnx" or "torch". `progress` hears the one-time ONNX export, when there is one."""
+    "onnx" or "torch"; `device` (a transformer's; default: its config's). `progress` hears the
+    one-time ONNX export, when there is one."""
     folder = default_model_dir() if str(model) == "default" else Path(model)
     if model_kind(folder) == "baseline":
         if runtime == "onnx":
@@ -90,7 +114,7 @@ def load_tagger(model: str | Path = "default", codebook: str | None = None, runt
         return BaselineTagger.load(folder, codebook=codebook)
     from rupturekit.tagger.transformer import TransformerTagger
 
-    return TransformerTagger.load(folder, codebook=codebook, runtime=runtime, progress=progress)
+    return TransformerTagger.load(folder, codebook=codebook, device=device, runtime=runtime, progress=progress)
 
 
 def tag(transcripts: str | Path | Transcript | list[Transcript], model: str | Path | Tagger = "default",

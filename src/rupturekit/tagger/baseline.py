@@ -53,22 +53,29 @@ from rupturekit.codebook import Codebook
 from rupturekit.errors import InputError
 from rupturekit.records import Transcript
 from rupturekit.tagger.config import BaselineConfig
-from rupturekit.tagger.dataset import Examples, Task
-from rupturekit.tagger.decisions import HierarchicalDecision, UsesDecisions
-from rupturekit.tagger.model_files import FILES_KEY, model_files, read_manifest
+from rupturekit.tagger.dataset import Examples
+from rupturekit.tagger.decisions import (
+    SCORE_DECIMALS,
+    HierarchicalDecision,
+    UsesDecisions,
+    UtteranceTags,
+    best_threshold,
+    with_tags,
+)
+from rupturekit.tagger.model_files import FILES_KEY, MANIFEST, check_format_version, model_files, open_manifest
+from rupturekit.tagger.task import Task, check_codebook
 
 __all__ = ["MODEL_FILE", "WEIGHTS_FILE", "BaselineTagger", "Inputs", "prepare_inputs"]
 
 FORMAT = "rupturekit-baseline"
 FORMAT_VERSION = 1
-MODEL_FILE = "model.json"
+MODEL_FILE = MANIFEST
 WEIGHTS_FILE = "weights.json"
 MIN_POSITIVES = 2
 MIN_TUNE_POSITIVES = 5  # fewer positives: threshold 0.5 on the calibrated probability, not tuned
 FEATURE_CLIP = 3.0  # standardised cue features are clipped to +-3 SD
 WORD_TOKENS = r"(?u)\b\w[\w']*\b"  # keeps "don't", "i'm" and one-letter words ("i", "no" is two)
 _MAX_ITER = 2000
-_ROUND = 6  # decimals of scores and contributions written into tagged utterances
 
 Key = tuple[str, int]
 
@@ -261,26 +268,6 @@ def fit_platt(decision: np.ndarray, y: np.ndarray, weight: np.ndarray | None = N
     return float(a), float(b)
 
 
-def best_threshold(probability: np.ndarray, y: np.ndarray, min_positives: int = 1) -> float:
-    """The cut-off on `probability` (predict positive at >= cut) that maximises F1 on `y`;
-    0.5 when `y` has fewer than `min_positives` positives (at least 1). Cuts lie half-way between
-    neighbouring distinct scores; ties in F1 go to the higher cut (fewer false positives)."""
-    y = np.asarray(y) > 0
-    p = np.asarray(probability, dtype=np.float64)
-    n_pos = int(y.sum())
-    if n_pos < max(min_positives, 1) or not len(p):
-        return 0.5
-    order = np.argsort(-p, kind="stable")
-    p_sorted, y_sorted = p[order], y[order]
-    tp = np.cumsum(y_sorted)
-    predicted = np.arange(1, len(p) + 1)
-    last_of_value = np.r_[p_sorted[1:] != p_sorted[:-1], True]  # cut after the last copy of a value
-    f1 = np.where(last_of_value, 2.0 * tp / (predicted + n_pos), -1.0)
-    best = int(np.argmax(f1))  # first maximum = highest cut
-    below = p_sorted[best + 1] if best + 1 < len(p_sorted) else 0.0
-    return float((p_sorted[best] + below) / 2.0)
-
-
 class _TaskModel:
     """The fitted model of one task: input blocks, scaler, regression, Platt scaling, thresholds."""
 
@@ -357,15 +344,14 @@ class _TaskModel:
         contributions = matrix.data[start:end] * self.coef[coef_row, columns]
         order = sorted(range(len(columns)), key=lambda k: (-contributions[k], columns[k]))
         names = self.column_names
-        return [[names[columns[k]], round(float(contributions[k]), _ROUND)]
+        return [[names[columns[k]], round(float(contributions[k]), SCORE_DECIMALS)]
                 for k in order[:top] if contributions[k] > 0]
 
     # ------------------------------------------------------------ JSON
     def to_json(self) -> tuple[dict[str, Any], dict[str, Any]]:
         task = self.task
         meta = {
-            "task": {"name": task.name, "role": task.role, "multi_label": task.multi_label,
-                     "labels": list(task.labels), "level": task.level},
+            "task": task.to_json(),
             "fitted": self.fitted.tolist(),
             "n_positive": self.n_positive.tolist(),
             "feature_names": self.feature_names,
@@ -383,9 +369,7 @@ class _TaskModel:
 
     @classmethod
     def from_json(cls, meta: dict[str, Any], weights: dict[str, Any]) -> _TaskModel:
-        t = meta["task"]
-        task = Task(str(t["name"]), str(t["role"]), bool(t["multi_label"]), tuple(str(x) for x in t["labels"]),
-                    str(t["level"]))
+        task = Task.from_json(meta["task"])
         if weights["task"] != task.name:
             raise ValueError(f"weights of task '{weights['task']}' where '{task.name}' was expected")
         names = [str(x) for x in meta["feature_names"]]
@@ -628,55 +612,38 @@ class BaselineTagger(UsesDecisions):
                           + "used when this model was fitted but are " + ("" if inputs.embeddings_used else "not ")
                           + "available now: the embedding features (embed_cos_prev, topic_shift) differ from "
                           "training", stacklevel=2)
-        found: dict[Key, dict[str, Any]] = {}
-        top = self.config.evidence_top
+        found: dict[Key, UtteranceTags] = {}
         for task in self.tasks:
-            model = self.models_[task.name]
             rows = np.array([i for i, role in enumerate(inputs.roles) if task.applies_to(role)], dtype=np.int64)
-            if not len(rows):
-                continue
-            matrix = model.design(inputs, rows)
-            decision = model.decision(matrix)
-            probability = model.calibrate(decision)
-            hierarchical = self.decisions.get(task.name)
-            if hierarchical is not None:  # rows are in corpus order: each session's turns in order
-                tags, guesses = hierarchical.decide(probability, [str(inputs.keys[row][0]) for row in rows])
-            else:
-                predicted = model.predict(probability, decision)
-                tags = [[label for j, label in enumerate(task.labels) if predicted[r, j]] for r in range(len(rows))]
-                guesses = [{} for _ in range(len(rows))]
-            index = {label: j for j, label in enumerate(task.labels)}
-            for r, row in enumerate(rows):
-                entry = found.setdefault(inputs.keys[row], {"labels": [], "scores": {}, "evidence": {}})
-                for j, label in enumerate(task.labels):
-                    entry["scores"][label] = round(float(probability[r, j]), _ROUND)
-                if not inputs.texts[row].strip():
-                    continue  # nothing was said: no tag (the scores stay, for the record)
-                for tag in tags[r]:
-                    entry["labels"].append(tag)
-                    # a family tag's evidence is its guessed subtype's
-                    entry["evidence"][tag] = model.evidence(matrix, r, index[guesses[r].get(tag, tag)], top)
-                if guesses[r]:
-                    entry.setdefault("uncertain", {}).update(guesses[r])
-        tagged = []
-        for transcript in transcripts:
-            utterances = []
-            for u in transcript.utterances:
-                entry = found.get((u.transcript_id, u.utterance_id), {"labels": [], "scores": {}, "evidence": {}})
-                utterances.append(u.model_copy(update=entry))
-            tagged.append(transcript.model_copy(update={"utterances": utterances}))
-        return tagged
+            if len(rows):
+                self._tag_task(task, inputs, rows, found)
+        # an utterance a key names twice gets that key's tags, as it always did
+        return with_tags(transcripts, (found.get((u.transcript_id, u.utterance_id), UtteranceTags())
+                                       for transcript in transcripts for u in transcript.utterances))
 
-    def set_threshold(self, threshold: float) -> None:
-        """Use one probability threshold for every label of every multi-label task (instead of the
-        tuned per-label thresholds); single-label tasks keep predicting the most probable class."""
-        if not 0.0 <= threshold <= 1.0:
-            raise ValueError("a threshold is a probability between 0 and 1")
+    def _tag_task(self, task: Task, inputs: Inputs, rows: np.ndarray, found: dict[Key, UtteranceTags]) -> None:
+        """One task's scores, tags and evidence for the utterances `rows` of `inputs`, into `found`."""
+        model = self.models_[task.name]
+        matrix = model.design(inputs, rows)
+        decision = model.decision(matrix)
+        probability = model.calibrate(decision)
+        # rows are in corpus order: each session's turns in order
+        tags, guesses = self.decide_rows(task.name, task.labels, probability, model.predict(probability, decision),
+                                         [str(inputs.keys[row][0]) for row in rows])
+        index = {label: j for j, label in enumerate(task.labels)}
+        for r, row in enumerate(rows):
+            entry = found.setdefault(inputs.keys[row], UtteranceTags())
+            if entry.add(task.labels, probability[r], tags[r], guesses[r], said=bool(inputs.texts[row].strip())):
+                for tag in tags[r]:  # a family tag's evidence is its guessed subtype's
+                    entry.evidence[tag] = model.evidence(matrix, r, index[guesses[r].get(tag, tag)],
+                                                         self.config.evidence_top)
+
+    def _set_label_thresholds(self, threshold: float) -> None:
+        """`set_threshold` (`UsesDecisions`) for the per-label thresholds of multi-label tasks."""
         self._check_fitted()
         for model in self.models_.values():
             if model.task.multi_label:
-                model.thresholds = np.full(len(model.task.labels), float(threshold))
-        self._override_decisions(threshold)
+                model.thresholds = np.full(len(model.task.labels), threshold)
 
     # ------------------------------------------------------------------ save / load
     def save(self, directory: str | Path) -> Path:
@@ -711,65 +678,61 @@ class BaselineTagger(UsesDecisions):
 
     @classmethod
     def load(cls, directory: str | Path, codebook: str | Codebook | None = None) -> BaselineTagger:
-        """A tagger saved by `save`. With `codebook` (a name or a Codebook), the model must be of
-        that codebook (and, for a Codebook, its labels must all still exist there)."""
+        """A tagger saved by `save`. With `codebook` (a name, a codebook file or a Codebook), the model
+        must be of that codebook (and, for a Codebook, its labels must all still exist there)."""
         folder = Path(directory)
         where = str(folder)
-        if not folder.is_dir():
-            raise InputError(where, "no such model folder", "give the folder written by `rupturekit train`")
-        meta = read_manifest(folder / MODEL_FILE, folder)
-        # Only weights.json is read besides model.json, checked against the size model.json
-        # records (older folders: unchecked); pickles in the folder are refused.
-        files = model_files(folder, meta, (WEIGHTS_FILE,), top_level_suffixes=())
-        path = files.files.get(WEIGHTS_FILE)
-        if path is None:
-            raise InputError(where, f"not a baseline model folder (no {WEIGHTS_FILE})",
-                             "give the folder written by `rupturekit train`")
-        try:
-            weights = loads_json(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            detail = exc.msg if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
-            raise InputError(str(path), f"cannot read the model ({detail})",
-                             "retrain the model with `rupturekit train`") from None
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(weights, dict) \
-                or weights.get("format") != FORMAT:
+        meta = open_manifest(folder)
+        weights = _read_weights(folder, meta)
+        if meta.get("format") != FORMAT or not isinstance(weights, dict) or weights.get("format") != FORMAT:
             raise InputError(where, "not a rupturekit baseline model", "give the folder written by `rupturekit train`")
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise InputError(where, f"model format version {meta.get('format_version')} is not supported "
-                             f"(this rupturekit reads version {FORMAT_VERSION})", "retrain the model")
+        check_format_version(where, meta, FORMAT_VERSION)
         try:
-            own = Codebook.model_validate(meta["codebook_definition"])
-            config = BaselineConfig.model_validate(meta["config"])
-            models = [_TaskModel.from_json(m, w) for m, w in zip(meta["tasks"], weights["tasks"], strict=True)]
-            for model in models:
-                _check_arrays(model.coef, model.intercept, model.platt, model.thresholds, model.mean, model.scale)
-                for block in model.blocks:
-                    _check_arrays(block.idf)
-            seed = int(meta["seed"])
-            embeddings_used = bool(meta["embeddings_used"])
-            skipped = {str(k): [str(x) for x in v] for k, v in meta["skipped"].items()}
-            decisions = {str(k): HierarchicalDecision.from_json(v) for k, v in (meta.get("decisions") or {}).items()}
-            by_name = {m.task.name: m.task for m in models}
-            for name, d in decisions.items():
-                if name not in by_name or tuple(by_name[name].labels) != d.labels:
-                    raise ValueError(f"the decision for '{name}' does not match the model's tasks")
+            tagger = cls._from_json(meta, weights)
         except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
             detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise InputError(where, f"corrupt baseline model ({detail})", "retrain the model with `rupturekit train`") \
                 from None
-        expected = codebook if isinstance(codebook, str) or codebook is None else codebook.name
-        if expected is not None and own.name != expected:
-            raise InputError(where, f"the model tags codebook '{own.name}', not '{expected}'",
-                             f"use a model trained on '{expected}', or pass --codebook {own.name}")
-        if isinstance(codebook, Codebook):
-            missing = [label for m in models for label in m.task.labels
-                       if m.task.level == "label" and codebook.dimension_of(label) is None]
-            if missing:
-                raise InputError(where, f"the model's labels {', '.join(missing[:3])} are not in codebook "
-                                 f"'{codebook.name}' as given", "retrain the model on this codebook version")
+        check_codebook(where, tagger.codebook.name, tagger.tasks, codebook)
+        return tagger
+
+    @classmethod
+    def _from_json(cls, meta: dict[str, Any], weights: dict[str, Any]) -> BaselineTagger:
+        """The fitted tagger `save` wrote; KeyError, ValueError and the like on anything malformed."""
+        own = Codebook.model_validate(meta["codebook_definition"])
+        config = BaselineConfig.model_validate(meta["config"])
+        models = [_TaskModel.from_json(m, w) for m, w in zip(meta["tasks"], weights["tasks"], strict=True)]
+        for model in models:
+            _check_arrays(model.coef, model.intercept, model.platt, model.thresholds, model.mean, model.scale)
+            for block in model.blocks:
+                _check_arrays(block.idf)
+        seed = int(meta["seed"])
+        embeddings_used = bool(meta["embeddings_used"])
+        skipped = {str(k): [str(x) for x in v] for k, v in meta["skipped"].items()}
+        decisions = {str(k): HierarchicalDecision.from_json(v) for k, v in (meta.get("decisions") or {}).items()}
+        by_name = {m.task.name: m.task for m in models}
+        for name, d in decisions.items():
+            if name not in by_name or tuple(by_name[name].labels) != d.labels:
+                raise ValueError(f"the decision for '{name}' does not match the model's tasks")
         tagger = cls(config, own, [m.task for m in models], seed)
         tagger.models_ = {m.task.name: m for m in models}
         tagger.skipped_ = skipped
         tagger.embeddings_used_ = embeddings_used
         tagger.decisions = decisions
         return tagger
+
+
+def _read_weights(folder: Path, meta: dict[str, Any]) -> Any:
+    """weights.json, the one file read besides model.json, checked against the size model.json
+    records (older folders: unchecked); pickles in the folder are refused."""
+    files = model_files(folder, meta, (WEIGHTS_FILE,), top_level_suffixes=())
+    path = files.files.get(WEIGHTS_FILE)
+    if path is None:
+        raise InputError(str(folder), f"not a baseline model folder (no {WEIGHTS_FILE})",
+                         "give the folder written by `rupturekit train`")
+    try:
+        return loads_json(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
+        raise InputError(str(path), f"cannot read the model ({detail})",
+                         "retrain the model with `rupturekit train`") from None

@@ -17,23 +17,10 @@ from rupturekit.codes import Consensus, consensus_labels, label_shares
 from rupturekit.errors import InputError
 from rupturekit.records import Transcript
 from rupturekit.tagger.config import DataSource, TrainConfig
+from rupturekit.tagger.task import Task
 
-
-@dataclass(frozen=True)
-class Task:
-    """One dimension as a prediction task; at level 'family', labels are the families."""
-
-    name: str
-    role: str
-    multi_label: bool
-    labels: tuple[str, ...]
-    level: str = "label"
-
-    def target(self, label: str) -> str:
-        return label.split(".", 1)[0] if self.level == "family" else label
-
-    def applies_to(self, role: str) -> bool:
-        return self.role == "any" or self.role == role
+__all__ = ["Examples", "Task", "group_key", "group_map", "hard_targets", "load_source", "load_training_data",
+           "task_examples", "tasks_for"]
 
 
 def tasks_for(codebook: Codebook, dimensions: list[str] | None = None, level: str = "label") -> list[Task]:

@@ -24,14 +24,17 @@ Three operating points are stored with the precision, recall and flag rate they 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
-__all__ = ["OPERATING_POINTS", "DEFAULT_MIN_POSITIVES", "ContextCalibration", "Decided", "HierarchicalDecision",
-           "OperatingPoint", "UsesDecisions", "best_cut", "decide_out_of_fold", "family_of", "prf", "tune_on_sources"]
+from rupturekit.records import Transcript
+
+__all__ = ["OPERATING_POINTS", "DEFAULT_MIN_POSITIVES", "SCORE_DECIMALS", "ContextCalibration", "Decided",
+           "HierarchicalDecision", "OperatingPoint", "UsesDecisions", "UtteranceTags", "best_cut", "best_threshold",
+           "decide_out_of_fold", "family_of", "prf", "tune_on_sources", "with_tags"]
 
 # name -> beta of the F-score the point maximises
 OPERATING_POINTS: dict[str, float] = {"precision": 0.5, "balanced": 1.0, "recall": 2.0}
@@ -40,6 +43,7 @@ DEFAULT_POINT = "balanced"
 # issue's rule of thumb: below it, a per-label F1 rests on a handful of cases and its threshold
 # moves by tenths between folds.
 DEFAULT_MIN_POSITIVES = 20
+SCORE_DECIMALS = 6  # decimals of the scores written into tagged utterances
 
 
 def family_of(label: str) -> str:
@@ -68,6 +72,14 @@ def best_cut(score: np.ndarray, truth: np.ndarray, beta: float = 1.0) -> float:
     best = int(np.argmax(f))
     below = p_sorted[best + 1] if best + 1 < len(p_sorted) else 0.0
     return float((p_sorted[best] + below) / 2.0)
+
+
+def best_threshold(probability: np.ndarray, truth: np.ndarray, min_positives: int = 1) -> float:
+    """The F1-maximising cut of a label's per-label threshold (`best_cut`, beta 1); 0.5 when `truth`
+    has fewer than `min_positives` positives (at least 1): a cut tuned on a handful is noise."""
+    if int((np.asarray(truth) > 0.5).sum()) < max(min_positives, 1):
+        return 0.5
+    return best_cut(probability, truth, 1.0)
 
 
 def prf(truth: np.ndarray, guess: np.ndarray) -> dict[str, float]:
@@ -388,7 +400,9 @@ def decide_out_of_fold(task: str, labels: Sequence[str], probability: np.ndarray
 
 
 class UsesDecisions:
-    """What both taggers share about hierarchical decisions (`self.decisions`: task -> decision)."""
+    """What both taggers share about deciding (`self.decisions`: task key -> hierarchical decision):
+    the operating points, one threshold for all, and the tags of a task's rows. A tagger supplies
+    `_set_label_thresholds` (its per-label thresholds of multi-label tasks)."""
 
     decisions: dict[str, HierarchicalDecision]
 
@@ -405,6 +419,65 @@ class UsesDecisions:
         for decision in self.decisions.values():
             decision.use(name)
 
-    def _override_decisions(self, threshold: float) -> None:
+    def set_threshold(self, threshold: float) -> None:
+        """Use one probability threshold for every label of every multi-label task (instead of the
+        tuned per-label thresholds; with hierarchical decisions, on the marker score instead of the
+        operating point's); single-label tasks keep predicting the most probable class."""
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError("a threshold is a probability between 0 and 1")
+        self._set_label_thresholds(float(threshold))
         for decision in self.decisions.values():
             decision.override = float(threshold)
+
+    def _set_label_thresholds(self, threshold: float) -> None:
+        raise NotImplementedError
+
+    def decide_rows(self, key: str, labels: Sequence[str], probability: np.ndarray, indicators: np.ndarray,
+                    sessions: Sequence[str]) -> tuple[list[list[str]], list[dict[str, str]]]:
+        """Per row of one task: its tags and {family: subtype guess}. The task's hierarchical decision
+        (`key`) where the model has one (`sessions`: each row's session, a session's rows in turn
+        order), else the labels the task's own 0/1 `indicators` mark (no guesses)."""
+        decision = self.decisions.get(key)
+        if decision is not None:
+            return decision.decide(probability, sessions)
+        rows = range(len(probability))
+        return [[label for j, label in enumerate(labels) if indicators[r, j]] for r in rows], [{} for _ in rows]
+
+
+@dataclass
+class UtteranceTags:
+    """What a tagger writes into one utterance: the typed tag fields of `records.Utterance`."""
+
+    labels: list[str] = field(default_factory=list)
+    scores: dict[str, float] = field(default_factory=dict)
+    evidence: dict[str, list[list[Any]]] = field(default_factory=dict)
+    uncertain: dict[str, str] | None = None  # {family: most probable subtype} of its family tags
+
+    def add(self, labels: Sequence[str], probability: np.ndarray, tags: list[str], guesses: dict[str, str],
+            said: bool) -> bool:
+        """One task's scores (`probability`: this row's, per label of `labels`) and, when something was
+        `said`, its tags and guesses; whether the tags went in."""
+        for j, label in enumerate(labels):
+            self.scores[label] = round(float(probability[j]), SCORE_DECIMALS)
+        if not said:
+            return False  # nothing was said: no tag (the scores stay, for the record)
+        self.labels.extend(tags)
+        if guesses:
+            self.uncertain = {**(self.uncertain or {}), **guesses}
+        return True
+
+    def fields(self) -> dict[str, Any]:
+        """The fields to set on the utterance. `uncertain` only where a tag has a guess: an utterance
+        without one keeps the value it came with, as tagging always did."""
+        out: dict[str, Any] = {"labels": self.labels, "scores": self.scores, "evidence": self.evidence}
+        if self.uncertain is not None:
+            out["uncertain"] = self.uncertain
+        return out
+
+
+def with_tags(transcripts: Sequence[Transcript], tags: Iterable[UtteranceTags]) -> list[Transcript]:
+    """Copies of `transcripts` whose utterances carry `tags` (one per utterance, in corpus order)."""
+    each = iter(tags)
+    return [transcript.model_copy(update={"utterances": [u.model_copy(update=next(each).fields())
+                                                         for u in transcript.utterances]})
+            for transcript in transcripts]

@@ -34,7 +34,8 @@ from rupturekit.errors import InputError
 from rupturekit.measures import bootstrap_ci, cohen_kappa, score_report
 from rupturekit.records import Transcript
 from rupturekit.tagger.config import DataSource, TrainConfig
-from rupturekit.tagger.dataset import Examples, Task, hard_targets, task_examples
+from rupturekit.tagger.dataset import Examples, hard_targets, task_examples
+from rupturekit.tagger.task import Task
 
 __all__ = [
     "CVReport",

@@ -32,7 +32,8 @@ from rupturekit.codebook import Codebook
 from rupturekit.records import Transcript
 from rupturekit.tagger.baseline import FEATURE_CLIP, BaselineTagger, Inputs, prepare_inputs
 from rupturekit.tagger.config import TrainConfig
-from rupturekit.tagger.dataset import Examples, Task, group_map
+from rupturekit.tagger.dataset import Examples, group_map
+from rupturekit.tagger.task import Task
 
 HYBRID_DIR = "baseline"  # the baseline inside a hybrid model folder
 CACHE_VERSION = 1

@@ -32,6 +32,7 @@ from typing import Any
 from rupturekit.bounded import loads_json
 from rupturekit.errors import InputError
 
+MANIFEST = "model.json"  # every model folder's manifest, of either kind
 FILES_KEY = "files"
 CHECKPOINT_DIR = "checkpoint"  # the trainer's resumable state (torch.save); never read by a loader
 PICKLE_SUFFIXES = frozenset({".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib", ".dill"})
@@ -78,6 +79,20 @@ def read_manifest(path: Path, folder: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InputError(str(path), "corrupt model manifest (not a JSON object)", RETRAIN)
     return data
+
+
+def open_manifest(folder: Path) -> dict[str, Any]:
+    """The model.json of the model folder `folder` (`read_manifest`), for either kind of model."""
+    if not folder.is_dir():
+        raise InputError(str(folder), "no such model folder", "give the folder written by `rupturekit train`")
+    return read_manifest(folder / MANIFEST, folder)
+
+
+def check_format_version(where: str, manifest: dict[str, Any], version: int) -> None:
+    """InputError unless the manifest is of the format `version` this rupturekit reads."""
+    if manifest.get("format_version") != version:
+        raise InputError(where, f"model format version {manifest.get('format_version')} is not supported "
+                         f"(this rupturekit reads version {version})", "retrain the model")
 
 
 def inside(folder: Path, relative: str) -> Path | None:
@@ -185,7 +200,7 @@ def model_files(folder: Path, manifest: dict[str, Any], parts: Iterable[str],
     """The files a loader may read from `folder` (see the module docstring): from the
     manifest's list when it has one, else listed from `parts`. Pickles anywhere are refused."""
     refuse_pickles(folder)
-    manifest_path = folder / "model.json"
+    manifest_path = folder / MANIFEST
     if FILES_KEY in manifest:
         return ModelFiles(folder, _listed(folder, manifest[FILES_KEY], manifest_path), listed=True)
     return ModelFiles(folder, legacy_files(folder, parts, top_level_suffixes), listed=False)

@@ -42,6 +42,7 @@ from typing import IO, Any
 from rupturekit.errors import InputError, Problem
 from rupturekit.ingest.batch import IngestConfig, IngestResult, IngestRun, expand_inputs, read_unit
 from rupturekit.ingest.units import UNIT_BYTES, Unit, plan_units
+from rupturekit.tagger.api import Tagger
 
 try:  # the [ray] extra is optional: `require_ray` says how to install it
     import ray
@@ -160,10 +161,7 @@ def load_configured_tagger(spec: dict[str, Any]):
     torch.set_num_threads(threads)
     tagger = load_tagger(spec["model"], runtime=spec.get("runtime", "auto"))
     if spec.get("operating_point") is not None:
-        try:
-            tagger.set_operating_point(spec["operating_point"])
-        except ValueError as exc:
-            raise InputError("--operating-point", str(exc), "choose another operating point") from None
+        use_operating_point(tagger, spec["operating_point"])
     if spec.get("threshold") is not None:
         tagger.set_threshold(spec["threshold"])
     encoder = getattr(getattr(tagger, "model", None), "encoder", None)
@@ -519,33 +517,27 @@ def check_model(model: str, options: RayOptions) -> str:
     line (an actor that fails to load it is a Ray traceback), and an ONNX export is built once here
     instead of by every actor at the same time. Returns the runtime every actor is to use ("auto"
     resolved: torch on GPU workers, else what the tagger chose on this CPU)."""
-    from rupturekit.tagger.api import default_model_dir, model_kind
+    from rupturekit.tagger.api import load_tagger
+    from rupturekit.tagger.baseline import BaselineTagger
 
-    folder = default_model_dir() if str(model) == "default" else Path(model)
     runtime = "torch" if options.runtime == "auto" and options.gpus_per_worker > 0 else options.runtime
-    if model_kind(folder) == "baseline":
-        if runtime == "onnx":
-            raise InputError(str(folder), "a baseline model has no ONNX runtime", "leave out --runtime")
-        from rupturekit.tagger.baseline import BaselineTagger
-
-        tagger, runtime = BaselineTagger.load(folder), "torch"
-    else:
-        from rupturekit.tagger.transformer import TransformerTagger
-
-        tagger = TransformerTagger.load(folder, device="cpu", runtime=runtime)
-        runtime = tagger.runtime
+    tagger = load_tagger(model, runtime=runtime, device="cpu")
     if options.operating_point is not None:
-        from rupturekit.tagger.decisions import OPERATING_POINTS
+        use_operating_point(tagger, options.operating_point)
+    # a baseline has no encoder to run: its actors are told "torch", which it accepts
+    return "torch" if isinstance(tagger, BaselineTagger) else tagger.runtime
 
-        if options.operating_point not in OPERATING_POINTS:
-            raise InputError("--operating-point", f"'{options.operating_point}' is not one of "
-                                                  f"{', '.join(OPERATING_POINTS)}", "choose one")
-        try:
-            tagger.set_operating_point(options.operating_point)
-        except ValueError as exc:
-            raise InputError("--operating-point", str(exc), "choose another operating point, or leave it out") \
-                from None
-    return runtime
+
+def use_operating_point(tagger: Tagger, name: str) -> None:
+    """`tagger.set_operating_point(name)`, one line (InputError) for a point it does not have."""
+    from rupturekit.tagger.decisions import OPERATING_POINTS
+
+    if name not in OPERATING_POINTS:
+        raise InputError("--operating-point", f"'{name}' is not one of {', '.join(OPERATING_POINTS)}", "choose one")
+    try:
+        tagger.set_operating_point(name)
+    except ValueError as exc:
+        raise InputError("--operating-point", str(exc), "choose another operating point, or leave it out") from None
 
 
 @contextlib.contextmanager

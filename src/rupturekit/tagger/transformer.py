@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import shutil
 import warnings
 from collections import deque
@@ -42,7 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -53,8 +52,7 @@ from rupturekit.codebook import Codebook
 from rupturekit.errors import InputError
 from rupturekit.records import ROLES, Transcript
 from rupturekit.tagger.config import TransformerConfig
-from rupturekit.tagger.dataset import Task
-from rupturekit.tagger.decisions import UsesDecisions, best_cut
+from rupturekit.tagger.decisions import SCORE_DECIMALS, UsesDecisions, UtteranceTags, with_tags
 from rupturekit.tagger.encoder import (
     DEFAULT_BASE,
     HostBatch,
@@ -78,19 +76,22 @@ from rupturekit.tagger.encoder import (
 from rupturekit.tagger.model_files import (
     CHECKPOINT_DIR,  # noqa: F401 - re-exported: the trainer keeps its checkpoint there
     FILES_KEY,
+    MANIFEST,
     ModelFiles,
+    check_format_version,
     file_sizes,
     inside,
     model_files,
-    read_manifest,
+    open_manifest,
 )
+from rupturekit.tagger.task import TaskSpec, check_codebook
 
 __all__ = ["FORMAT", "MODEL_FILE", "DialogueModel", "InferenceSettings", "SessionInput", "TaskSpec",
            "TransformerTagger", "load_default"]
 
 FORMAT = "rupturekit-transformer"
 FORMAT_VERSION = 1
-MODEL_FILE = "model.json"
+MODEL_FILE = MANIFEST
 HEADS_FILE = "heads.safetensors"
 CARD_FILE = "MODEL_CARD.md"
 ADAPTER_DIR = "adapter"
@@ -98,61 +99,10 @@ ENCODER_DIR = "encoder"
 TOKENIZER_DIR = "tokenizer"
 BASE_DIR = "base"  # a non-default base encoder, copied into the model folder (config.json, safetensors)
 EVIDENCE_TOP = 5
-_ROUND = 6  # decimals of scores written into tagged utterances (as the baseline)
 ROLE_INDEX = {role: i for i, role in enumerate(ROLES)}
 # What runs the encoder at inference (`TransformerTagger.load(runtime=...)`); "auto" is ONNX Runtime
 # int8 on a CPU (about 2x torch's speed there, see BENCHMARKS.md) and torch on a GPU.
 RUNTIMES = ("auto", "torch", "onnx")
-
-
-# ============================================================================ tasks
-
-
-@dataclass
-class TaskSpec:
-    """A prediction task of the model: a dimension of the main codebook, or an auxiliary one."""
-
-    codebook: str
-    name: str
-    role: str
-    multi_label: bool
-    labels: tuple[str, ...]
-    level: str = "label"
-    aux: bool = False
-    weight: float = 1.0
-    thresholds: list[float] | None = None  # multi-label: one per label
-
-    @property
-    def key(self) -> str:
-        """Module-safe name of the task's head (codebook and dimension)."""
-        return re.sub(r"[^0-9A-Za-z_]", "_", f"{self.codebook}__{self.name}")
-
-    def applies_to(self, role: str) -> bool:
-        return self.role == "any" or self.role == role
-
-    def task(self) -> Task:
-        return Task(self.name, self.role, self.multi_label, self.labels, self.level)
-
-    @classmethod
-    def of(cls, task: Task, codebook: str, aux: bool = False, weight: float = 1.0) -> TaskSpec:
-        return cls(codebook, task.name, task.role, task.multi_label, tuple(task.labels), task.level, aux, weight)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"codebook": self.codebook, "name": self.name, "role": self.role, "multi_label": self.multi_label,
-                "labels": list(self.labels), "level": self.level, "aux": self.aux, "weight": self.weight,
-                "thresholds": (None if self.thresholds is None else
-                               {label: round(float(t), 6) for label, t in zip(self.labels, self.thresholds,
-                                                                               strict=True)})}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TaskSpec:
-        labels = tuple(str(x) for x in data["labels"])
-        thresholds = data.get("thresholds")
-        if thresholds is not None:
-            thresholds = [float(thresholds[label]) for label in labels]
-        return cls(str(data["codebook"]), str(data["name"]), str(data["role"]), bool(data["multi_label"]), labels,
-                   str(data.get("level", "label")), bool(data.get("aux", False)), float(data.get("weight", 1.0)),
-                   thresholds)
 
 
 # ============================================================================ model
@@ -489,11 +439,6 @@ def decide(task: TaskSpec, probability: np.ndarray) -> np.ndarray:
     return out
 
 
-def best_threshold(probability: np.ndarray, truth: np.ndarray) -> float:
-    """The cut (predict at >= cut) that maximises F1 on `truth` (`decisions.best_cut`)."""
-    return best_cut(probability, truth, 1.0)
-
-
 # ============================================================================ evidence
 
 
@@ -548,7 +493,8 @@ def evidence_lists(transcripts: Sequence[Transcript], predicted: dict[int, list[
         out[row] = {}
         for label in labels:
             names = set(relevant.get(label, ()))
-            out[row][label] = [[name, round(float(value), _ROUND)] for name, value in fired if name in names][:top]
+            out[row][label] = [[name, round(float(value), SCORE_DECIMALS)] for name, value in fired
+                               if name in names][:top]
     return out
 
 
@@ -729,6 +675,203 @@ def _check_base(manifest: dict[str, Any], encoder: nn.Module, folder: Path) -> N
                              "give the same base encoder (transformer.base) the model was trained with")
 
 
+# ---------------------------------------------------------------------------- loading, step by step
+
+
+class Hybrid(NamedTuple):
+    """A hybrid model's interpretable side (`rupturekit.tagger.hybrid`): how its extra inputs are
+    made, and the baseline that makes them."""
+
+    joint: Any  # hybrid.JointInputs
+    baseline: Any  # baseline.BaselineTagger
+
+
+@dataclass
+class _Manifest:
+    """The model.json of a transformer model folder, read and checked before any other file."""
+
+    data: dict[str, Any]
+    tasks: list[TaskSpec]
+    config: TransformerConfig
+    codebook: str
+    encoder: str  # "lora", "full" or "frozen" (checked after the codebook: `_FolderParts.of`)
+    base_given: str
+    members: int  # dialogue models of an ensemble
+
+    @property
+    def main_tasks(self) -> list[TaskSpec]:
+        return [task for task in self.tasks if not task.aux]
+
+    @classmethod
+    def read(cls, folder: Path) -> _Manifest:
+        data = open_manifest(folder)
+        if data.get("kind") != "transformer" or data.get("format") != FORMAT:
+            raise InputError(str(folder), f"not a transformer model (kind {data.get('kind')!r})",
+                             "give a folder written by `rupturekit train` with model: transformer")
+        check_format_version(str(folder), data, FORMAT_VERSION)
+        try:
+            tasks = [TaskSpec.from_json(t) for t in data["tasks"]]
+            config = TransformerConfig.model_validate(data["config"])
+            codebook, encoder, base_given = str(data["codebook"]), str(data["encoder"]), str(data["base"]["given"])
+            members = data.get("ensemble", 1)
+            if not isinstance(members, int) or isinstance(members, bool) or not 1 <= members <= 16:
+                raise ValueError(f"an ensemble of {members} members")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(str(folder / MODEL_FILE), f"corrupt model manifest ({type(exc).__name__}: {exc})"
+                             .splitlines()[0], "retrain the model with `rupturekit train`") from None
+        return cls(data, tasks, config, codebook, encoder, base_given, members)
+
+
+@dataclass
+class _FolderParts:
+    """The files a model folder's manifest lists (checked), a hybrid's inputs, and the base encoder."""
+
+    files: ModelFiles
+    joint: Any  # hybrid.JointInputs, None for a plain transformer
+    base: ModelBase | None  # LoRA and frozen models
+
+    @classmethod
+    def of(cls, folder: Path, manifest: _Manifest) -> _FolderParts:
+        if manifest.encoder not in ("lora", "full", "frozen"):
+            raise InputError(str(folder / MODEL_FILE), f"unknown encoder kind {manifest.encoder!r}",
+                             "retrain the model with `rupturekit train`")
+        own = {"lora": (ADAPTER_DIR,), "full": (ENCODER_DIR,), "frozen": ()}[manifest.encoder]
+        joint = _joint_of(manifest.data, folder)
+        if joint is not None:
+            from rupturekit.tagger.hybrid import HYBRID_DIR
+
+            own = (*own, HYBRID_DIR)
+        files = model_files(folder, manifest.data, (MODEL_FILE, HEADS_FILE, TOKENIZER_DIR, BASE_DIR, *own))
+        for needed in (HEADS_FILE, TOKENIZER_DIR, *own):
+            if not files.has(needed):
+                raise InputError(str(folder), f"the model folder lacks {needed}", "retrain or restore the model folder")
+        if manifest.encoder == "lora" and f"{ADAPTER_DIR}/adapter_model.safetensors" not in files.files:
+            raise InputError(str(folder / ADAPTER_DIR), "the LoRA adapter has no adapter_model.safetensors",
+                             "retrain or restore the model folder (adapter weights are read as safetensors only)")
+        base = _model_base(folder, manifest.data, manifest.base_given, files) \
+            if manifest.encoder in ("lora", "frozen") else None
+        return cls(files, joint, base)
+
+
+@dataclass(frozen=True)
+class _Placement:
+    """What runs the encoder and where: "auto" resolved for the device."""
+
+    runtime: str  # "torch" or "onnx"
+    automatic: bool  # chosen by "auto": a failed ONNX export falls back to torch
+    device: torch.device
+
+    @classmethod
+    def choose(cls, runtime: str, device: str | None, config: TransformerConfig) -> _Placement:
+        automatic = runtime == "auto"
+        if automatic:
+            runtime = _auto_runtime(pick_device(device or config.device))
+        chosen = pick_device(device or ("cpu" if runtime == "onnx" else config.device))
+        if runtime == "onnx" and chosen.type != "cpu":
+            raise InputError("runtime", "the ONNX runtime runs on the CPU only", "load the tagger with device 'cpu'")
+        return cls(runtime, automatic, chosen)
+
+
+def _cached_export(folder: Path, manifest: _Manifest, parts: _FolderParts) -> tuple[str | None, Any]:
+    """(the key of the encoder's source files, their cached ONNX export or None): a cached export of
+    these very files needs no torch encoder at all. Anything unreadable gives no export, and the
+    torch path that follows says what is wrong."""
+    from rupturekit.tagger import onnx_runtime
+
+    try:
+        source = onnx_runtime.source_key(_encoder_sources(parts.files, manifest.encoder, parts.base))
+    except OSError:
+        source = None
+    encoder_config = _encoder_config(parts.files, manifest.encoder, parts.base)
+    encoder = None
+    if source is not None and encoder_config is not None:
+        encoder = onnx_runtime.cached_encoder(source, config=encoder_config)
+    if encoder is not None:
+        _check_base(manifest.data, encoder, folder)
+    return source, encoder
+
+
+def _tokenizer(files: ModelFiles, plain: bool):
+    """The model's tokenizer; `plain`: read without transformers where it can be. Libraries read a
+    folder by file names: each gets a scratch folder of links to exactly the listed files (see
+    rupturekit.tagger.model_files)."""
+    with files.staged(TOKENIZER_DIR) as tokenizer_dir:
+        return (plain and load_plain_tokenizer(tokenizer_dir)) or load_tokenizer(tokenizer_dir)
+
+
+def _torch_encoder(folder: Path, manifest: _Manifest, parts: _FolderParts) -> nn.Module:
+    """The encoder in torch: the saved one (full fine-tune), or the base with its LoRA adapter merged in."""
+    if manifest.encoder == "full":
+        with parts.files.staged(ENCODER_DIR) as encoder_dir:
+            try:
+                return load_encoder(encoder_dir)
+            except InputError as error:  # name the model's folder, not the scratch copy
+                raise InputError(str(folder / ENCODER_DIR), error.message, error.hint) from None
+    encoder = _load_base_encoder(parts.base, parts.files)
+    _check_base(manifest.data, encoder, folder)
+    if manifest.encoder == "frozen":
+        return encoder
+    try:
+        from peft import PeftModel
+
+        with warnings.catch_warnings(), parts.files.staged(ADAPTER_DIR) as adapter_dir:
+            warnings.simplefilter("ignore", FutureWarning)
+            return PeftModel.from_pretrained(encoder, str(adapter_dir), is_trainable=False).merge_and_unload()
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(str(folder / ADAPTER_DIR), f"cannot load the LoRA adapter ({type(exc).__name__})",
+                         "retrain or restore the model folder") from None
+
+
+def _dialogue_model(folder: Path, manifest: _Manifest, parts: _FolderParts,
+                    encoder: nn.Module) -> DialogueModel | EnsembleModel:
+    """The encoder with the dialogue layer(s) and heads of heads.safetensors."""
+    from rupturekit.tagger.encoder import hidden_size
+
+    tasks, config = manifest.tasks, manifest.config
+    width = parts.joint.width if parts.joint is not None else 0
+    if manifest.members > 1:
+        model = EnsembleModel(encoder, [DialogueModel(nn.Identity(), hidden_size(encoder), tasks, config, width)
+                                        for _ in range(manifest.members)], tasks)
+    else:
+        model = DialogueModel(encoder, hidden_size(encoder), tasks, config, width)
+    try:
+        from safetensors.torch import load_file
+
+        state = load_file(str(parts.files.files[HEADS_FILE]))
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except Exception as exc:  # noqa: BLE001 - corrupt file, wrong shapes
+        raise InputError(str(folder / HEADS_FILE), f"cannot load the heads ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0][:160] if str(exc) else ''})",
+                         "retrain or restore the model folder") from None
+    missing = [k for k in missing if not k.startswith("encoder.")]
+    if missing or unexpected:
+        raise InputError(str(folder / HEADS_FILE), f"the heads do not fit the model (missing {missing[:3]}, "
+                         f"unexpected {unexpected[:3]})", "retrain or restore the model folder")
+    return model
+
+
+def _export_onnx(tagger: TransformerTagger, source: str | None, automatic: bool,
+                 progress: Callable[[str], None] | None) -> None:
+    """Export the tagger's encoder to ONNX Runtime int8 and swap it in (the first run with a model),
+    remembering the export for `source`; with "auto", a failure warns and leaves torch in place."""
+    from rupturekit.tagger import onnx_runtime
+
+    if progress is not None:
+        progress("first run with this model: exporting its encoder to ONNX Runtime int8 (a few seconds, "
+                 f"once; cached in {onnx_runtime.cache_root() / 'onnx'})")
+    try:
+        path = onnx_runtime.attach(tagger).path
+    except Exception as exc:  # noqa: BLE001 - with "auto", any failure of the fast path falls back
+        if not automatic:
+            raise
+        warnings.warn(f"the ONNX Runtime encoder could not be prepared ({str(exc).splitlines()[0]}); "
+                      "tagging with torch instead, which is slower (--runtime torch chooses it without this "
+                      "warning)", UserWarning, stacklevel=3)  # the caller of `TransformerTagger.load`
+        return
+    if source is not None:
+        onnx_runtime.remember(source, path)
+
+
 def build_lora(encoder: nn.Module, config: TransformerConfig, targets: list[str]) -> nn.Module:
     from peft import LoraConfig, get_peft_model
 
@@ -848,8 +991,7 @@ class TransformerTagger(UsesDecisions):
         self.decisions = _decisions_of(manifest, tasks)
         families = [d_family for d in self.decisions.values() for d_family in d.families]
         self._relevant = _relevant_features(labels + families)
-        # a hybrid model: how its extra inputs are made, and the baseline that makes them
-        self.hybrid: tuple[Any, Any] | None = None
+        self.hybrid: Hybrid | None = None
         self.inference = InferenceSettings()
         self.precision = "fp32"
         self.set_precision(precision)
@@ -867,16 +1009,11 @@ class TransformerTagger(UsesDecisions):
         return {label: float(t) for task in self.main_tasks if task.thresholds is not None
                 for label, t in zip(task.labels, task.thresholds, strict=True)}
 
-    def set_threshold(self, threshold: float) -> None:
-        """Use one probability threshold for every label of every multi-label task (instead of the
-        tuned per-label thresholds; with hierarchical decisions, on the marker score instead of the
-        operating point's); single-label tasks keep predicting the most probable class."""
-        if not 0.0 <= threshold <= 1.0:
-            raise ValueError("a threshold is a probability between 0 and 1")
+    def _set_label_thresholds(self, threshold: float) -> None:
+        """`set_threshold` (`UsesDecisions`) for the per-label thresholds of multi-label tasks."""
         for task in self.tasks:
             if task.multi_label:
-                task.thresholds = [float(threshold)] * len(task.labels)
-        self._override_decisions(threshold)
+                task.thresholds = [threshold] * len(task.labels)
 
     # ------------------------------------------------------------------ load / save
     @classmethod
@@ -891,147 +1028,23 @@ class TransformerTagger(UsesDecisions):
         if runtime not in RUNTIMES:
             raise InputError("runtime", f"unknown runtime {runtime!r}", f"use one of {', '.join(RUNTIMES)}")
         folder = Path(directory)
-        if not folder.is_dir():
-            raise InputError(str(folder), "no such model folder", "give the folder written by `rupturekit train`")
-        manifest = read_manifest(folder / MODEL_FILE, folder)
-        if manifest.get("kind") != "transformer" or manifest.get("format") != FORMAT:
-            raise InputError(str(folder), f"not a transformer model (kind {manifest.get('kind')!r})",
-                             "give a folder written by `rupturekit train` with model: transformer")
-        if manifest.get("format_version") != FORMAT_VERSION:
-            raise InputError(str(folder), f"model format version {manifest.get('format_version')} is not supported "
-                             f"(this rupturekit reads version {FORMAT_VERSION})", "retrain the model")
-        try:
-            tasks = [TaskSpec.from_json(t) for t in manifest["tasks"]]
-            config = TransformerConfig.model_validate(manifest["config"])
-            own_codebook = str(manifest["codebook"])
-            encoder_kind = str(manifest["encoder"])
-            base_given = str(manifest["base"]["given"])
-            members = manifest.get("ensemble", 1)
-            if not isinstance(members, int) or isinstance(members, bool) or not 1 <= members <= 16:
-                raise ValueError(f"an ensemble of {members} members")
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(str(folder / MODEL_FILE), f"corrupt model manifest ({type(exc).__name__}: {exc})"
-                             .splitlines()[0], "retrain the model with `rupturekit train`") from None
-        expected = codebook.name if isinstance(codebook, Codebook) else codebook
-        if expected is not None and str(expected).lower().endswith((".yaml", ".yml")) and Path(expected).exists():
-            from rupturekit.codebook import load_codebook
-
-            expected = load_codebook(expected).name
-        if expected is not None and expected != own_codebook:
-            raise InputError(str(folder), f"the model tags codebook '{own_codebook}', not '{expected}'",
-                             f"use a model trained on '{expected}', or pass --codebook {own_codebook}")
-        if isinstance(codebook, Codebook):
-            missing = [label for t in tasks if not t.aux and t.level == "label" for label in t.labels
-                       if codebook.dimension_of(label) is None]
-            if missing:
-                raise InputError(str(folder), f"the model's labels {', '.join(missing[:3])} are not in codebook "
-                                 f"'{codebook.name}' as given", "retrain the model on this codebook version")
-        if encoder_kind not in ("lora", "full", "frozen"):
-            raise InputError(str(folder / MODEL_FILE), f"unknown encoder kind {encoder_kind!r}",
-                             "retrain the model with `rupturekit train`")
-        own = {"lora": (ADAPTER_DIR,), "full": (ENCODER_DIR,), "frozen": ()}[encoder_kind]
-        joint = _joint_of(manifest, folder)
-        if joint is not None:
-            from rupturekit.tagger.hybrid import HYBRID_DIR
-
-            own = (*own, HYBRID_DIR)
-        files = model_files(folder, manifest, (MODEL_FILE, HEADS_FILE, TOKENIZER_DIR, BASE_DIR, *own))
-        for needed in (HEADS_FILE, TOKENIZER_DIR, *own):
-            if not files.has(needed):
-                raise InputError(str(folder), f"the model folder lacks {needed}", "retrain or restore the model folder")
-        if encoder_kind == "lora" and f"{ADAPTER_DIR}/adapter_model.safetensors" not in files.files:
-            raise InputError(str(folder / ADAPTER_DIR), "the LoRA adapter has no adapter_model.safetensors",
-                             "retrain or restore the model folder (adapter weights are read as safetensors only)")
-        base = _model_base(folder, manifest, base_given, files) if encoder_kind in ("lora", "frozen") else None
-        automatic = runtime == "auto"
-        if automatic:
-            runtime = _auto_runtime(pick_device(device or config.device))
-        chosen = pick_device(device or ("cpu" if runtime == "onnx" else config.device))
-        if runtime == "onnx" and chosen.type != "cpu":
-            raise InputError("runtime", "the ONNX runtime runs on the CPU only", "load the tagger with device 'cpu'")
-        source, encoder = None, None
-        if runtime == "onnx":  # a cached export of these very files: no torch encoder to load
-            from rupturekit.tagger import onnx_runtime
-
-            try:
-                source = onnx_runtime.source_key(_encoder_sources(files, encoder_kind, base))
-            except OSError:
-                source = None  # an unreadable base file: the torch path below says which
-            encoder_config = _encoder_config(files, encoder_kind, base)
-            if source is not None and encoder_config is not None:  # else the torch path says what is wrong
-                encoder = onnx_runtime.cached_encoder(source, config=encoder_config)
-            if encoder is not None:
-                _check_base(manifest, encoder, folder)
-        # Libraries read a folder by file names: each gets a scratch folder of links to exactly
-        # the listed files (see rupturekit.tagger.model_files).
-        with files.staged(TOKENIZER_DIR) as tokenizer_dir:
-            # with a cached export nothing else needs transformers: read the tokenizer without it
-            tokenizer = (encoder is not None and load_plain_tokenizer(tokenizer_dir)) \
-                or load_tokenizer(tokenizer_dir)
-        if encoder is None and encoder_kind == "frozen":
-            encoder = _load_base_encoder(base, files)
-            _check_base(manifest, encoder, folder)
-        elif encoder is None and encoder_kind == "lora":
-            encoder = _load_base_encoder(base, files)
-            _check_base(manifest, encoder, folder)
-            try:
-                from peft import PeftModel
-
-                with warnings.catch_warnings(), files.staged(ADAPTER_DIR) as adapter_dir:
-                    warnings.simplefilter("ignore", FutureWarning)
-                    encoder = PeftModel.from_pretrained(encoder, str(adapter_dir), is_trainable=False)
-                    encoder = encoder.merge_and_unload()
-            except Exception as exc:  # noqa: BLE001
-                raise InputError(str(folder / ADAPTER_DIR), f"cannot load the LoRA adapter ({type(exc).__name__})",
-                                 "retrain or restore the model folder") from None
-        elif encoder is None:
-            with files.staged(ENCODER_DIR) as encoder_dir:
-                try:
-                    encoder = load_encoder(encoder_dir)
-                except InputError as error:  # name the model's folder, not the scratch copy
-                    raise InputError(str(folder / ENCODER_DIR), error.message, error.hint) from None
-        from rupturekit.tagger.encoder import hidden_size
-
-        width = joint.width if joint is not None else 0
-        if members > 1:
-            model = EnsembleModel(encoder, [DialogueModel(nn.Identity(), hidden_size(encoder), tasks, config, width)
-                                            for _ in range(members)], tasks)
-        else:
-            model = DialogueModel(encoder, hidden_size(encoder), tasks, config, width)
-        try:
-            from safetensors.torch import load_file
-
-            state = load_file(str(files.files[HEADS_FILE]))
-            missing, unexpected = model.load_state_dict(state, strict=False)
-        except Exception as exc:  # noqa: BLE001 - corrupt file, wrong shapes
-            raise InputError(str(folder / HEADS_FILE), f"cannot load the heads ({type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0][:160] if str(exc) else ''})",
-                             "retrain or restore the model folder") from None
-        missing = [k for k in missing if not k.startswith("encoder.")]
-        if missing or unexpected:
-            raise InputError(str(folder / HEADS_FILE), f"the heads do not fit the model (missing {missing[:3]}, "
-                             f"unexpected {unexpected[:3]})", "retrain or restore the model folder")
-        model.to(chosen)
-        tagger = cls(model, tokenizer, manifest, tasks, config, files, chosen, precision)
-        if joint is not None:
-            tagger.hybrid = (joint, _hybrid_baseline(files, folder, own_codebook, joint, tasks))
-        if runtime == "onnx" and tagger.runtime != "onnx":
-            from rupturekit.tagger import onnx_runtime
-
-            if progress is not None:
-                progress("first run with this model: exporting its encoder to ONNX Runtime int8 (a few seconds, "
-                         f"once; cached in {onnx_runtime.cache_root() / 'onnx'})")
-            try:
-                path = onnx_runtime.attach(tagger).path
-            except Exception as exc:  # noqa: BLE001 - with "auto", any failure of the fast path falls back
-                if not automatic:
-                    raise
-                warnings.warn(f"the ONNX Runtime encoder could not be prepared ({str(exc).splitlines()[0]}); "
-                              "tagging with torch instead, which is slower (--runtime torch chooses it without this "
-                              "warning)", UserWarning, stacklevel=2)
-                return tagger
-            if source is not None:
-                onnx_runtime.remember(source, path)
+        manifest = _Manifest.read(folder)
+        check_codebook(str(folder), manifest.codebook, manifest.main_tasks, codebook)
+        parts = _FolderParts.of(folder, manifest)
+        placement = _Placement.choose(runtime, device, manifest.config)
+        source, encoder = _cached_export(folder, manifest, parts) if placement.runtime == "onnx" else (None, None)
+        # with a cached export nothing else needs transformers: the tokenizer is read without it
+        tokenizer = _tokenizer(parts.files, plain=encoder is not None)
+        if encoder is None:
+            encoder = _torch_encoder(folder, manifest, parts)
+        model = _dialogue_model(folder, manifest, parts, encoder).to(placement.device)
+        tagger = cls(model, tokenizer, manifest.data, manifest.tasks, manifest.config, parts.files, placement.device,
+                     precision)
+        if parts.joint is not None:
+            tagger.hybrid = Hybrid(parts.joint, _hybrid_baseline(parts.files, folder, manifest.codebook, parts.joint,
+                                                                 manifest.tasks))
+        if placement.runtime == "onnx" and tagger.runtime != "onnx":
+            _export_onnx(tagger, source, placement.automatic, progress)
         return tagger
 
     @property
@@ -1193,60 +1206,37 @@ class TransformerTagger(UsesDecisions):
             entries = self.entries(transcripts, probs, inputs, include_aux)
         else:
             entries = []
-        tagged, index = [], 0
-        for transcript in transcripts:
-            copies = []
-            for u in transcript.utterances:
-                copies.append(u.model_copy(update=entries[index]))
-                index += 1
-            tagged.append(transcript.model_copy(update={"utterances": copies}))
-        return tagged
+        return with_tags(transcripts, entries)
 
     def entries(self, transcripts: list[Transcript], probs: dict[str, np.ndarray], inputs: Any = None,
-                include_aux: bool = False) -> list[dict[str, Any]]:
+                include_aux: bool = False) -> list[UtteranceTags]:
         """What `tag` writes into each utterance (labels, scores, evidence, uncertain), corpus
         order, from `_predict`'s probabilities and (a hybrid) baseline inputs: decisions and evidence."""
         utterances = [u for t in transcripts for u in t.utterances]
-        tasks = [t for t in self.tasks if include_aux or not t.aux]
-        entries: list[dict[str, Any]] = [{"labels": [], "scores": {}, "evidence": {}} for _ in utterances]
-        if utterances:
-            shown: dict[int, list[tuple[str, str, str]]] = {}  # row -> (task, label read, tag)
-            roles = [u.role for u in utterances]
-            session_of = [str(k) for k, t in enumerate(transcripts) for _ in t.utterances]
-            predicted: dict[int, list[str]] = {}
-            for task in tasks:
-                rows = np.asarray([i for i, role in enumerate(roles) if task.applies_to(role)], dtype=np.int64)
-                if not len(rows):
-                    continue
-                p = probs[task.key][rows]
-                decision = self.decisions.get(task.key)
-                if decision is not None:
-                    tags, guesses = decision.decide(p, [session_of[i] for i in rows])
-                else:
-                    chosen = decide(task, p)
-                    tags = [[label for j, label in enumerate(task.labels) if chosen[r, j]] for r in range(len(rows))]
-                    guesses = [{} for _ in range(len(rows))]
-                for r, row in enumerate(rows):
-                    entry = entries[row]
-                    for j, label in enumerate(task.labels):
-                        entry["scores"][label] = round(float(p[r, j]), _ROUND)
-                    if not utterances[row].text.strip():
-                        continue  # nothing was said: no tag (the scores stay, for the record)
-                    entry["labels"].extend(tags[r])
-                    if tags[r]:
-                        predicted.setdefault(int(row), []).extend(tags[r])
-                        shown.setdefault(int(row), []).extend(
-                            (task.name, guesses[r].get(tag, tag), tag) for tag in tags[r])
-                    if guesses[r]:
-                        entry.setdefault("uncertain", {}).update(guesses[r])
-            if self.hybrid is not None:  # the baseline's n-grams and cue features behind each tag
-                from rupturekit.tagger.hybrid import evidence_of
+        entries = [UtteranceTags() for _ in utterances]
+        if not utterances:
+            return entries
+        shown: dict[int, list[tuple[str, str, str]]] = {}  # row -> (task, label read, tag)
+        session_of = [str(k) for k, t in enumerate(transcripts) for _ in t.utterances]
+        for task in (t for t in self.tasks if include_aux or not t.aux):
+            rows = np.asarray([i for i, u in enumerate(utterances) if task.applies_to(u.role)], dtype=np.int64)
+            if not len(rows):
+                continue
+            p = probs[task.key][rows]
+            tags, guesses = self.decide_rows(task.key, task.labels, p, decide(task, p), [session_of[i] for i in rows])
+            for r, row in enumerate(rows):
+                if entries[row].add(task.labels, p[r], tags[r], guesses[r], said=bool(utterances[row].text.strip())) \
+                        and tags[r]:
+                    shown.setdefault(int(row), []).extend((task.name, guesses[r].get(tag, tag), tag) for tag in tags[r])
+        if self.hybrid is not None:  # the baseline's n-grams and cue features behind each tag
+            from rupturekit.tagger.hybrid import evidence_of
 
-                evidence = evidence_of(self.hybrid[1], inputs, shown, EVIDENCE_TOP)
-            else:
-                evidence = evidence_lists(transcripts, predicted, self._relevant)
-            for row, per_label in evidence.items():
-                entries[row]["evidence"] = per_label
+            evidence = evidence_of(self.hybrid.baseline, inputs, shown, EVIDENCE_TOP)
+        else:
+            predicted = {row: [tag for *_, tag in tags] for row, tags in shown.items()}
+            evidence = evidence_lists(transcripts, predicted, self._relevant)
+        for row, per_label in evidence.items():
+            entries[row].evidence = per_label
         return entries
 
     def encode_utterances(self, texts: Sequence[str]) -> np.ndarray:

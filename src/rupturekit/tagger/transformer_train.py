@@ -65,7 +65,13 @@ from rupturekit.tagger.dataset import (
     task_examples,
     tasks_for,
 )
-from rupturekit.tagger.decisions import HierarchicalDecision, decide_out_of_fold, prf, tune_on_sources
+from rupturekit.tagger.decisions import (
+    HierarchicalDecision,
+    best_threshold,
+    decide_out_of_fold,
+    prf,
+    tune_on_sources,
+)
 from rupturekit.tagger.encoder import (
     hidden_size,
     load_encoder,
@@ -86,7 +92,6 @@ from rupturekit.tagger.transformer import (
     SessionInput,
     TaskSpec,
     autocast_dtype,
-    best_threshold,
     build_lora,
     decide,
     pick_device,
