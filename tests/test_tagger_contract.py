@@ -77,3 +77,15 @@ def test_a_saved_tagger_loads_and_tags_alike(tagger, tmp_path):
     assert type(again) is type(tagger)
     assert [u.scores for t in again.tag(transcripts) for u in t.utterances] == \
         [u.scores for t in tagger.tag(transcripts) for u in t.utterances]
+
+
+def test_tagging_a_tagged_file_keeps_none_of_its_old_tags(tagger):
+    transcripts = toy_transcripts(1, seed=5, prefix="new")
+    stale = {"labels": ["x.old"], "scores": {"x.old": 0.9}, "evidence": {"x.old": [("cue", 1.0)]},
+             "uncertain": {"x": "x.old"}}
+    old = [t.model_copy(update={"utterances": [u.model_copy(update=stale) for u in t.utterances]})
+           for t in transcripts]
+    fresh, again = tagger.tag(transcripts), tagger.tag(old)
+    assert [u.model_dump() for t in again for u in t.utterances] == \
+        [u.model_dump() for t in fresh for u in t.utterances]
+    assert all(u.uncertain is None or "x" not in u.uncertain for t in again for u in t.utterances)

@@ -467,12 +467,9 @@ class UtteranceTags:
         return True
 
     def fields(self) -> dict[str, Any]:
-        """The fields to set on the utterance. `uncertain` only where a tag has a guess: an utterance
-        without one keeps the value it came with, as tagging always did."""
-        out: dict[str, Any] = {"labels": self.labels, "scores": self.scores, "evidence": self.evidence}
-        if self.uncertain is not None:
-            out["uncertain"] = self.uncertain
-        return out
+        """The fields to set on the utterance. All four, `uncertain` None where no tag has a guess: a
+        file tagged before keeps none of its old tags (it kept a stale `uncertain` until issue 15)."""
+        return {"labels": self.labels, "scores": self.scores, "evidence": self.evidence, "uncertain": self.uncertain}
 
 
 def with_tags(transcripts: Sequence[Transcript], tags: Iterable[UtteranceTags]) -> list[Transcript]:
