@@ -48,7 +48,7 @@ import numpy as np
 from benchlib import SHARED_DATA, machine, write_section
 
 from rupturekit.agree import bootstrap_ci
-from rupturekit.agree.report import run_agreement
+from rupturekit.agree.run import run_agreement
 from rupturekit.ingest.batch import read_transcripts
 from rupturekit.records import Transcript, read_jsonl, write_jsonl
 from rupturekit.tagger.config import TrainConfig, load_train_config

@@ -17,8 +17,9 @@ import pandas as pd
 import pytest
 
 from rupturekit.agree import bootstrap_ci, cohen_kappa, label_report
-from rupturekit.agree.compare import _bootstrap_many, _Vector, apa
-from rupturekit.agree.report import SUMMARY_COLUMNS, run_agreement
+from rupturekit.agree.metrics import _bootstrap_many, _Vector
+from rupturekit.agree.raters import apa
+from rupturekit.agree.run import SUMMARY_COLUMNS, run_agreement
 from rupturekit.codebook import load_codebook
 from rupturekit.errors import InputError
 

@@ -229,9 +229,9 @@ def test_agree_interrupted_leaves_the_old_report_whole(cli, work, monkeypatch):
     def stop(*_args, **_kwargs):
         raise KeyboardInterrupt  # after metrics.json and summary.md are written
 
-    monkeypatch.setattr("rupturekit.agree.report._write_disagreements_csv", stop)
+    monkeypatch.setattr("rupturekit.agree.run._write_disagreements_csv", stop)
     with pytest.raises(KeyboardInterrupt):
-        from rupturekit.agree.report import run_agreement
+        from rupturekit.agree.run import run_agreement
         from rupturekit.codebook import load_codebook
 
         run_agreement(work / "corpus.jsonl", work / "corpus.jsonl", load_codebook("3rs"), work / "report",
@@ -448,7 +448,7 @@ def test_spreadsheet_safe_keeps_numbers_and_plain_text():
 
 
 def test_tag_and_agree_csv_escape_formulas(work):
-    from rupturekit.agree.report import run_agreement
+    from rupturekit.agree.run import run_agreement
     from rupturekit.codebook import load_codebook
     from rupturekit.tagger.output import tags_csv_text
 

@@ -974,7 +974,8 @@ def agree_command(
 ) -> None:
     """Agreement of tags (or a rater) with human codes: per-label P/R/F1 with CIs, kappa, alpha, AC1, ICC,
     the model as one more rater, and a self-contained HTML report."""
-    from rupturekit.agree.report import report_folder_foreign, run_agreement
+    from rupturekit.agree.run import report_folder_foreign, run_agreement
+    from rupturekit.agree.text import CONSOLE_COLUMNS, console_lines, console_notes, console_tables
     from rupturekit.safe_output import Output
 
     _guard([reference, predicted, _file_or_none(codebook), _file_or_none(crosswalk_from)],
@@ -996,32 +997,17 @@ def agree_command(
         raise _fail(str(error)) from None
     for warning in result.warnings:
         err.print(f"[yellow]warning:[/] {warning}", markup=True)
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for row in result.summary_rows:
-        groups.setdefault((str(row["dimension"]), str(row["level"])), []).append(row)
-    for (dimension, row_level), rows in groups.items():
-        table = Table(title=f"{dimension}, {row_level} level ({unit})", title_justify="left")
-        table.add_column("label", min_width=max(len(str(r["label"])) for r in rows))
-        for column in ("n", "P", "R", "F1", "95% CI", "κ", "ICC"):
+    for shown in console_tables(result.agreement, unit):
+        table = Table(title=shown.title, title_justify="left")
+        table.add_column("label", min_width=shown.label_width)
+        for column in CONSOLE_COLUMNS:
             table.add_column(column, justify="right")
-        for row in rows:
-            ci = (f"{row['f1_low']:.2f}–{row['f1_high']:.2f}" if row.get("f1_low") is not None
-                  and row.get("f1_high") is not None else "–")
-            table.add_row(str(row["label"]), _fmt(row.get("support")), _fmt(row.get("precision")),
-                          _fmt(row.get("recall")), _fmt(row.get("f1")), ci, _fmt(row.get("kappa")),
-                          _fmt(row.get("icc")))
+        for row in shown.rows:
+            table.add_row(*row)
         out.print(table)
-    for dimension, data in result.metrics.get("dimensions", {}).items():
-        for row_level, level_data in (data.get("levels") or {}).items():
-            raters = (level_data or {}).get("raters") or {}
-            parts = [f"{name} {raters[key]:.3f}" for key, name in
-                     (("fleiss_reference", "reference raters"), ("fleiss_all", "all raters")) if raters.get(key)
-                     is not None]
-            if parts:
-                out.print(f"{dimension} ({row_level}): human Fleiss' κ: {', '.join(parts)}")
-    for sentence in result.sentences:
-        out.print(sentence)
-    for note in result.notes:
+    for line in console_lines(result.agreement):
+        out.print(line)
+    for note in console_notes(result.agreement):
         err.print(f"note: {note}")
     err.print(f"wrote {', '.join(str(p) for p in result.paths.values())}")
 

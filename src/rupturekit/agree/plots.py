@@ -11,7 +11,10 @@ import base64
 import io
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rupturekit.agree.results import LabelMetrics, TimelineSession
 
 __all__ = [
     "FAMILY_COLOURS",
@@ -24,6 +27,7 @@ __all__ = [
     "f1_bars",
     "new_figure",
     "png_bytes",
+    "short_label",
     "timeline",
 ]
 
@@ -77,31 +81,29 @@ def colour_for(category: str, order: Sequence[str] = ()) -> str:
     return _PALETTE[position % len(_PALETTE)]
 
 
-def _short(label: str, prefix: str | None) -> str:
+def short_label(label: str, prefix: str | None) -> str:
+    """`label` without "`prefix`." (AnnoMI style dimension names), to keep axis labels short."""
     return label[len(prefix) + 1:] if prefix and label.startswith(prefix + ".") else label
 
 
-def f1_bars(title: str, rows: Sequence[dict[str, Any]], prefix: str | None = None) -> str | None:
+def f1_bars(title: str, rows: Sequence[LabelMetrics], prefix: str | None = None) -> str | None:
     """Horizontal F1 bars with the bootstrap CI as error bars, support written beside each bar."""
-    rows = [r for r in rows if r.get("f1") is not None and _finite(r["f1"])]
+    rows = [r for r in rows if _finite(r.f1)]
     if not rows:
         return None
     fig = new_figure(7.5, 0.42 * len(rows) + 1.1)
     ax = fig.add_subplot()
-    names = [_short(r["label"], prefix) for r in rows]
+    names = [short_label(r.label, prefix) for r in rows]
     y = list(range(len(rows)))[::-1]
-    f1 = [float(r["f1"]) for r in rows]
-    lo = [f - (r["f1_ci"][0] if r.get("f1_ci") and _finite(r["f1_ci"][0]) else f) for f, r in zip(f1, rows,
-                                                                                                   strict=True)]
-    hi = [(r["f1_ci"][1] if r.get("f1_ci") and _finite(r["f1_ci"][1]) else f) - f for f, r in zip(f1, rows,
-                                                                                                   strict=True)]
-    colours = [colour_for(r["label"]) if "." in r["label"] or r["label"] in FAMILY_COLOURS else "#1f5fa8"
-               for r in rows]
+    f1 = [float(r.f1) for r in rows]
+    lo = [f - (r.f1_ci[0] if r.f1_ci and _finite(r.f1_ci[0]) else f) for f, r in zip(f1, rows, strict=True)]
+    hi = [(r.f1_ci[1] if r.f1_ci and _finite(r.f1_ci[1]) else f) - f for f, r in zip(f1, rows, strict=True)]
+    colours = [colour_for(r.label) if "." in r.label or r.label in FAMILY_COLOURS else "#1f5fa8" for r in rows]
     ax.barh(y, f1, color=colours, alpha=0.85, height=0.6)
     ax.errorbar(f1, y, xerr=[[max(v, 0) for v in lo], [max(v, 0) for v in hi]], fmt="none", ecolor="#222",
                 capsize=3, linewidth=1)
     for yi, r in zip(y, rows, strict=True):
-        ax.text(1.02, yi, f"n={r.get('support', 0)}", va="center", fontsize=8, color="#555",
+        ax.text(1.02, yi, f"n={r.support}", va="center", fontsize=8, color="#555",
                 transform=ax.get_yaxis_transform())
     ax.set_yticks(y, names, fontsize=8)
     ax.set_xlim(0, 1)
@@ -122,8 +124,8 @@ def confusion_heatmap(title: str, rows: Sequence[str], columns: Sequence[str], m
     fig = new_figure(size + 0.8, size)
     ax = fig.add_subplot()
     image = ax.imshow(m, cmap="Blues", aspect="auto")
-    ax.set_xticks(range(len(columns)), [_short(c, prefix) for c in columns], rotation=45, ha="right", fontsize=7)
-    ax.set_yticks(range(len(rows)), [_short(r, prefix) for r in rows], fontsize=7)
+    ax.set_xticks(range(len(columns)), [short_label(c, prefix) for c in columns], rotation=45, ha="right", fontsize=7)
+    ax.set_yticks(range(len(rows)), [short_label(r, prefix) for r in rows], fontsize=7)
     top = m.max() if m.size else 0
     for i in range(m.shape[0]):
         for j in range(m.shape[1]):
@@ -163,8 +165,8 @@ def agreement_strip(title: str, groups: Sequence[tuple[str, Sequence[float], flo
             ax.scatter([i], [m], marker="D", s=60, color="#c23b3b", zorder=4,
                        label=f"{predicted_name} vs majority" if not marked else None)
             marked = True
-    ax.set_xticks(range(len(groups)), [_short(g[0], prefix) for g in groups], rotation=30 if len(groups) > 3 else 0,
-                  ha="right" if len(groups) > 3 else "center", fontsize=8)
+    ax.set_xticks(range(len(groups)), [short_label(g[0], prefix) for g in groups],
+                  rotation=30 if len(groups) > 3 else 0, ha="right" if len(groups) > 3 else "center", fontsize=8)
     ax.set_ylabel("Cohen's κ against the majority", fontsize=8)
     ax.axhline(0, color="#bbb", linewidth=0.8)
     ax.set_title(title, fontsize=10, loc="left")
@@ -174,36 +176,36 @@ def agreement_strip(title: str, groups: Sequence[tuple[str, Sequence[float], flo
     return _uri(fig)
 
 
-def timeline(sessions: Sequence[dict[str, Any]], categories: Sequence[str]) -> str | None:
+def timeline(sessions: Sequence[TimelineSession], categories: Sequence[str]) -> str | None:
     """One panel per transcript: predicted above reference, one pair of tracks per dimension.
 
-    ``sessions``: ``{"id", "length", "tracks": [{"name", "marks": [(position, category), ...]}]}``
-    with tracks listed top to bottom. Each mark is a short vertical tick coloured by category.
+    Tracks are listed top to bottom; each mark (position, category) is a short vertical tick
+    coloured by category.
     """
     from matplotlib.lines import Line2D
 
-    sessions = [s for s in sessions if s["tracks"]]
+    sessions = [s for s in sessions if s.tracks]
     if not sessions:
         return None
-    n_tracks = max(len(s["tracks"]) for s in sessions)
+    n_tracks = max(len(s.tracks) for s in sessions)
     panel = 0.28 * n_tracks + 0.7
     fig = new_figure(10, panel * len(sessions) + 0.9)
     axes = fig.subplots(len(sessions), 1, squeeze=False)[:, 0]
     used: dict[str, str] = {}
     for ax, session in zip(axes, sessions, strict=True):
-        tracks = session["tracks"]
+        tracks = session.tracks
         for t, track in enumerate(tracks):
             y = len(tracks) - 1 - t
             ax.axhline(y, color="#eee", linewidth=0.8, zorder=0)
-            for pos, cat in track["marks"]:
+            for pos, cat in track.marks:
                 colour = colour_for(cat, categories)
                 family = cat.split(".", 1)[0]
                 used.setdefault(family if family in FAMILY_COLOURS else cat, colour)  # 3RS: one entry per family
                 ax.plot([pos, pos], [y - 0.35, y + 0.35], color=colour, linewidth=2.2, solid_capstyle="butt")
-        ax.set_yticks(range(len(tracks)), [tr["name"] for tr in tracks][::-1], fontsize=7)
-        ax.set_xlim(-1, max(session["length"], 1))
+        ax.set_yticks(range(len(tracks)), [tr.name for tr in tracks][::-1], fontsize=7)
+        ax.set_xlim(-1, max(session.length, 1))
         ax.set_ylim(-0.6, len(tracks) - 0.4)
-        ax.set_title(f"transcript {session['id']}", fontsize=9, loc="left")
+        ax.set_title(f"transcript {session.id}", fontsize=9, loc="left")
         ax.tick_params(axis="x", labelsize=7)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
@@ -230,7 +232,7 @@ def count_scatter(title: str, points: Sequence[tuple[str, Sequence[float], Seque
     order = [n for n, _, _ in points]
     for name, x, y in points:
         ok = np.isfinite(x) & np.isfinite(y)
-        ax.scatter(x[ok], y[ok], s=18, alpha=0.7, color=colour_for(name, order), label=_short(name, prefix))
+        ax.scatter(x[ok], y[ok], s=18, alpha=0.7, color=colour_for(name, order), label=short_label(name, prefix))
         top = max(top, float(np.nanmax(x[ok])) if ok.any() else 0, float(np.nanmax(y[ok])) if ok.any() else 0)
     ax.plot([0, top], [0, top], color="#bbb", linewidth=0.8, linestyle="--")
     ax.set_xlabel(f"reference mean count per {unit}", fontsize=8)

@@ -26,9 +26,11 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from rupturekit.agree.results import finite
 from rupturekit.measures.agreement import _missing_mask, _rating_matrix, _to_1d, cohen_kappa, percent_agreement
 
-__all__ = ["MajorityComparison", "ModelAsRater", "ModelPosition", "majority_vote", "model_as_rater"]
+__all__ = ["MajorityComparison", "ModelAsRater", "ModelPosition", "apa", "majority_vote", "model_as_rater",
+           "rater_sentence"]
 
 MajorityRule = Literal["plurality", "absolute"]
 
@@ -143,61 +145,76 @@ def model_as_rater(
     m = _to_1d(model, "model")
     if len(m) != values.shape[0]:
         raise ValueError(f"model has {len(m)} labels for {values.shape[0]} subjects")
-    model_missing = _missing_mask(m)
 
-    pair_rows = []
-    for i, j in combinations(range(values.shape[1]), 2):
-        k, pa, n = _compare(values[:, i], values[:, j])
-        pair_rows.append((names[i], names[j], k, pa, n))
+    pair_rows = [(names[i], names[j], *_compare(values[:, i], values[:, j]))
+                 for i, j in combinations(range(values.shape[1]), 2)]
     pairwise = pd.DataFrame(pair_rows, columns=["rater_a", "rater_b", "kappa", "percent_agreement", "n"])
+    leave_one_out = _leave_one_out(values, missing, names, m, rule)
+    full = majority_vote(values, rule=rule)
+    mk, mpa, mn = _compare(m, full)
+    model_vs_majority = MajorityComparison(mk, mpa, mn, int((~_missing_mask(m) & _missing_mask(full)).sum()))
+    vs_rows = [(name, *_compare(m, values[:, j])) for j, name in enumerate(names)]
+    model_vs_raters = pd.DataFrame(vs_rows, columns=["rater", "kappa", "percent_agreement", "n"]).set_index("rater")
+    return ModelAsRater(pairwise, leave_one_out, model_vs_majority, model_vs_raters,
+                        _position(mk, pairwise, leave_one_out), rule)
 
-    loo_rows = []
+
+def _leave_one_out(values: np.ndarray, missing: np.ndarray, names: Sequence[str], model: np.ndarray,
+                   rule: MajorityRule) -> pd.DataFrame:
+    """Each human against the majority of the others, and the model against that same majority."""
+    rows = []
     for j, name in enumerate(names):
         reference = majority_vote(values, rule=rule, exclude=j)
         coded = ~missing[:, j]
         no_majority = int((coded & _missing_mask(reference)).sum())
         k, pa, n = _compare(values[:, j], reference)
         # The model on the same reference and the same subjects as this rater.
-        model_here = np.where(coded, m, None)
-        mk, mpa, mn = _compare(model_here, reference)
-        loo_rows.append((name, k, pa, n, no_majority, mk, mpa, mn))
-    leave_one_out = pd.DataFrame(
-        loo_rows,
-        columns=[
-            "rater",
-            "kappa",
-            "percent_agreement",
-            "n",
-            "n_no_majority",
-            "model_kappa",
-            "model_percent_agreement",
-            "model_n",
-        ],
-    ).set_index("rater")
+        mk, mpa, mn = _compare(np.where(coded, model, None), reference)
+        rows.append((name, k, pa, n, no_majority, mk, mpa, mn))
+    columns = ["rater", "kappa", "percent_agreement", "n", "n_no_majority", "model_kappa", "model_percent_agreement",
+               "model_n"]
+    return pd.DataFrame(rows, columns=columns).set_index("rater")
 
-    full = majority_vote(values, rule=rule)
-    mk, mpa, mn = _compare(m, full)
-    model_vs_majority = MajorityComparison(mk, mpa, mn, int((~model_missing & _missing_mask(full)).sum()))
 
-    vs_rows = [(name, *_compare(m, values[:, j])) for j, name in enumerate(names)]
-    model_vs_raters = pd.DataFrame(vs_rows, columns=["rater", "kappa", "percent_agreement", "n"]).set_index("rater")
-
+def _position(model_kappa: float, pairwise: pd.DataFrame, leave_one_out: pd.DataFrame) -> ModelPosition:
     human_k = leave_one_out["kappa"].tolist()
     lo, med, hi = _nan_stats(human_k)
     finite_pairs = [v for v in pairwise["kappa"] if math.isfinite(v)]
-    position = ModelPosition(
-        model_kappa=mk,
+    paired = zip(leave_one_out["kappa"], leave_one_out["model_kappa"], strict=True)
+    return ModelPosition(
+        model_kappa=model_kappa,
         human_min=lo,
         human_median=med,
         human_max=hi,
         n_raters=sum(math.isfinite(v) for v in human_k),
-        n_raters_below_model=sum(math.isfinite(v) and v < mk for v in human_k),
-        n_raters_below_model_paired=int(
-            sum(
-                math.isfinite(h) and math.isfinite(p) and h < p
-                for h, p in zip(leave_one_out["kappa"], leave_one_out["model_kappa"], strict=True)
-            )
-        ),
+        n_raters_below_model=sum(math.isfinite(v) and v < model_kappa for v in human_k),
+        n_raters_below_model_paired=int(sum(math.isfinite(h) and math.isfinite(p) and h < p for h, p in paired)),
         human_pairwise_mean=float(np.mean(finite_pairs)) if finite_pairs else math.nan,
     )
-    return ModelAsRater(pairwise, leave_one_out, model_vs_majority, model_vs_raters, position, rule)
+
+
+# --------------------------------------------------------------------------- in words
+def apa(value: float) -> str:
+    """Two decimals without the leading zero, as statistics bounded by 1 are written: .74, −.05."""
+    if not finite(value):
+        return "n/a"
+    text = f"{abs(float(value)):.2f}"
+    text = text[1:] if text.startswith("0") else text
+    return ("−" if float(value) < 0 and text != ".00" else "") + text
+
+
+def rater_sentence(position: ModelPosition) -> str:
+    """"κ = .74, inside the human range .64–.88, above 6 of 10 raters" from a `ModelPosition`."""
+    k = position.model_kappa
+    if not finite(k):
+        return "κ undefined (no subjects with a reference majority, or one class only)"
+    if not position.n_raters:
+        return f"κ = {apa(k)}; no human leave-one-out κ is defined"
+    lo, hi = position.human_min, position.human_max
+    where = "inside" if lo <= k <= hi else ("below" if k < lo else "above")
+    if apa(lo) == apa(hi):  # two raters, or all humans alike: a single value, not a range
+        where = "equal to" if apa(k) == apa(lo) else where
+        human = f"the human value {apa(lo)}"
+    else:
+        human = f"the human range {apa(lo)}–{apa(hi)}"
+    return f"κ = {apa(k)}, {where} {human}, above {position.n_raters_below_model} of {position.n_raters} raters"
