@@ -16,9 +16,9 @@ from typing import Literal
 from rupturekit.codebook import Codebook
 from rupturekit.codes import CodeRow
 from rupturekit.errors import InputError
-from rupturekit.export.output import atomic_write, safe_file_stem
+from rupturekit.formats import CODE_TIER_PREFIX, safe_file_stem
 from rupturekit.records import Transcript
-from rupturekit.safe_output import entries_other_than, staged_folder
+from rupturekit.safe_output import atomic_write, entries_other_than, staged_folder
 
 ReviewTool = Literal["elan", "labelstudio"]
 DEFAULT_REVIEW_TIER = "review"
@@ -77,7 +77,7 @@ class ReviewedCodes:
 
 
 def _check_tier(path: Path, source, tier: str) -> None:
-    from rupturekit.ingest.elan import CODE_TIER_PREFIX, _open
+    from rupturekit.ingest.elan import _open
 
     # The reader attaches codes without saying which tiers it found; an absent review tier
     # must not pass as "the reviewer coded nothing" (0 codes, exit 0).

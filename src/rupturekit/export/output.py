@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from rupturekit.errors import InputError
+from rupturekit.formats import safe_file_stem
 from rupturekit.records import Transcript, dumps_jsonl
 from rupturekit.safe_output import atomic_write, entries_other_than, staged_folder
 
@@ -15,7 +15,6 @@ __all__ = ["OUTPUT_FORMATS", "atomic_write", "output_format", "output_names", "s
 OUTPUT_FORMATS: tuple[str, ...] = ("jsonl", "csv", "eaf", "vtt")
 _BY_SUFFIX = {".jsonl": "jsonl", ".csv": "csv", ".eaf": "eaf", ".vtt": "vtt"}
 _PER_TRANSCRIPT = {"eaf", "vtt"}
-_UNSAFE = re.compile(r"[^\w.-]+")
 
 
 def _write_one(transcripts: list[Transcript], path: Path, format_name: str) -> None:
@@ -34,11 +33,6 @@ def _write_one(transcripts: list[Transcript], path: Path, format_name: str) -> N
         from rupturekit.export.subtitles import write_vtt
 
         atomic_write(path, lambda p: write_vtt(transcripts[0], p))
-
-
-def safe_file_stem(transcript_id: str) -> str:
-    """A file name for a transcript id ("session 1/a" -> "session_1_a")."""
-    return _UNSAFE.sub("_", transcript_id) or "transcript"
 
 
 def output_format(out: Path, requested: str | None) -> tuple[str, bool]:

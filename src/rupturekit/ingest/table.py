@@ -20,9 +20,10 @@ from pydantic import ValidationError
 
 from rupturekit.bounded import allow_csv_fields
 from rupturekit.errors import InputError, ProblemLog
+from rupturekit.formats import format_clock
 from rupturekit.ingest.options import ReadOptions, TableColumns
 from rupturekit.ingest.source import Source
-from rupturekit.ingest.timestamps import TimestampError, format_clock, parse_clock
+from rupturekit.ingest.timestamps import TimestampError, parse_clock
 from rupturekit.records import Code, Transcript, Utterance, json_objects
 from rupturekit.safe_output import unescape_cell
 
