@@ -753,7 +753,7 @@ def _tag_setup(inputs, output, model, kind, threshold, runtime, operating_point,
     from rupturekit.export.output import output_format
     from rupturekit.safe_output import Output
     from rupturekit.tagger.api import load_tagger
-    from rupturekit.tagger.output import TAG_FORMATS
+    from rupturekit.tagger.tag_files import TAG_FORMATS
 
     if kind not in TAG_FORMATS:
         raise _fail(f"--format: '{kind}' is not one of {', '.join(TAG_FORMATS)}")
@@ -815,7 +815,7 @@ def _tag_to_file(units, ingest_config, problems, transform, output: Path, kind: 
                  resume: bool):
     """Tag unit by unit into a resumable jsonl or csv file; ((transcripts, utterances), labels)."""
     from rupturekit.records import dumps_jsonl
-    from rupturekit.tagger.output import tags_csv_text
+    from rupturekit.tagger.tag_files import tags_csv_text
 
     labels = 0
 
@@ -841,7 +841,7 @@ def _tag_whole(units, ingest_config, problems, transform, output: Path | None, k
     from rupturekit.codes import machine_rater
     from rupturekit.records import dumps_jsonl
     from rupturekit.safe_output import atomic_write
-    from rupturekit.tagger.output import with_tags_as_codes, write_tags_html
+    from rupturekit.tagger.tag_files import with_tags_as_codes, write_tags_html
 
     if output is None and kind != "jsonl":
         raise _fail(f"--format {kind} needs --output")
