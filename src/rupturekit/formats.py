@@ -19,6 +19,10 @@ SYNTHETIC_TIMES_PROPERTY = "rupturekit:synthetic_times"
 DIALOGUE_NAME = "dialogue"
 RESULT_TYPE = "paragraphlabels"
 
+# What `rupturekit codes import` reads: long-format codes (CSV/TSV/JSONL), reviewed ELAN files, a Label
+# Studio export, or any file ingest reads that carries codes (`rupturekit.review.read_codes`).
+CODE_FORMATS = ("long", "eaf", "labelstudio", "ingest")
+
 _UNSAFE = re.compile(r"[^\w.-]+")
 
 
