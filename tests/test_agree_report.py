@@ -1,4 +1,4 @@
-"""`rupturekit.agree.report.run_agreement`: alignment, units, levels, crosswalks and the written report.
+"""`rupturekit.agree.run.run_agreement`: alignment, units, levels, crosswalks and the written report.
 
 Small hand-made corpora; every expected number is worked out by hand in the comments. The last
 test reproduces the published human Fleiss' kappa of AnnoMI's ten-annotator transcripts.

@@ -450,7 +450,7 @@ def test_spreadsheet_safe_keeps_numbers_and_plain_text():
 def test_tag_and_agree_csv_escape_formulas(work):
     from rupturekit.agree.run import run_agreement
     from rupturekit.codebook import load_codebook
-    from rupturekit.tagger.output import tags_csv_text
+    from rupturekit.tagger.tag_files import tags_csv_text
 
     transcripts = read_jsonl(formula_corpus(work))
     (work / "tags.csv").write_text(tags_csv_text(transcripts), encoding="utf-8", newline="")  # what `tag` writes

@@ -16,9 +16,9 @@ from typing import Literal
 from rupturekit.codebook import Codebook
 from rupturekit.codes import CodeRow
 from rupturekit.errors import InputError
-from rupturekit.export.output import atomic_write, safe_file_stem
+from rupturekit.formats import CODE_FORMATS, CODE_TIER_PREFIX, safe_file_stem
 from rupturekit.records import Transcript
-from rupturekit.safe_output import entries_other_than, staged_folder
+from rupturekit.safe_output import atomic_write, entries_other_than, staged_folder
 
 ReviewTool = Literal["elan", "labelstudio"]
 DEFAULT_REVIEW_TIER = "review"
@@ -69,15 +69,15 @@ def _same_text(a: str, b: str) -> bool:
 
 @dataclass
 class ReviewedCodes:
-    """Codes read from reviewed files, and the (rater, transcript) pairs the files cover: a reviewed
-    ELAN file covers its whole transcript, even where the reviewer left the tier empty."""
+    """Codes read from reviewed (or other code) files, and the (rater, transcript) pairs the files
+    cover: a reviewed ELAN file covers its whole transcript, even where the reviewer left the tier empty."""
 
     rows: list[CodeRow] = field(default_factory=list)
     covered: set[tuple[str, str]] = field(default_factory=set)
 
 
 def _check_tier(path: Path, source, tier: str) -> None:
-    from rupturekit.ingest.elan import CODE_TIER_PREFIX, _open
+    from rupturekit.ingest.elan import _open
 
     # The reader attaches codes without saying which tiers it found; an absent review tier
     # must not pass as "the reviewer coded nothing" (0 codes, exit 0).
@@ -147,3 +147,54 @@ def read_reviewed(paths: list[Path], corpus: list[Transcript], codebook: Codeboo
         result.covered.update((row.rater, row.transcript_id) for row in rows)
     return result
 
+
+
+def code_format(path: Path) -> str:
+    """The format (one of `CODE_FORMATS`) of a code file, from its suffix and, for a table, its header."""
+    suffix = path.suffix.lower()
+    if suffix == ".eaf":
+        return "eaf"
+    if suffix == ".json":
+        return "labelstudio"
+    if suffix in (".csv", ".tsv", ".jsonl"):
+        try:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                head = handle.readline(1 << 16)
+        except OSError:
+            return "ingest"  # missing or a folder: the ingest reader says so in one line
+        if "rater" in head and "label" in head and "utterance_id" in head:
+            return "long"
+    return "ingest"
+
+
+def read_codes(paths: list[Path], corpus: list[Transcript], codebook: Codebook, format_name: str | None = None,
+               rater: str | None = None, review_tier: str = DEFAULT_REVIEW_TIER) -> ReviewedCodes:
+    """The codes of each file, read in `format_name` (one of `CODE_FORMATS`) or the format detected.
+    With `rater`, every code is stored under that name, and a file ingest reads is that rater's
+    coding of its whole transcripts (a replace touches only those)."""
+    from dataclasses import replace
+
+    from rupturekit.codes import read_long_codes, rows_from_transcripts
+
+    result = ReviewedCodes()
+    for path in paths:
+        kind = format_name or code_format(path)
+        if kind not in CODE_FORMATS:
+            raise ValueError(f"unknown code format '{kind}'; use one of {', '.join(CODE_FORMATS)}")
+        if kind in ("eaf", "labelstudio"):
+            reviewed = read_reviewed([path], corpus, codebook, "elan" if kind == "eaf" else "labelstudio", rater,
+                                     review_tier)
+            result.rows.extend(reviewed.rows)
+            result.covered |= reviewed.covered
+            continue
+        if kind == "long":
+            rows = read_long_codes(path)
+        else:
+            from rupturekit.ingest.batch import read_transcripts
+
+            transcripts = read_transcripts(path)
+            rows = rows_from_transcripts(transcripts)
+            if rater:
+                result.covered |= {(rater, t.transcript_id) for t in transcripts}
+        result.rows.extend(replace(row, rater=rater) for row in rows) if rater else result.rows.extend(rows)
+    return result

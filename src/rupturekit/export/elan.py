@@ -24,7 +24,7 @@ import pympi
 
 from rupturekit.errors import InputError
 from rupturekit.export.subtitles import filled_ends, spoken_duration
-from rupturekit.ingest.elan import CODE_TIER_PREFIX, SYNTHETIC_TIMES_PROPERTY
+from rupturekit.formats import CODE_TIER_PREFIX, SYNTHETIC_TIMES_PROPERTY
 from rupturekit.records import Transcript
 
 _EAF_SCHEMA = "http://www.mpi.nl/tools/elan/EAFv3.0.xsd"

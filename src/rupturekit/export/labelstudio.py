@@ -33,12 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from rupturekit.codebook import Codebook, Dimension
-from rupturekit.export.output import atomic_write
+from rupturekit.formats import DIALOGUE_NAME, RESULT_TYPE, utf16_length
 from rupturekit.records import Transcript, Utterance
-
-DIALOGUE_NAME = "dialogue"
-"""Name of the Paragraphs object tag, the `to_name` of every region, and the data key."""
-RESULT_TYPE = "paragraphlabels"
+from rupturekit.safe_output import atomic_write
 
 # Why ParagraphLabels and not per-utterance Choices: Label Studio has no control that
 # attaches a classification to one paragraph of a Paragraphs object by itself.
@@ -103,10 +100,6 @@ def labeling_config(codebook: Codebook) -> str:
     return ET.tostring(root, encoding="unicode") + "\n"
 
 
-def _utf16_length(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
 def region_id(transcript_id: str, utterance_id: int, dimension: Dimension) -> str:
     """A stable result id (10 hex digits) for one utterance's region in one dimension."""
     key = f"{transcript_id}\x1f{utterance_id}\x1f{dimension.name}".encode()
@@ -126,7 +119,7 @@ def region_result(transcript_id: str, index: int, utterance: Utterance, dimensio
             "start": str(index),
             "end": str(index),
             "startOffset": 0,
-            "endOffset": _utf16_length(utterance.text),
+            "endOffset": utf16_length(utterance.text),
             "text": utterance.text,
             RESULT_TYPE: labels,
         },

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from rupturekit.errors import InputError
+from rupturekit.formats import safe_file_stem
 from rupturekit.records import Transcript, dumps_jsonl
 from rupturekit.safe_output import atomic_write, entries_other_than, staged_folder
 
-__all__ = ["OUTPUT_FORMATS", "atomic_write", "output_format", "output_names", "safe_file_stem",
-           "write_transcripts"]
+__all__ = ["OUTPUT_FORMATS", "STREAMED_FORMATS", "FilePieces", "atomic_write", "output_format", "output_names",
+           "safe_file_stem", "write_transcripts"]
 
 OUTPUT_FORMATS: tuple[str, ...] = ("jsonl", "csv", "eaf", "vtt")
+# Written a unit at a time (resumable); the others (a folder, eaf, vtt, a tags page) are built whole.
+STREAMED_FORMATS: tuple[str, ...] = ("jsonl", "csv")
 _BY_SUFFIX = {".jsonl": "jsonl", ".csv": "csv", ".eaf": "eaf", ".vtt": "vtt"}
 _PER_TRANSCRIPT = {"eaf", "vtt"}
-_UNSAFE = re.compile(r"[^\w.-]+")
 
 
 def _write_one(transcripts: list[Transcript], path: Path, format_name: str) -> None:
@@ -36,9 +39,20 @@ def _write_one(transcripts: list[Transcript], path: Path, format_name: str) -> N
         atomic_write(path, lambda p: write_vtt(transcripts[0], p))
 
 
-def safe_file_stem(transcript_id: str) -> str:
-    """A file name for a transcript id ("session 1/a" -> "session_1_a")."""
-    return _UNSAFE.sub("_", transcript_id) or "transcript"
+@dataclass(frozen=True)
+class FilePieces:
+    """A jsonl or csv file written a unit at a time: the header, then each unit's text. `csv` writes
+    the CSV rows (`export.tables.csv_text` for transcripts, `tagger.tag_files.tags_csv_text` for tags)."""
+
+    format: str
+    csv: Callable[..., str]
+
+    @property
+    def header(self) -> str:
+        return self.csv([], header=True) if self.format == "csv" else ""
+
+    def text(self, transcripts: list[Transcript]) -> str:
+        return self.csv(transcripts, header=False) if self.format == "csv" else dumps_jsonl(transcripts)
 
 
 def output_format(out: Path, requested: str | None) -> tuple[str, bool]:

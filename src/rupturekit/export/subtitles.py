@@ -9,7 +9,7 @@ from pathlib import Path
 import webvtt
 
 from rupturekit.errors import InputError
-from rupturekit.ingest.timestamps import format_clock
+from rupturekit.formats import format_clock
 from rupturekit.records import Transcript, Utterance
 
 # Speaking rate used where a duration has to be guessed from the words.

@@ -29,13 +29,12 @@ from typing import Any
 import pympi
 
 from rupturekit.errors import InputError
+from rupturekit.formats import CODE_TIER_PREFIX, SYNTHETIC_TIMES_PROPERTY
 from rupturekit.ingest.common import utterance_meta
 from rupturekit.ingest.options import ReadOptions
 from rupturekit.ingest.source import Source
 from rupturekit.records import Code, Transcript, Utterance
 
-CODE_TIER_PREFIX = "codes@"
-SYNTHETIC_TIMES_PROPERTY = "rupturekit:synthetic_times"
 _TIERS_HINT = "add one tier per speaker in ELAN, with one annotation per utterance"
 
 

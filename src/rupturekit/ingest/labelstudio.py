@@ -18,7 +18,7 @@ from rupturekit.bounded import loads_json
 from rupturekit.codebook import Codebook, Dimension
 from rupturekit.codes import CodeRow
 from rupturekit.errors import InputError
-from rupturekit.export.labelstudio import DIALOGUE_NAME, RESULT_TYPE
+from rupturekit.formats import DIALOGUE_NAME, RESULT_TYPE, utf16_length
 from rupturekit.ingest.source import Source
 
 _EXPORT_HINT = ("in Label Studio use Export > JSON (not JSON-MIN or CSV) on a project set up with "
@@ -31,10 +31,6 @@ _JSON_KINDS = {dict: "object", str: "string", int: "number", float: "number", bo
 def _short(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= _SHOWN else text[:_SHOWN - 3] + "..."
-
-
-def _utf16_length(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
 
 
 def _normalised(text: str) -> str:
@@ -123,16 +119,16 @@ def _covered(task: _Task, value: dict, item_name: str, annotation: str) -> list[
         if offset is None:
             continue
         checked = _index(offset)
-        if checked is None or checked > _utf16_length(task.texts[index]):
+        if checked is None or checked > utf16_length(task.texts[index]):
             task.fail(f"{item_name} has {name} {offset!r}, outside utterance {task.utterance_ids[index]} "
-                      f"({_utf16_length(task.texts[index])} characters)",
+                      f"({utf16_length(task.texts[index])} characters)",
                       "the task's dialogue was changed after coding; " + _DATA_HINT, annotation)
     if len(covered) > 1:
         # A selection that ends at offset 0 of a turn (or starts at the end of one) touches
         # no character of it: that turn is not coded by the region.
         if _index(end_offset) == 0:
             covered.pop()
-        if _index(start_offset) == _utf16_length(task.texts[start]):
+        if _index(start_offset) == utf16_length(task.texts[start]):
             covered.pop(0)
     text = value.get("text")
     if isinstance(text, str):

@@ -20,9 +20,10 @@ from pydantic import ValidationError
 
 from rupturekit.bounded import allow_csv_fields
 from rupturekit.errors import InputError, ProblemLog
+from rupturekit.formats import format_clock
 from rupturekit.ingest.options import ReadOptions, TableColumns
 from rupturekit.ingest.source import Source
-from rupturekit.ingest.timestamps import TimestampError, format_clock, parse_clock
+from rupturekit.ingest.timestamps import TimestampError, parse_clock
 from rupturekit.records import Code, Transcript, Utterance, json_objects
 from rupturekit.safe_output import unescape_cell
 
@@ -460,6 +461,115 @@ def _annomi_codes(row: dict[str, Any], rater: str, role: str, file: str, line: i
                      location=f"line {line}")
 
 
+@dataclass(frozen=True)
+class _AnnomiLayout:
+    """What an AnnoMI table's header says: the full file (one row per annotator) or the simple one,
+    timestamps or none, and the columns of the user's own (kept in meta, under these keys)."""
+
+    full: bool
+    has_time: bool
+    extra_keys: dict[str, str]
+
+
+def _annomi_layout(table: _Table, file: str, log: ProblemLog) -> _AnnomiLayout:
+    missing = [c for c in _ANNOMI_REQUIRED if c not in table.header]
+    if missing:
+        raise InputError(file, f"not an AnnoMI table (no column {', '.join(missing)})",
+                         "read it with --format table", location=f"line {table.header_line}")
+    extra = [c for c in table.header if c not in _ANNOMI_PER_RATER
+             and c not in _ANNOMI_REQUIRED and c not in _ANNOMI_META]
+    extra_keys = {column: column for column in extra}
+    if "source" in extra_keys:
+        extra_keys["source"] = "source_column"  # as in read_table
+        log.warn(file, "column 'source' is kept in meta as 'source_column'",
+                 location=f"line {table.header_line}")
+    return _AnnomiLayout("annotator_id" in table.header, "timestamp" in table.header, extra_keys)
+
+
+class _AnnomiRows:
+    """The rows of an AnnoMI table collapsed into utterances: the first row of an utterance makes it,
+    each row (one per annotator in the full file) adds its annotator's codes."""
+
+    def __init__(self, file: str, log: ProblemLog, layout: _AnnomiLayout):
+        self.file, self.log, self.layout = file, log, layout
+        self.by_transcript: dict[str, list[Utterance]] = {}
+        self.first: dict[tuple[str, int], tuple[int, dict[str, Any], Utterance]] = {}
+        self.raters: dict[tuple[str, int], dict[str, int]] = {}  # the line of each annotator's row
+        self.cache: dict[tuple[str, str], Code] = {}
+        self.empty_text: list[int] = []
+
+    def add(self, line: int, row: dict[str, Any]) -> None:
+        transcript_id = _string(row["transcript_id"]).strip()
+        raw_id = _string(row["utterance_id"])
+        if not transcript_id or not _INTEGER.match(raw_id):
+            raise InputError(self.file, f"transcript_id '{transcript_id}' / utterance_id '{raw_id}' "
+                                        "is not an AnnoMI id", "fix the row", location=f"line {line}")
+        key = (transcript_id, int(raw_id))
+        rater = self._rater(line, row)
+        seen = self.first.get(key)
+        if seen is None:
+            utterance = self._new_utterance(line, row, key)
+        else:
+            utterance = self._same_utterance(line, row, key, seen)
+        self._once_per_rater(line, key, rater)
+        utterance.codes.extend(_annomi_codes(row, rater, utterance.role, self.file, line, self.log, self.cache))
+
+    def _rater(self, line: int, row: dict[str, Any]) -> str:
+        if not self.layout.full:
+            return SIMPLE_RATER
+        rater = _string(row.get("annotator_id")).strip()
+        if not rater:
+            raise InputError(self.file, "annotator_id is empty", "fill in the annotator", location=f"line {line}")
+        return rater
+
+    def _new_utterance(self, line: int, row: dict[str, Any], key: tuple[str, int]) -> Utterance:
+        file = self.file
+        role = _string(row["interlocutor"]).strip().lower()
+        if role not in ("therapist", "client"):
+            raise InputError(file, f"interlocutor is '{row['interlocutor']}'",
+                             "AnnoMI's interlocutor is therapist or client", location=f"line {line}")
+        timestamp = _string(row.get("timestamp")).strip()
+        text = _string(row["utterance_text"]).strip()
+        if not text:
+            self.empty_text.append(line)
+        meta = {column: row[column] for column in _ANNOMI_META if column in row}
+        meta.update((key_, row[column]) for column, key_ in self.layout.extra_keys.items() if column in row)
+        meta["source"] = {"file": file, "line": line}
+        start = _time(timestamp, "timestamp", "start", file, line, self.log) if self.layout.has_time else None
+        utterance = _utterance(file, line, transcript_id=key[0], utterance_id=key[1],
+                               speaker=_string(row["interlocutor"]).strip(), role=role, start=start, text=text,
+                               meta=meta)
+        self.first[key] = (line, row, utterance)
+        self.raters[key] = {}
+        self.by_transcript.setdefault(key[0], []).append(utterance)
+        return utterance
+
+    def _same_utterance(self, line: int, row: dict[str, Any], key: tuple[str, int],
+                        seen: tuple[int, dict[str, Any], Utterance]) -> Utterance:
+        first_line, first_row, utterance = seen
+        for column in _ANNOMI_SAME:
+            here, there = _string(row.get(column)), _string(first_row.get(column))
+            if here.strip() != there.strip():
+                raise InputError(
+                    self.file, f"utterance {key[1]} of transcript '{key[0]}' has "
+                               f"{column} '{here}' but line {first_line} has '{there}'",
+                    "the rows of one utterance must agree on its text, interlocutor "
+                    "and timestamp", location=f"line {line}")
+        return utterance
+
+    def _once_per_rater(self, line: int, key: tuple[str, int], rater: str) -> None:
+        earlier = self.raters[key].get(rater)
+        if earlier is not None:
+            where = f"line {line}"
+            if self.layout.full:
+                raise InputError(self.file, f"annotator {rater} codes utterance {key[1]} of transcript "
+                                            f"'{key[0]}' again (first at line {earlier})",
+                                 "keep one row per utterance and annotator", location=where)
+            raise InputError(self.file, f"utterance {key[1]} of transcript '{key[0]}' repeats line {earlier}",
+                             "the simple file has one row per utterance", location=where)
+        self.raters[key][rater] = line
+
+
 def read_annomi(source: Source, options: ReadOptions) -> list[Transcript]:
     """Read AnnoMI-simple.csv or AnnoMI-full.csv (the full file has one row per annotator).
 
@@ -468,93 +578,14 @@ def read_annomi(source: Source, options: ReadOptions) -> list[Transcript]:
     """
     file, log = source.name, source.log
     table = _parse(source)
-    missing = [c for c in _ANNOMI_REQUIRED if c not in table.header]
-    if missing:
-        raise InputError(file, f"not an AnnoMI table (no column {', '.join(missing)})",
-                         "read it with --format table", location=f"line {table.header_line}")
-    full = "annotator_id" in table.header
-    has_time = "timestamp" in table.header
-    extra = [c for c in table.header if c not in _ANNOMI_PER_RATER
-             and c not in _ANNOMI_REQUIRED and c not in _ANNOMI_META]
-    extra_keys = {column: column for column in extra}
-    if "source" in extra_keys:
-        extra_keys["source"] = "source_column"  # as in read_table
-        log.warn(file, "column 'source' is kept in meta as 'source_column'",
-                 location=f"line {table.header_line}")
+    layout = _annomi_layout(table, file, log)
     if not table.rows:
         raise InputError(file, "the table has a header but no rows", "check the file")
-
-    by_transcript: dict[str, list[Utterance]] = {}
-    first: dict[tuple[str, int], tuple[int, dict[str, Any], Utterance]] = {}
-    raters: dict[tuple[str, int], dict[str, int]] = {}
-    cache: dict[tuple[str, str], Code] = {}
-    empty_text: list[int] = []
+    rows = _AnnomiRows(file, log, layout)
     for line, row in table.rows:
-        transcript_id = _string(row["transcript_id"]).strip()
-        raw_id = _string(row["utterance_id"])
-        if not transcript_id or not _INTEGER.match(raw_id):
-            raise InputError(file, f"transcript_id '{transcript_id}' / utterance_id '{raw_id}' "
-                                   "is not an AnnoMI id", "fix the row", location=f"line {line}")
-        key = (transcript_id, int(raw_id))
-        if full:
-            rater = _string(row.get("annotator_id")).strip()
-            if not rater:
-                raise InputError(file, "annotator_id is empty", "fill in the annotator",
-                                 location=f"line {line}")
-        else:
-            rater = SIMPLE_RATER
-        seen = first.get(key)
-        if seen is None:
-            role = _string(row["interlocutor"]).strip().lower()
-            if role not in ("therapist", "client"):
-                raise InputError(file, f"interlocutor is '{row['interlocutor']}'",
-                                 "AnnoMI's interlocutor is therapist or client",
-                                 location=f"line {line}")
-            timestamp = _string(row.get("timestamp")).strip()
-            text = _string(row["utterance_text"]).strip()
-            if not text:
-                empty_text.append(line)
-            meta = {column: row[column] for column in _ANNOMI_META if column in row}
-            meta.update((extra_keys[column], row[column]) for column in extra if column in row)
-            meta["source"] = {"file": file, "line": line}
-            utterance = _utterance(
-                file, line,
-                transcript_id=transcript_id,
-                utterance_id=key[1],
-                speaker=_string(row["interlocutor"]).strip(),
-                role=role,
-                start=_time(timestamp, "timestamp", "start", file, line, log) if has_time else None,
-                text=text,
-                meta=meta,
-            )
-            first[key] = (line, row, utterance)
-            raters[key] = {}
-            by_transcript.setdefault(transcript_id, []).append(utterance)
-        else:
-            first_line, first_row, utterance = seen
-            for column in _ANNOMI_SAME:
-                here, there = _string(row.get(column)), _string(first_row.get(column))
-                if here.strip() != there.strip():
-                    raise InputError(
-                        file, f"utterance {key[1]} of transcript '{transcript_id}' has "
-                              f"{column} '{here}' but line {first_line} has '{there}'",
-                        "the rows of one utterance must agree on its text, interlocutor "
-                        "and timestamp", location=f"line {line}")
-            role = utterance.role
-        if rater in raters[key]:
-            where = f"line {line}"
-            if full:
-                raise InputError(file, f"annotator {rater} codes utterance {key[1]} of transcript "
-                                       f"'{transcript_id}' again (first at line "
-                                       f"{raters[key][rater]})",
-                                 "keep one row per utterance and annotator", location=where)
-            raise InputError(file, f"utterance {key[1]} of transcript '{transcript_id}' repeats "
-                                   f"line {raters[key][rater]}",
-                             "the simple file has one row per utterance", location=where)
-        raters[key][rater] = line
-        utterance.codes.extend(_annomi_codes(row, rater, role, file, line, log, cache))
-    if empty_text:
-        log.warn(file, f"{_count(empty_text, 'row')} empty utterance_text "
-                       f"({_lines(empty_text)}); kept with text ''",
-                 location=f"line {empty_text[0]}")
-    return _sorted(by_transcript)
+        rows.add(line, row)
+    if rows.empty_text:
+        log.warn(file, f"{_count(rows.empty_text, 'row')} empty utterance_text "
+                       f"({_lines(rows.empty_text)}); kept with text ''",
+                 location=f"line {rows.empty_text[0]}")
+    return _sorted(rows.by_transcript)

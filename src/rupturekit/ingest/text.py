@@ -15,11 +15,12 @@ import re
 from dataclasses import dataclass, field
 
 from rupturekit.errors import InputError, ProblemLog
+from rupturekit.formats import format_clock
 from rupturekit.ingest.common import stage_directions
 from rupturekit.ingest.options import ReadOptions
 from rupturekit.ingest.roles import alias_role, is_generic_label
 from rupturekit.ingest.source import Source
-from rupturekit.ingest.timestamps import TimestampError, format_clock, parse_clock
+from rupturekit.ingest.timestamps import TimestampError, parse_clock
 from rupturekit.records import Transcript, Utterance
 
 NO_LABELS_HINT = "start each turn with a label such as 'T:' or 'Client:', or use --format table"

@@ -39,12 +39,3 @@ def parse_clock(value: str) -> tuple[float, bool]:
         total += int(fraction_s) / 10 ** len(fraction_s)
     return float(total), standard
 
-
-def format_clock(seconds: float, decimals: int = 3) -> str:
-    """Seconds as hh:mm:ss.fff."""
-    millis = round(seconds * 1000)
-    hours, rest = divmod(millis, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    whole, fraction = divmod(rest, 1000)
-    text = f"{hours:02d}:{minutes:02d}:{whole:02d}"
-    return f"{text}.{fraction:03d}"[: len(text) + 1 + decimals] if decimals else text

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from rupturekit.bounded import loads_json
 from rupturekit.errors import InputError
 from rupturekit.records import Transcript
 from rupturekit.tagger.model_files import MANIFEST
+
+if TYPE_CHECKING:  # the streaming runner is imported when a run streams (it loads the ingest stage)
+    from rupturekit.ingest.batch import IngestConfig
+    from rupturekit.ingest.units import Unit
+    from rupturekit.streaming import FileTarget, Listener, Stop, Transform
 
 # Utterances per call to a tagger: length-sorted batches then span transcripts (one transcript per
 # call was 2-3x slower), and memory stays bounded.
@@ -131,3 +137,116 @@ def tag(transcripts: str | Path | Transcript | list[Transcript], model: str | Pa
         transcripts = [transcripts]
     tagger = model if hasattr(model, "tag") else load_tagger(model)  # type: ignore[arg-type]
     return tagger.tag(list(transcripts))
+
+
+# ------------------------------------------------------------------ `rupturekit tag`, a unit at a time
+# The streaming runner is `rupturekit.streaming`; these are its tagging side.
+
+
+def model_identity(model: str) -> str:
+    """The model folder and a hash of its manifest (a retrained model is another model): what a
+    resumed tag run must share with the interrupted one."""
+    import hashlib
+
+    folder = default_model_dir() if model == "default" else Path(model)
+    try:
+        digest = hashlib.sha256((folder / "model.json").read_bytes()).hexdigest()[:16]
+    except OSError:
+        digest = "?"
+    return f"{folder.resolve()}#{digest}"
+
+
+@dataclass
+class TagCounts:
+    """What a tag run wrote (a resumed run: the interrupted run's part included), and the labels
+    this run gave."""
+
+    transcripts: int = 0
+    utterances: int = 0
+    labels: int = 0
+
+
+def _labels_of(transcripts: list[Transcript]) -> int:
+    return sum(len(u.labels or []) for t in transcripts for u in t.utterances)
+
+
+def _nothing_tagged(units: list[Unit], listener: Listener, transcripts: int) -> Stop:
+    """The stop when nothing was tagged: the inputs held no transcript, or only empty ones."""
+    from rupturekit.streaming import Stop, nothing_read
+
+    if transcripts:
+        names = dict.fromkeys(part.path for unit in units for part in unit.parts)
+        return Stop(f"{', '.join(map(str, names))}: no utterances to tag (every transcript is empty); check the "
+                    "export")
+    return nothing_read(listener, "no transcript could be read")
+
+
+def tag_to_file(units: list[Unit], config: IngestConfig, listener: Listener, transform: Transform,
+                target: FileTarget, kind: str) -> TagCounts:
+    """Tag unit by unit into a resumable jsonl or csv file."""
+    from rupturekit.export.output import FilePieces
+    from rupturekit.streaming import to_file
+    from rupturekit.tagger.tag_files import tags_csv_text
+
+    pieces = FilePieces(kind, tags_csv_text)
+    labels = 0
+
+    def serialize(tagged: list[Transcript]) -> str:
+        nonlocal labels
+        labels += _labels_of(tagged)
+        return pieces.text(tagged)
+
+    written = to_file(units, config, listener, transform, serialize, target, pieces.header, tagging=True)
+    if not written.utterances:
+        raise _nothing_tagged(units, listener, written.transcripts)
+    return TagCounts(written.transcripts, written.utterances, labels)
+
+
+def tag_whole(units: list[Unit], config: IngestConfig, listener: Listener, transform: Transform,
+              output: Path | None, kind: str, model: str) -> TagCounts:
+    """Tag to standard output (JSONL, unit by unit) when there is no `output`, or collect every tagged
+    transcript for html and eaf, which are written whole."""
+    import sys
+
+    from rupturekit.records import dumps_jsonl
+    from rupturekit.streaming import Stop, stream
+
+    if output is None and kind != "jsonl":
+        raise Stop(f"--format {kind} needs --output")
+    collected: list[Transcript] = []
+    labels = 0
+
+    def write(_index: int, tagged: list[Transcript], _failures: int) -> None:
+        nonlocal labels
+        labels += _labels_of(tagged)
+        if output is None:
+            sys.stdout.write(dumps_jsonl(tagged))
+            sys.stdout.flush()
+        else:
+            collected.extend(tagged)
+
+    written = stream(units, config, listener, transform, write, (), "tagging")
+    if not written.utterances:
+        raise _nothing_tagged(units, listener, written.transcripts)
+    if output is not None:
+        try:
+            _write_whole(collected, output, kind, model)
+        except InputError as error:
+            raise Stop(str(error)) from None
+    return TagCounts(written.transcripts, written.utterances, labels)
+
+
+def _write_whole(tagged: list[Transcript], output: Path, kind: str, model: str) -> None:
+    """The tags page (html), or the tags as ELAN codes (eaf: a file, or a folder of them)."""
+    from rupturekit.codes import machine_rater
+    from rupturekit.safe_output import atomic_write
+    from rupturekit.tagger.tag_files import with_tags_as_codes, write_tags_html
+
+    if kind == "html":
+        atomic_write(output, lambda p: write_tags_html(tagged, p, str(model)))
+        return
+    from rupturekit.export.output import write_transcripts
+
+    # Predictions are codes of a machine rater, model:<name>, never of a human rater.
+    name = "default" if str(model) == "default" else Path(model).resolve().name
+    write_transcripts(with_tags_as_codes(tagged, machine_rater("model", name)), output, "eaf")

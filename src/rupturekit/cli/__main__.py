@@ -1,0 +1,5 @@
+"""`python -m rupturekit.cli`."""
+
+from rupturekit.cli import main
+
+main()
