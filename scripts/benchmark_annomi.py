@@ -47,9 +47,9 @@ from pathlib import Path
 import numpy as np
 from benchlib import SHARED_DATA, machine, write_section
 
-from rupturekit.agree import bootstrap_ci
 from rupturekit.agree.run import run_agreement
 from rupturekit.ingest.batch import read_transcripts
+from rupturekit.measures import bootstrap_ci
 from rupturekit.records import Transcript, read_jsonl, write_jsonl
 from rupturekit.tagger.config import TrainConfig, load_train_config
 from rupturekit.tagger.dataset import group_map, tasks_for
@@ -317,7 +317,7 @@ def point(task, transcripts, tagged) -> float:
 def scores(task, transcripts, tagged, n_bootstrap, seed, cluster_of: dict[str, str] | None = None):
     """Macro F1, accuracy and κ of the out-of-fold labels against the AnnoMI codes, with CIs from
     a bootstrap over clusters (`cluster_of`: transcript id -> source video)."""
-    from rupturekit.agree import label_report
+    from rupturekit.measures import label_report
 
     truth, pred, groups = label_arrays(task, transcripts, tagged, cluster_of)
     labels = list(task.labels)

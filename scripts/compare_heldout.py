@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from benchlib import machine, write_section
 
-from rupturekit.agree import cohen_kappa, label_report
+from rupturekit.measures import cohen_kappa, label_report
 from rupturekit.tagger.baseline import BaselineTagger
 from rupturekit.tagger.baseline_train import load_data
 from rupturekit.tagger.config import load_train_config

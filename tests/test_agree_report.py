@@ -16,12 +16,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rupturekit.agree import bootstrap_ci, cohen_kappa, label_report
 from rupturekit.agree.metrics import _bootstrap_many, _Vector
 from rupturekit.agree.raters import apa
 from rupturekit.agree.run import SUMMARY_COLUMNS, run_agreement
 from rupturekit.codebook import load_codebook
 from rupturekit.errors import InputError
+from rupturekit.measures import bootstrap_ci, cohen_kappa, label_report
 
 ROOT = Path(__file__).resolve().parents[1]
 ANNOMI = ROOT.parent / "shared" / "data" / "annomi"

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rupturekit.agree import (
+from rupturekit.agree import majority_vote, model_as_rater
+from rupturekit.measures import (
     BootstrapCI,
     ChanceCorrected,
     bootstrap_ci,
@@ -26,8 +27,6 @@ from rupturekit.agree import (
     icc,
     krippendorff_alpha,
     label_report,
-    majority_vote,
-    model_as_rater,
     multilabel_confusion_table,
     pabak,
     percent_agreement,

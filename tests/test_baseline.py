@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import yaml
 
-from rupturekit.agree import label_report
 from rupturekit.codebook import parse_codebook
 from rupturekit.errors import InputError
+from rupturekit.measures import label_report
 from rupturekit.records import TAG_FIELDS, Code, Transcript, Utterance, dumps_jsonl, write_jsonl
 from rupturekit.tagger.baseline import MODEL_FILE, WEIGHTS_FILE, BaselineTagger, prepare_inputs
 from rupturekit.tagger.config import BaselineConfig, TrainConfig, load_train_config

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rupturekit.agree import cohen_kappa, gwet_ac1, pabak
 from rupturekit.agree.pairwise import ANY, agreement_from_indicators, binary_statistics, pairwise_agreement
+from rupturekit.measures import cohen_kappa, gwet_ac1, pabak
 from rupturekit.records import Code, Transcript, Utterance
 
 

@@ -1,8 +1,8 @@
 """Agreement statistics: machine tags against human observer codes, and humans against each other.
 
 The coefficients (`rupturekit.measures.agreement`) and transcript-level confidence intervals
-(`rupturekit.measures.bootstrap`) live one stage lower, where the tagger's evaluation shares them,
-and are re-exported here; `rupturekit.agree.raters` treats the model as one more rater.
+(`rupturekit.measures.bootstrap`) live one stage lower, where the tagger's evaluation shares them;
+`rupturekit.agree.raters` treats the model as one more rater.
 
 `rupturekit agree` is built from: `align` (reading both sides, picking raters, aligning the
 utterances), `tables` (a dimension at one level and unit as subjects x raters), `metrics`
@@ -21,49 +21,5 @@ from rupturekit.agree.raters import (
     majority_vote,
     model_as_rater,
 )
-from rupturekit.measures import (
-    BootstrapCI,
-    ChanceCorrected,
-    bootstrap_ci,
-    cohen_kappa,
-    confusion_table,
-    fleiss_kappa,
-    fleiss_table,
-    gwet_ac1,
-    gwet_ac2,
-    icc,
-    krippendorff_alpha,
-    label_report,
-    multilabel_confusion_table,
-    pabak,
-    percent_agreement,
-    score_report,
-    weight_matrix,
-    weighted_kappa,
-)
 
-__all__ = [
-    "BootstrapCI",
-    "ChanceCorrected",
-    "MajorityComparison",
-    "ModelAsRater",
-    "ModelPosition",
-    "bootstrap_ci",
-    "cohen_kappa",
-    "confusion_table",
-    "fleiss_kappa",
-    "fleiss_table",
-    "gwet_ac1",
-    "gwet_ac2",
-    "icc",
-    "krippendorff_alpha",
-    "label_report",
-    "majority_vote",
-    "model_as_rater",
-    "multilabel_confusion_table",
-    "pabak",
-    "percent_agreement",
-    "score_report",
-    "weight_matrix",
-    "weighted_kappa",
-]
+__all__ = ["MajorityComparison", "ModelAsRater", "ModelPosition", "majority_vote", "model_as_rater"]

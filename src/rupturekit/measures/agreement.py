@@ -30,24 +30,7 @@ import pandas as pd
 from scipy import stats as _sps
 from sklearn import metrics as _skm
 
-__all__ = [
-    "ChanceCorrected",
-    "cohen_kappa",
-    "confusion_table",
-    "fleiss_kappa",
-    "fleiss_table",
-    "gwet_ac1",
-    "gwet_ac2",
-    "icc",
-    "krippendorff_alpha",
-    "label_report",
-    "multilabel_confusion_table",
-    "pabak",
-    "percent_agreement",
-    "score_report",
-    "weight_matrix",
-    "weighted_kappa",
-]
+# the public names are those `rupturekit.measures` imports; the rest start with an underscore
 
 WeightKind = Literal["identity", "linear", "quadratic", "ordinal"]
 
@@ -603,6 +586,30 @@ _ICC_FORMS = [
 ]
 
 
+def _mean_squares(x: np.ndarray) -> tuple[float, float, float, float]:
+    """The two-way ANOVA mean squares of a complete targets x raters matrix: between targets (BMS),
+    within targets (WMS), between judges (JMS) and residual (EMS)."""
+    n, k = x.shape
+    grand = x.mean()
+    ss_total = ((x - grand) ** 2).sum()
+    ss_rows = k * ((x.mean(axis=1) - grand) ** 2).sum()
+    ss_cols = n * ((x.mean(axis=0) - grand) ** 2).sum()
+    ss_err = ss_total - ss_rows - ss_cols
+    return ss_rows / (n - 1), (ss_cols + ss_err) / (n * (k - 1)), ss_cols / (k - 1), ss_err / ((n - 1) * (k - 1))
+
+
+def _icc2_ci(icc2: float, n: int, k: int, msr: float, msc: float, mse: float, alpha: float) -> tuple[float, float]:
+    """The CI of ICC(2,1) with Satterthwaite degrees of freedom (McGraw & Wong 1996, Table 7, case 2A)."""
+    a_ = k * icc2 / (n * (1 - icc2))
+    b_ = 1 + k * icc2 * (n - 1) / (n * (1 - icc2))
+    v = (a_ * msc + b_ * mse) ** 2 / ((a_ * msc) ** 2 / (k - 1) + (b_ * mse) ** 2 / ((n - 1) * (k - 1)))
+    f_star = _sps.f.ppf(1 - alpha / 2, n - 1, v)
+    f_star2 = _sps.f.ppf(1 - alpha / 2, v, n - 1)
+    lo2 = n * (msr - f_star * mse) / (f_star * (k * msc + (k * n - k - n) * mse) + n * msr)
+    hi2 = n * (f_star2 * msr - mse) / (k * msc + (k * n - k - n) * mse + n * f_star2 * msr)
+    return lo2, hi2
+
+
 # Own code (ANOVA mean squares, Shrout & Fleiss 1979; CIs from McGraw & Wong 1996): pingouin's
 # intraclass_corr pulls in matplotlib/seaborn, warns under pandas 3 (its anova uses the deprecated
 # dropna(inplace=True)), rounds its CIs to two decimals and renamed its ICC labels between releases.
@@ -623,15 +630,7 @@ def icc(ratings: Any, *, level: float = 0.95) -> pd.DataFrame:
     n, k = x.shape
     if n < 2 or k < 2:
         raise ValueError(f"ICC needs at least 2 complete targets and 2 raters, got {n} x {k}")
-    grand = x.mean()
-    ss_total = ((x - grand) ** 2).sum()
-    ss_rows = k * ((x.mean(axis=1) - grand) ** 2).sum()
-    ss_cols = n * ((x.mean(axis=0) - grand) ** 2).sum()
-    ss_err = ss_total - ss_rows - ss_cols
-    msr = ss_rows / (n - 1)  # BMS, between targets
-    msw = (ss_cols + ss_err) / (n * (k - 1))  # WMS, within targets
-    msc = ss_cols / (k - 1)  # JMS, between judges
-    mse = ss_err / ((n - 1) * (k - 1))  # EMS, residual
+    msr, msw, msc, mse = _mean_squares(x)
 
     with np.errstate(divide="ignore", invalid="ignore"):
         icc1 = (msr - msw) / (msr + (k - 1) * msw)
@@ -657,15 +656,8 @@ def icc(ratings: Any, *, level: float = 0.95) -> pd.DataFrame:
         ci3 = ((fl3 - 1) / (fl3 + k - 1), (fu3 - 1) / (fu3 + k - 1))
         ci1k = (1 - 1 / fl1, 1 - 1 / fu1)
         ci3k = (1 - 1 / fl3, 1 - 1 / fu3)
-        # ICC(2,1): Satterthwaite degrees of freedom, McGraw & Wong (1996), Table 7, case 2A.
-        a_ = k * icc2 / (n * (1 - icc2))
-        b_ = 1 + k * icc2 * (n - 1) / (n * (1 - icc2))
-        v = (a_ * msc + b_ * mse) ** 2 / ((a_ * msc) ** 2 / (k - 1) + (b_ * mse) ** 2 / df_e)
-        f_star = _sps.f.ppf(1 - alpha / 2, df1, v)
-        f_star2 = _sps.f.ppf(1 - alpha / 2, v, df1)
-        lo2 = n * (msr - f_star * mse) / (f_star * (k * msc + (k * n - k - n) * mse) + n * msr)
-        hi2 = n * (f_star2 * msr - mse) / (k * msc + (k * n - k - n) * mse + n * f_star2 * msr)
-        ci2 = (lo2, hi2)
+        ci2 = _icc2_ci(icc2, n, k, msr, msc, mse, alpha)
+        lo2, hi2 = ci2
         ci2k = (k * lo2 / (1 + (k - 1) * lo2), k * hi2 / (1 + (k - 1) * hi2))
 
     values_ = [icc1, icc2, icc3, icc1k, icc2k, icc3k]
@@ -676,21 +668,7 @@ def icc(ratings: Any, *, level: float = 0.95) -> pd.DataFrame:
     rows = []
     for (short, sf, mw, desc), val, fv, d2, pv, (lo, hi) in zip(_ICC_FORMS, values_, f_, df2_, p_, cis, strict=True):
         rows.append((short, sf, mw, desc, float(val), float(fv), df1, d2, float(pv), float(lo), float(hi)))
-    out = pd.DataFrame(
-        rows,
-        columns=[
-            "name",
-            "shrout_fleiss",
-            "mcgraw_wong",
-            "description",
-            "icc",
-            "F",
-            "df1",
-            "df2",
-            "pval",
-            "ci_low",
-            "ci_high",
-        ],
-    ).set_index("name")
+    out = pd.DataFrame(rows, columns=["name", "shrout_fleiss", "mcgraw_wong", "description", "icc", "F", "df1",
+                                      "df2", "pval", "ci_low", "ci_high"]).set_index("name")
     out.attrs.update(n_targets=int(n), n_raters=int(k), n_dropped=int((~complete).sum()), level=level)
     return out
