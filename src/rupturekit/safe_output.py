@@ -90,6 +90,11 @@ def _check_parent(output: Output) -> None:
             return
 
 
+def file_or_none(name: str | Path | None) -> Path | None:
+    """A codebook, model or base given as a path (not a name) is an input too: the path, else None."""
+    return Path(name) if name is not None and Path(name).exists() else None
+
+
 def check_outputs(outputs: Iterable[Output | None], inputs: Iterable[str | Path] = ()) -> None:
     """Refuse outputs that would overwrite an input or cannot be written; see the module docstring.
 

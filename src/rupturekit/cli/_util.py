@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from rupturekit.errors import InputError
+from rupturekit.safe_output import file_or_none as file_or_none  # re-exported: every command guards its inputs
 
 app = typer.Typer(
     name="rupturekit",
@@ -80,11 +81,6 @@ def input_files(inputs: list[str]) -> list[Path]:
     from rupturekit.ingest.batch import IngestResult, expand_inputs
 
     return expand_inputs(inputs, IngestResult())
-
-
-def file_or_none(name: str | Path | None) -> Path | None:
-    """A codebook or model given as a path (not a name) is an input too."""
-    return Path(name) if name is not None and Path(name).exists() else None
 
 
 # ------------------------------------------------------------------ problems, progress and warnings
