@@ -14,7 +14,7 @@ from pathlib import Path
 
 from benchlib import SHARED_DATA, machine, median_process_seconds, median_seconds, write_section
 
-from rupturekit.ingest.batch import IngestConfig, ingest
+from rupturekit.reading import IngestConfig, ingest
 from rupturekit.records import dumps_jsonl
 
 

@@ -48,8 +48,8 @@ import numpy as np
 from benchlib import SHARED_DATA, machine, write_section
 
 from rupturekit.agree.run import run_agreement
-from rupturekit.ingest.batch import read_transcripts
 from rupturekit.measures import bootstrap_ci
+from rupturekit.reading import read_transcripts
 from rupturekit.records import Transcript, read_jsonl, write_jsonl
 from rupturekit.tagger.config import TrainConfig, load_train_config
 from rupturekit.tagger.dataset import group_map, tasks_for

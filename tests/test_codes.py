@@ -136,7 +136,7 @@ def test_consensus_known_answers():
 
 
 def test_annomi_full_has_10_raters_on_three_transcripts_and_one_elsewhere(annomi_dir):
-    from rupturekit.ingest.batch import read_transcripts
+    from rupturekit.reading import read_transcripts
 
     transcripts = read_transcripts(annomi_dir / "AnnoMI-full.csv")
     raters: dict[str, set[str]] = {}

@@ -1,7 +1,7 @@
 import pytest
 
 from rupturekit.errors import InputError, ProblemLog
-from rupturekit.ingest.source import decode_bytes
+from rupturekit.source import decode_bytes
 
 
 def decode(data: bytes):

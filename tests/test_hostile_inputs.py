@@ -1146,7 +1146,7 @@ def test_elan_without_the_schema_location_attribute_is_read(tmp_path):
 
 
 def test_the_example_elan_codes_are_3rs_labels_and_agree_runs_on_them(tmp_path):
-    from rupturekit.ingest.batch import read_transcripts
+    from rupturekit.reading import read_transcripts
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -14,8 +14,8 @@ pytest.importorskip("peft", reason="peft is a dependency of the transformer tagg
 
 from conftest import tiny_bert  # noqa: E402
 
-from rupturekit.ingest.batch import IngestConfig, IngestResult, expand_inputs, read_unit  # noqa: E402
 from rupturekit.ingest.units import UNIT_BYTES, plan_units  # noqa: E402
+from rupturekit.reading import IngestConfig, IngestResult, expand_inputs, read_unit  # noqa: E402
 from rupturekit.records import Code, Transcript, Utterance, dumps_jsonl, write_jsonl  # noqa: E402
 from rupturekit.tagger import ray_engine  # noqa: E402
 from rupturekit.tagger.ray_engine import RayOptions, read_output, tag_with_ray  # noqa: E402

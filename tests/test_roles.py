@@ -15,9 +15,9 @@ from rupturekit.ingest.roles import (
     is_generic_label,
     parse_role_overrides,
 )
-from rupturekit.ingest.source import Source
 from rupturekit.ingest.text import read_text
 from rupturekit.records import Transcript, Utterance
+from rupturekit.source import Source
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from rupturekit.ingest.batch import IngestConfig, IngestResult, IngestRun, read_unit
 from rupturekit.ingest.units import Part, Unit, plan_units, transcript_blocks
+from rupturekit.reading import IngestConfig, IngestResult, IngestRun, read_unit
 from rupturekit.records import Code, Transcript, Utterance, read_jsonl, write_jsonl
 from rupturekit.resumable import ResumableOutput, partial_paths
 
@@ -329,7 +329,7 @@ def test_a_resumed_run_still_reports_an_input_the_interrupted_run_could_not_read
     (folder / "b.jsonl").write_text("not json\n", encoding="utf-8")
     write_jsonl([session("c")], folder / "c.jsonl")
     out = tmp_path / "out.jsonl"
-    import rupturekit.ingest.batch as batch
+    import rupturekit.reading as batch
 
     real = batch.read_unit
 
@@ -355,7 +355,7 @@ def test_a_resumed_run_renames_clashing_ids_as_a_straight_run_does(cli, tmp_path
     straight = tmp_path / "straight.jsonl"
     assert cli("ingest", tmp_path / "in", "-o", straight).exit_code == 0
     out = tmp_path / "out.jsonl"
-    import rupturekit.ingest.batch as batch
+    import rupturekit.reading as batch
 
     real, calls = batch.read_unit, []
 

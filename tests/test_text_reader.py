@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from rupturekit.errors import InputError
 from rupturekit.ingest.options import ReadOptions
 from rupturekit.ingest.roles import alias_role, is_generic_label
-from rupturekit.ingest.source import Source
 from rupturekit.ingest.text import read_text
 from rupturekit.records import Utterance
+from rupturekit.source import Source
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

@@ -6,8 +6,8 @@ __version__ = "0.1.0"
 
 
 def read(*inputs, **config):
-    """Read transcripts from files, globs or folders; see `rupturekit.ingest.batch.read_transcripts`."""
-    from rupturekit.ingest.batch import read_transcripts
+    """Read transcripts from files, globs or folders; see `rupturekit.reading.read_transcripts`."""
+    from rupturekit.reading import read_transcripts
 
     return read_transcripts(*inputs, **config)
 

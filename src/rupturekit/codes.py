@@ -24,9 +24,9 @@ from typing import Literal
 from rupturekit.bounded import allow_csv_fields
 from rupturekit.codebook import Codebook, Dimension
 from rupturekit.errors import InputError
-from rupturekit.ingest.source import Source
 from rupturekit.records import Code, Transcript, Utterance, json_objects
 from rupturekit.safe_output import safe_csv_writer, unescape_cell
+from rupturekit.source import Source
 
 LONG_COLUMNS = ("transcript_id", "utterance_id", "rater", "label")
 OPTIONAL_COLUMNS = ("rating", "note")

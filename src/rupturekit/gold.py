@@ -43,7 +43,7 @@ def load_gold(name: str, annomi_dir: str | Path | None = None) -> list[Transcrip
     if name == "3rs-constructed":
         return read_jsonl(folder / "transcripts.jsonl")
     if name == "annomi-3rs":
-        from rupturekit.ingest.batch import IngestConfig, ingest
+        from rupturekit.reading import IngestConfig, ingest
 
         annomi = Path(annomi_dir) if annomi_dir is not None else default_annomi_dir()
         source = annomi / "AnnoMI-simple.csv"

@@ -92,7 +92,7 @@ def _check_tier(path: Path, source, tier: str) -> None:
 def _reviewed_eaf_rows(path: Path, corpus: dict[str, Transcript], tier: str, rater: str | None) -> list[CodeRow]:
     from rupturekit.ingest.elan import read_eaf
     from rupturekit.ingest.options import ReadOptions
-    from rupturekit.ingest.source import Source
+    from rupturekit.source import Source
 
     by_stem = {safe_file_stem(tid): t for tid, t in corpus.items()}
     transcript = by_stem.get(path.stem)
@@ -190,7 +190,7 @@ def read_codes(paths: list[Path], corpus: list[Transcript], codebook: Codebook, 
         if kind == "long":
             rows = read_long_codes(path)
         else:
-            from rupturekit.ingest.batch import read_transcripts
+            from rupturekit.reading import read_transcripts
 
             transcripts = read_transcripts(path)
             rows = rows_from_transcripts(transcripts)

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from rupturekit.errors import InputError
-from rupturekit.ingest.batch import IngestConfig, IngestResult, expand_inputs, iter_units
 from rupturekit.ingest.units import Unit, plan_units
+from rupturekit.reading import IngestConfig, IngestResult, expand_inputs, iter_units
 from rupturekit.records import Transcript
 from rupturekit.resumable import ResumableOutput
 

@@ -91,7 +91,7 @@ def _read(path: Path, cache: Cache) -> tuple[list[Transcript], list[str]]:
         return cache[resolved]
     if not path.exists():
         raise InputError(str(path), "no such file or folder", "check the path")
-    from rupturekit.ingest.batch import read_with_notes
+    from rupturekit.reading import read_with_notes
 
     # ingest's own segment ids do not matter here (the segment unit assigns its own)
     transcripts, notes = read_with_notes(path)

@@ -48,7 +48,7 @@ META_FILES = ("studies.csv", "meta.json", "summary.md", "forest.png", "report.ht
 def load_corpus(path: Path, transcripts: Sequence[str] | None = None) -> tuple[list[Transcript], list[str]]:
     """Transcripts in any format ingest reads, with ingest's warnings as lines (segment-size notes
     left out: the analysis assigns its own segments)."""
-    from rupturekit.ingest.batch import read_with_notes
+    from rupturekit.reading import read_with_notes
 
     path = Path(path)
     if not path.exists():

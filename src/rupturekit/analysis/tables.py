@@ -11,8 +11,8 @@ from pathlib import Path
 
 from rupturekit.bounded import allow_csv_fields
 from rupturekit.errors import InputError
-from rupturekit.ingest.source import Source
 from rupturekit.safe_output import unescape_cell
+from rupturekit.source import Source
 
 __all__ = ["Row", "TableFile", "parse_mapping", "read_table"]
 

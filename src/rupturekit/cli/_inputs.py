@@ -15,7 +15,7 @@ from rupturekit.errors import InputError
 def _load_config(path: Path | None):
     from pydantic import ValidationError
 
-    from rupturekit.ingest.batch import IngestConfig
+    from rupturekit.reading import IngestConfig
 
     if path is None:
         return IngestConfig()
@@ -73,9 +73,9 @@ def ingest_config(config_path: Path | None, overrides: dict, columns: dict | Non
 
 
 def read_inputs(inputs: list[str], config_path: Path | None, overrides: dict):
-    """Every input read whole (`rupturekit.ingest.batch.ingest`) and its problems printed; when no
+    """Every input read whole (`rupturekit.reading.ingest`) and its problems printed; when no
     transcript could be read, exit 2. Returns the `IngestResult`."""
-    from rupturekit.ingest.batch import ingest
+    from rupturekit.reading import ingest
 
     config = ingest_config(config_path, overrides)
 

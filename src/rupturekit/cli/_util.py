@@ -78,7 +78,7 @@ def guard(inputs: list, *outputs) -> None:
 
 def input_files(inputs: list[str]) -> list[Path]:
     """The files an ingest-style command will read (missing ones are reported when reading)."""
-    from rupturekit.ingest.batch import IngestResult, expand_inputs
+    from rupturekit.reading import IngestResult, expand_inputs
 
     return expand_inputs(inputs, IngestResult())
 

@@ -13,8 +13,8 @@ from importlib import import_module
 
 from rupturekit.ingest.detect import FORMATS, detect_format
 from rupturekit.ingest.options import ReadOptions, TableColumns
-from rupturekit.ingest.source import Source
 from rupturekit.records import Transcript
+from rupturekit.source import Source
 
 Reader = Callable[[Source, ReadOptions], list[Transcript]]
 

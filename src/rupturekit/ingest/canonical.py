@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from rupturekit.ingest.options import ReadOptions
-from rupturekit.ingest.source import Source
 from rupturekit.records import Transcript, loads_jsonl
+from rupturekit.source import Source
 
 
 def read_canonical(source: Source, options: ReadOptions) -> list[Transcript]:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from rupturekit.ingest.options import ReadOptions
-from rupturekit.ingest.source import Source
 from rupturekit.records import Utterance
+from rupturekit.source import Source
 
 UNKNOWN_SPEAKER = "UNKNOWN"
 

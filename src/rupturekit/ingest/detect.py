@@ -9,7 +9,7 @@ import re
 
 from rupturekit.bounded import allow_csv_fields, loads_json
 from rupturekit.errors import InputError
-from rupturekit.ingest.source import Source
+from rupturekit.source import Source
 
 FORMATS: tuple[str, ...] = ("text", "vtt", "srt", "whisper", "eaf", "table", "annomi", "jsonl")
 

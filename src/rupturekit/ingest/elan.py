@@ -32,8 +32,8 @@ from rupturekit.errors import InputError
 from rupturekit.formats import CODE_TIER_PREFIX, SYNTHETIC_TIMES_PROPERTY
 from rupturekit.ingest.common import utterance_meta
 from rupturekit.ingest.options import ReadOptions
-from rupturekit.ingest.source import Source
 from rupturekit.records import Code, Transcript, Utterance
+from rupturekit.source import Source
 
 _TIERS_HINT = "add one tier per speaker in ELAN, with one annotation per utterance"
 

@@ -19,7 +19,7 @@ from rupturekit.codebook import Codebook, Dimension
 from rupturekit.codes import CodeRow
 from rupturekit.errors import InputError
 from rupturekit.formats import DIALOGUE_NAME, RESULT_TYPE, utf16_length
-from rupturekit.ingest.source import Source
+from rupturekit.source import Source
 
 _EXPORT_HINT = ("in Label Studio use Export > JSON (not JSON-MIN or CSV) on a project set up with "
                 "`rupturekit export --to labelstudio`")

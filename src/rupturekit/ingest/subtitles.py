@@ -34,9 +34,9 @@ from webvtt.errors import MalformedCaptionError, MalformedFileError
 from rupturekit.errors import InputError
 from rupturekit.ingest.common import UNKNOWN_SPEAKER, Piece, turn_utterances
 from rupturekit.ingest.options import ReadOptions
-from rupturekit.ingest.source import Source
 from rupturekit.ingest.timestamps import TimestampError, parse_clock
 from rupturekit.records import Transcript
+from rupturekit.source import Source
 
 # A speaker label at the start of a line: "Client:", "- Dr. Reyes:", "[CLIENT]".
 # Names are one to three capitalised words (or numbers after the first), so

@@ -22,10 +22,10 @@ from rupturekit.bounded import allow_csv_fields
 from rupturekit.errors import InputError, ProblemLog
 from rupturekit.formats import format_clock
 from rupturekit.ingest.options import ReadOptions, TableColumns
-from rupturekit.ingest.source import Source
 from rupturekit.ingest.timestamps import TimestampError, parse_clock
 from rupturekit.records import Code, Transcript, Utterance, json_objects
 from rupturekit.safe_output import unescape_cell
+from rupturekit.source import Source
 
 # Column roles -> header names tried (case-insensitively, in this order) when the
 # user names no column.

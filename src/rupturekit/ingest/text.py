@@ -19,9 +19,9 @@ from rupturekit.formats import format_clock
 from rupturekit.ingest.common import stage_directions
 from rupturekit.ingest.options import ReadOptions
 from rupturekit.ingest.roles import alias_role, is_generic_label
-from rupturekit.ingest.source import Source
 from rupturekit.ingest.timestamps import TimestampError, parse_clock
 from rupturekit.records import Transcript, Utterance
+from rupturekit.source import Source
 
 NO_LABELS_HINT = "start each turn with a label such as 'T:' or 'Client:', or use --format table"
 BAD_TIMESTAMP_HINT = "fix the timestamp or remove it"

@@ -31,8 +31,8 @@ from rupturekit.bounded import loads_json
 from rupturekit.errors import InputError
 from rupturekit.ingest.common import UNKNOWN_SPEAKER, Piece, turn_utterances
 from rupturekit.ingest.options import ReadOptions
-from rupturekit.ingest.source import Source
 from rupturekit.records import Transcript
+from rupturekit.source import Source
 
 _TIMES_HINT = "give each segment numeric 'start' and 'end' times in seconds, with end >= start"
 _EXPORT_HINT = ("pass Whisper or WhisperX JSON output: an object with a 'segments' list "

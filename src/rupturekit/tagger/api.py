@@ -14,8 +14,8 @@ from rupturekit.records import Transcript
 from rupturekit.tagger.model_files import MANIFEST
 
 if TYPE_CHECKING:  # the streaming runner is imported when a run streams (it loads the ingest stage)
-    from rupturekit.ingest.batch import IngestConfig
     from rupturekit.ingest.units import Unit
+    from rupturekit.reading import IngestConfig
     from rupturekit.streaming import FileTarget, Listener, Stop, Transform
 
 # Utterances per call to a tagger: length-sorted batches then span transcripts (one transcript per
@@ -130,7 +130,7 @@ def tag(transcripts: str | Path | Transcript | list[Transcript], model: str | Pa
     Returns copies whose utterances carry `labels`, `scores` and `evidence`.
     """
     if isinstance(transcripts, (str, Path)):
-        from rupturekit.ingest.batch import read_transcripts
+        from rupturekit.reading import read_transcripts
 
         transcripts = read_transcripts(transcripts, **read_config)
     elif isinstance(transcripts, Transcript):

@@ -158,7 +158,7 @@ def load_source(source: DataSource, config: TrainConfig) -> list[Transcript]:
 
         transcripts = load_gold(source.gold, config.annomi_dir)
     else:
-        from rupturekit.ingest.batch import read_transcripts
+        from rupturekit.reading import read_transcripts
 
         path = Path(source.path or "")
         if not path.exists():

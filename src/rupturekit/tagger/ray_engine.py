@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from rupturekit.errors import InputError, Problem
-from rupturekit.ingest.batch import IngestConfig, IngestResult, IngestRun, expand_inputs, read_unit
 from rupturekit.ingest.units import UNIT_BYTES, Unit, plan_units
+from rupturekit.reading import IngestConfig, IngestResult, IngestRun, expand_inputs, read_unit
 from rupturekit.tagger.api import Tagger
 
 try:  # the [ray] extra is optional: `require_ray` says how to install it

@@ -1,4 +1,6 @@
-"""Ingest a batch of files: read, map roles, segment, and collect problems per file.
+"""Read a batch of files into transcripts as `rupturekit ingest` does: read (the `ingest` readers),
+map roles, segment (the `segment` stage), and collect problems per file. It runs the first two
+stages as one, so it sits above both packages (neither imports the other's runner).
 
 One bad file never stops the others; the caller decides (``--strict``) whether
 any problem is fatal before anything is written.
@@ -18,11 +20,11 @@ from rupturekit.ingest import read_source
 from rupturekit.ingest.detect import detect_format
 from rupturekit.ingest.options import ReadOptions
 from rupturekit.ingest.roles import assign_roles, normalise_label
-from rupturekit.ingest.source import Source
 from rupturekit.ingest.units import Part, Unit, read_part_text
 from rupturekit.records import ROLES, Transcript, loads_jsonl
 from rupturekit.segment import SegmentSpec, SentenceSplitter, assign_segments
 from rupturekit.segment.segments import DEFAULT_FALLBACK, DEFAULT_SEGMENT
+from rupturekit.source import Source
 
 # Extensions picked up when a directory is given; files named explicitly are always read.
 TRANSCRIPT_EXTENSIONS = frozenset(
