@@ -24,10 +24,10 @@ from rupturekit.analysis.alliance import (
 from rupturekit.analysis.episodes import DEFAULT_RULE, Episode, EpisodeRule, find_episodes
 from rupturekit.analysis.events import Source, choose_source, turns_of
 from rupturekit.analysis.meta import VARIANCES, MetaResult, meta_analysis, study_from
-from rupturekit.analysis.output import jsonable, write_csv, write_jsonl
+from rupturekit.analysis.page import Page, render
 from rupturekit.analysis.ratings import RatingMapping, SessionAnalysis, analyse_sessions, estimate_corpus
-from rupturekit.analysis.report import Page, render
 from rupturekit.analysis.stats import Correlation, correlate
+from rupturekit.analysis.table_files import jsonable, write_csv, write_jsonl
 from rupturekit.analysis.tables import parse_mapping, read_table
 from rupturekit.analysis.timeline import SessionView, timeline_html
 from rupturekit.codebook import Codebook

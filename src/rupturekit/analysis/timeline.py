@@ -16,7 +16,7 @@ from jinja2 import Environment, select_autoescape
 from rupturekit.agree.plots import FAMILY_COLOURS
 from rupturekit.analysis.episodes import Episode, EpisodeRule
 from rupturekit.analysis.events import Source, Turn
-from rupturekit.analysis.report import BASE_STYLE
+from rupturekit.analysis.page import BASE_STYLE
 
 __all__ = ["OUTCOME_COLOURS", "SessionView", "timeline_html"]
 

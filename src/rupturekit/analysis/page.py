@@ -9,7 +9,7 @@ from typing import Any
 
 from jinja2 import Environment, select_autoescape
 
-from rupturekit.analysis.output import cell
+from rupturekit.analysis.table_files import cell
 
 __all__ = ["Page", "render"]
 
