@@ -1,79 +1,99 @@
 """Self-contained HTML pages for `rupturekit alliance` and `rupturekit meta` (Jinja2, inline CSS,
-figures as data: URIs): a page is a title and a list of blocks (heading, paragraph, note, table,
-figure)."""
+figures as data: URIs): a page is a title and a list of typed blocks (heading, paragraph, note,
+warning, sentence, figure, figures, table), rendered by `templates/analysis_page.html.j2`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from jinja2 import Environment, select_autoescape
-
 from rupturekit.analysis.table_files import cell
+from rupturekit.templating import render as render_template
 
-__all__ = ["Page", "render"]
-
-# the look every analysis page shares (the timeline page adds its own rules)
-BASE_STYLE = """
-body{font-family:system-ui,sans-serif;max-width:74rem;margin:2rem auto;padding:0 1rem;color:#222;line-height:1.4}
-h2{border-bottom:1px solid #ccc;padding-bottom:.3rem;margin-top:2rem}
-table{border-collapse:collapse;margin:.4rem 0 1rem;font-size:.84rem}
-th,td{border-bottom:1px solid #e3e3e3;padding:.2rem .5rem;text-align:left;vertical-align:top}
-th{background:#f5f5f5}td.n{text-align:right;font-variant-numeric:tabular-nums}
-"""
-
-_TEMPLATE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
-<style>{{ base_style }}
-.note{color:#666;font-size:.85rem}.warn{color:#8a3b12;font-size:.85rem}
-.sentence{background:#eef4fb;border-left:4px solid #1f5fa8;padding:.4rem .7rem;margin:.5rem 0}
-img{max-width:100%;height:auto;display:block;margin:.4rem 0 1rem}.figs{display:flex;flex-wrap:wrap;gap:.5rem}
-.figs img{max-width:48%}
-</style></head><body>
-<h1>{{ title }}</h1>
-<p class="note"><strong>Research tool, not a clinical instrument.</strong></p>
-{% for b in blocks %}
-{% if b.kind == "h2" %}<h2>{{ b.text }}</h2>
-{% elif b.kind == "p" %}<p>{{ b.text }}</p>
-{% elif b.kind == "note" %}<p class="note">{{ b.text }}</p>
-{% elif b.kind == "warn" %}<p class="warn">warning: {{ b.text }}</p>
-{% elif b.kind == "sentence" %}<p class="sentence">{{ b.text }}</p>
-{% elif b.kind == "img" %}<img src="{{ b.uri }}" alt="{{ b.alt }}">
-{% elif b.kind == "figs" %}<div class="figs">{% for f in b.figures %}<img src="{{ f.uri }}" alt="{{ f.alt }}">{% endfor %}</div>
-{% elif b.kind == "table" %}<table><thead><tr>{% for h in b.columns %}<th>{{ h }}</th>{% endfor %}</tr></thead><tbody>
-{% for row in b.rows %}<tr>{% for c in row %}<td{% if c.n %} class="n"{% endif %}>{{ c.v }}</td>{% endfor %}</tr>
-{% endfor %}</tbody></table>
-{% endif %}
-{% endfor %}
-</body></html>
-"""  # noqa: E501 (the template's lines)
+__all__ = ["Block", "Cell", "Figure", "Figures", "Heading", "Note", "Page", "Paragraph", "Sentence", "TableBlock",
+           "Warn", "render"]
 
 
+class Block:
+    """A piece of a page. The template shows each block by its class name, `kind`."""
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
+
+
+@dataclass(frozen=True)
+class _Text(Block):
+    text: str
+
+
+class Heading(_Text): ...  # a section heading (h2)
+
+
+class Paragraph(_Text): ...
+
+
+class Note(_Text): ...  # small grey print
+
+
+class Warn(_Text): ...  # "warning: ..."; not named Warning, which would shadow the builtin
+
+
+class Sentence(_Text): ...  # a finding in one sentence, set off from the notes
+
+
+@dataclass(frozen=True)
+class Figure(Block):
+    uri: str  # a data: URI
+    alt: str
+
+
+@dataclass(frozen=True)
+class Figures(Block):
+    """Figures side by side."""
+
+    figures: tuple[Figure, ...]
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    numeric: bool  # right-aligned
+
+
+@dataclass(frozen=True)
+class TableBlock(Block):
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Cell, ...], ...]
+
+    @classmethod
+    def of(cls, records: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> TableBlock:
+        """Records as a table: the columns given, or every key in the order first seen."""
+        columns = tuple(columns or dict.fromkeys(k for r in records for k in r))
+        return cls(columns, tuple(tuple(_cell(record.get(c)) for c in columns) for record in records))
+
+
+def _cell(value: Any) -> Cell:
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(value, float):  # three significant digits on the page (the CSV files keep six)
+        value = f"{value:.3g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
+    return Cell(str(cell(value)), numeric)
+
+
+@dataclass
 class Page:
-    def __init__(self, title: str):
-        self.title = title
-        self.blocks: list[dict[str, Any]] = []
+    title: str
+    blocks: list[Block] = field(default_factory=list)
 
-    def add(self, kind: str, text: str = "", **extra: Any) -> Page:
-        self.blocks.append({"kind": kind, "text": text, **extra})
+    def add(self, block: Block) -> Page:
+        self.blocks.append(block)
         return self
 
     def table(self, records: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> Page:
-        columns = list(columns or dict.fromkeys(k for r in records for k in r))
-        rows = []
-        for record in records:
-            row = []
-            for column in columns:
-                value = record.get(column)
-                if isinstance(value, float):
-                    value = f"{value:.3g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
-                row.append({"v": cell(value), "n": isinstance(record.get(column), (int, float))
-                            and not isinstance(record.get(column), bool)})
-            rows.append(row)
-        return self.add("table", columns=columns, rows=rows)
+        return self.add(TableBlock.of(records, columns))
 
 
 def render(page: Page) -> str:
-    env = Environment(autoescape=select_autoescape(default=True, default_for_string=True), trim_blocks=True,
-                      lstrip_blocks=True)
-    return env.from_string(_TEMPLATE).render(title=page.title, blocks=page.blocks, base_style=BASE_STYLE)
+    """The page's HTML (ending without a newline, as it always has)."""
+    return render_template("analysis_page.html.j2", page=page)
