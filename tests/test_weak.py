@@ -25,9 +25,9 @@ from rupturekit.weak import (
     weak_label,
     weak_rater,
 )
+from rupturekit.weak.evaluation import averages, label_scores, lf_gold, lf_stats
 from rupturekit.weak.functions import COUNTER_CUES, NOT_VOTES, prev_other
 from rupturekit.weak.label_model import check_votes, make_model
-from rupturekit.weak.report import averages, label_scores, lf_gold, lf_stats
 
 T, C = "therapist", "client"
 CODEBOOK = load_codebook("3rs")

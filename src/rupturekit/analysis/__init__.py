@@ -4,6 +4,7 @@
 * `ratings`: 3RS-style segment and session tables with *estimated* 1-5 ratings;
 * `alliance`: session-by-session alliance ratings and the Stevens, Strauss and Stiles criteria;
 * `stats` / `meta`: correlations with CIs, and meta-analysis of correlations;
+* `page` / `timeline`: the HTML pages (templates in `rupturekit/templates/`); `table_files`: JSONL and CSV;
 * `commands`: the workflows of `rupturekit episodes`, `sessions`, `alliance` and `meta`.
 
 This package may import every earlier stage; no earlier stage imports it.

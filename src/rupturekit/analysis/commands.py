@@ -24,10 +24,10 @@ from rupturekit.analysis.alliance import (
 from rupturekit.analysis.episodes import DEFAULT_RULE, Episode, EpisodeRule, find_episodes
 from rupturekit.analysis.events import Source, choose_source, turns_of
 from rupturekit.analysis.meta import VARIANCES, MetaResult, meta_analysis, study_from
-from rupturekit.analysis.output import jsonable, write_csv, write_jsonl
+from rupturekit.analysis.page import Figure, Figures, Heading, Note, Page, Sentence, Warn, render
 from rupturekit.analysis.ratings import RatingMapping, SessionAnalysis, analyse_sessions, estimate_corpus
-from rupturekit.analysis.report import Page, render
 from rupturekit.analysis.stats import Correlation, correlate
+from rupturekit.analysis.table_files import jsonable, write_csv, write_jsonl
 from rupturekit.analysis.tables import parse_mapping, read_table
 from rupturekit.analysis.timeline import SessionView, timeline_html
 from rupturekit.codebook import Codebook
@@ -249,11 +249,11 @@ def write_alliance(run: AllianceRun, folder: Path, figures: bool = True) -> None
 
     by_patient = run.ratings.by_patient()
     page = Page("rupturekit alliance: rupture-repair criteria")
-    page.add("note", f"{len(by_patient)} patients, {len(run.ratings.rows)} sessions, from {run.ratings.file}; "
-                     f"columns: " + ", ".join(f"{k}={v}" for k, v in run.ratings.columns.items()))
+    page.add(Note(f"{len(by_patient)} patients, {len(run.ratings.rows)} sessions, from {run.ratings.file}; "
+                  f"columns: " + ", ".join(f"{k}={v}" for k, v in run.ratings.columns.items())))
     for w in run.warnings:
-        page.add("warn", w)
-    page.add("h2", "Criteria")
+        page.add(Warn(w))
+    page.add(Heading("Criteria"))
     rows = []
     for criterion in run.criteria:
         mine = [e for e in run.result.episodes if e.criterion == criterion]
@@ -264,20 +264,20 @@ def write_alliance(run: AllianceRun, folder: Path, figures: bool = True) -> None
                      "patients with rupture-repair": sum(p[f"{criterion}_rupture_repair"] or 0 for p in eligible)})
     page.table(rows)
     settings = asdict(run.result.settings)
-    page.add("note", "settings: " + ", ".join(f"{k} = {v}" for k, v in settings.items())
-             + (f"; Strauss threshold (mean within-patient SD) = {run.result.strauss_threshold:.3f}"
-                if run.result.strauss_threshold is not None else ""))
+    page.add(Note("settings: " + ", ".join(f"{k} = {v}" for k, v in settings.items())
+                  + (f"; Strauss threshold (mean within-patient SD) = {run.result.strauss_threshold:.3f}"
+                     if run.result.strauss_threshold is not None else "")))
     if run.outcome_links:
-        page.add("h2", "Outcome link (within this dataset)")
-        page.add("note", "outcome_change = last minus first outcome score of each patient (negative is improvement "
-                         "on a symptom scale); r with a Fisher-z CI and a percentile bootstrap over patients.")
+        page.add(Heading("Outcome link (within this dataset)"))
+        page.add(Note("outcome_change = last minus first outcome score of each patient (negative is improvement "
+                      "on a symptom scale); r with a Fisher-z CI and a percentile bootstrap over patients."))
         for link in run.outcome_links:
-            page.add("sentence", link.sentence())
+            page.add(Sentence(link.sentence()))
     if run.join_links:
-        page.add("h2", "Self-report and transcripts")
-        page.add("note", f"{len(run.joined)} sessions have both ratings and a transcript; bootstrap over patients.")
+        page.add(Heading("Self-report and transcripts"))
+        page.add(Note(f"{len(run.joined)} sessions have both ratings and a transcript; bootstrap over patients."))
         for link in run.join_links:
-            page.add("sentence", link.sentence())
+            page.add(Sentence(link.sentence()))
     summary = {"file": run.ratings.file, "columns": run.ratings.columns, "criteria": rows, "settings": settings,
                "strauss_threshold": run.result.strauss_threshold,
                "skipped": run.result.skipped, "warnings": run.warnings,
@@ -286,18 +286,18 @@ def write_alliance(run: AllianceRun, folder: Path, figures: bool = True) -> None
     pngs: dict[str, bytes] = {}
     if figures:
         used: set[str] = set()
-        page.add("h2", "Trajectories")
-        page.add("note", "▼ rupture, △ repair; the bars under each plot: one track per criterion, from rupture to "
-                         "repair (hatched: not repaired by the last session).")
+        page.add(Heading("Trajectories"))
+        page.add(Note("▼ rupture, △ repair; the bars under each plot: one track per criterion, from rupture to "
+                      "repair (hatched: not repaired by the last session)."))
         items = []
         for patient, assessments in by_patient.items():
             png = plots.trajectory(patient, [a.session for a in assessments], [a.alliance for a in assessments],
                                    [e for e in run.result.episodes if e.patient == patient], run.criteria,
                                    run.ratings.columns.get("alliance", "alliance"))
             pngs[f"{_safe_name(patient, used)}.png"] = png
-            items.append({"uri": plots.data_uri(png), "alt": f"patient {patient}"})
-        page.add("figs", figures=items)
-    page.add("h2", "Patients")
+            items.append(Figure(plots.data_uri(png), f"patient {patient}"))
+        page.add(Figures(tuple(items)))
+    page.add(Heading("Patients"))
     page.table(run.patients)
     html = render(page)
     with staged_folder(folder, entries_other_than(ALLIANCE_FILES)) as stage:
@@ -444,22 +444,22 @@ def write_meta(run: MetaRun, folder: Path, figures: bool = True) -> None:
     if run.within is not None:
         lines.append(f"- all rows together: {run.within.sentence()}")
     page = Page("rupturekit meta-analysis of correlations")
-    page.add("note", f"{run.source}: {len(result.studies)} {run.kind}; Fisher z, inverse-variance weights "
-                     f"(variance from {result.variance_from}).")
+    page.add(Note(f"{run.source}: {len(result.studies)} {run.kind}; Fisher z, inverse-variance weights "
+                  f"(variance from {result.variance_from})."))
     for sentence in result.sentences()[1:]:
-        page.add("sentence", sentence)
+        page.add(Sentence(sentence))
     for note in [*result.notes, *run.notes]:
-        page.add("note", note)
+        page.add(Note(note))
     if run.within is not None:
-        page.add("sentence", "all rows together: " + run.within.sentence())
+        page.add(Sentence("all rows together: " + run.within.sentence()))
     png = None
     if figures:
         png = plots.forest([s.name for s in result.studies], [s.r for s in result.studies],
                            [s.ci_low for s in result.studies], [s.ci_high for s in result.studies],
                            [s.weight_fixed or 0 for s in result.studies],
                            [(p.model, p.r, p.ci_low, p.ci_high) for p in pooled], "forest plot")
-        page.add("img", uri=plots.data_uri(png), alt="forest plot")
-    page.add("h2", "Studies")
+        page.add(Figure(plots.data_uri(png), "forest plot"))
+    page.add(Heading("Studies"))
     page.table(records)
     data = {"kind": run.kind, **result.to_dict(), "within": run.within.to_dict() if run.within else None,
             "notes": [*result.notes, *run.notes]}

@@ -8,7 +8,7 @@
 Pipeline: `FeatureExtractor` -> labeling functions (`rupturekit.weak.functions`, votes in
 {-1, 0, 1} per utterance) -> one binary label model per label (`rupturekit.weak.label_model`:
 `DawidSkene` EM without gold, or a plain `WeightedMajority`) -> P(label) per utterance.
-`rupturekit.weak.report.evaluate_gold` scores LFs and models against a coded corpus.
+`rupturekit.weak.evaluation.evaluate_gold` scores LFs and models against a coded corpus.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from rupturekit.codebook import Codebook, load_codebook
 from rupturekit.codes import machine_rater
 from rupturekit.features import FeatureExtractor
 from rupturekit.records import Code, Transcript
+from rupturekit.weak.evaluation import GoldEvaluation, WeakReport, build_report, evaluate_gold
 from rupturekit.weak.functions import LABELING_FUNCTIONS, LabelingFunction, apply_lfs, lfs_for
 from rupturekit.weak.label_model import DawidSkene, ModelName, WeakLabels, WeightedMajority, fit_corpus, fit_labels
-from rupturekit.weak.report import GoldEvaluation, WeakReport, build_report, evaluate_gold
 
 __all__ = [
     "LABELING_FUNCTIONS",
