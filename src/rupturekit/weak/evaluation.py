@@ -129,7 +129,7 @@ class WeakReport:
             parts += [f"| `{label}` | {n:,} |" for label, n in self.label_counts.items()]
         parts += ["", "#### Labeling functions", "",
                   "Coverage, overlap, conflict and rival are shares of the LF's role rows in the labelled corpus "
-                  "(definitions in `rupturekit.weak.report`); *est. acc.* is the generative model's estimate "
+                  "(definitions in `rupturekit.weak.evaluation`); *est. acc.* is the generative model's estimate "
                   "without gold (on the rows with a vote for the label). Per gold corpus: votes for (+) / "
                   "against (-), precision and recall of its votes "
                   "against the gold codes (accuracy where it votes against)."]
