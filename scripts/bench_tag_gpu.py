@@ -416,7 +416,7 @@ def one_label_each(tags: Path) -> dict[str, int]:
     for transcript in read_jsonl(tags):
         sessions += 1
         for u in transcript.utterances:
-            labels = (u.labels or [])
+            labels = u.labels or []
             if u.role == "therapist":
                 therapist += 1
                 one_each += sum(label.startswith("therapist_behaviour.") for label in labels) == 1

@@ -36,7 +36,9 @@ def _place(module: str) -> str:
 def _imports(path: Path) -> set[str]:
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("rupturekit"):
+        if isinstance(node, ast.ImportFrom) and node.module == "rupturekit":  # `from rupturekit import streaming`
+            found |= {alias.name if alias.name in ORDER else "__init__" for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("rupturekit"):
             found.add(_place(node.module))
         elif isinstance(node, ast.Import):
             found |= {_place(alias.name) for alias in node.names if alias.name.startswith("rupturekit")}

@@ -31,10 +31,10 @@ def test_rating_is_written_only_when_present():
 def test_extra_fields_survive_a_round_trip_after_canonical_ones():
     line = json.dumps({"transcript_id": "s", "utterance_id": 3, "speaker": "C", "role": "client",
                        "start": None, "end": None, "text": "no", "segment_id": 0, "sentences": None,
-                       "meta": {}, "codes": [], "labels": ["withdrawal.minimal_response"], "lab_note": "x"},
+                       "meta": {}, "codes": [], "lab_note": "x", "labels": ["withdrawal.minimal_response"]},
                       ensure_ascii=False) + "\n"
     [transcript] = loads_jsonl(line)
-    # tags are typed fields (written after the canonical ones); a lab's own field stays an extra, last
+    # tags are typed fields, written last (as tagging appends them); a lab's own field stays an extra
     assert transcript.utterances[0].labels == ["withdrawal.minimal_response"]
     assert transcript.utterances[0].model_extra == {"lab_note": "x"}
     assert dumps_jsonl([transcript]) == line

@@ -35,7 +35,7 @@ def tagger(request, models) -> Tagger:
 
 
 def test_the_protocol_declares_what_the_cli_and_the_api_call():
-    assert {"tag", "set_threshold", "set_operating_point", "operating_points", "save"} <= _members()
+    assert {"tag", "set_threshold", "set_operating_point", "operating_points", "save", "runtime"} <= _members()
 
 
 def test_both_taggers_implement_every_protocol_member(tagger):

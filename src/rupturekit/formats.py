@@ -1,5 +1,6 @@
 """What a writer and its reader must agree on: names, markers and spellings in the files rupturekit
-writes for other tools and reads back.
+writes for other tools and reads back, and the code-file formats `codes import` reads (named here
+so that the command line's help lists them without importing the readers).
 
 Kept below both `rupturekit.ingest` (the readers) and `rupturekit.export` (the writers), so that
 neither imports the other.

@@ -22,8 +22,9 @@ from rupturekit.errors import InputError
 Role = Literal["therapist", "client", "other", "unknown"]
 ROLES: tuple[str, ...] = ("therapist", "client", "other", "unknown")
 
-# Key order of a canonical line. The tag fields (`TAG_FIELDS`) follow when set, then any fields
-# of the user's own, kept as extras in the order read.
+# Key order of a canonical line. Any fields of the user's own follow, kept as extras in the order
+# read, then the tag fields (`TAG_FIELDS`) that are set, in that order: the order tagging always
+# wrote them in, so that a file tagged before reads and writes back byte for byte.
 CANONICAL_FIELDS: tuple[str, ...] = (
     "transcript_id",
     "utterance_id",
@@ -38,7 +39,7 @@ CANONICAL_FIELDS: tuple[str, ...] = (
     "codes",
 )
 # What a tagger (`rupturekit tag`) or the weak labeler (`rupturekit weak-label`) adds to an utterance.
-TAG_FIELDS: tuple[str, ...] = ("labels", "scores", "evidence", "uncertain", "weak")
+TAG_FIELDS: tuple[str, ...] = ("weak", "labels", "scores", "evidence", "uncertain")
 
 
 class Code(BaseModel):
@@ -99,10 +100,9 @@ class Utterance(BaseModel):
     def _probabilities(cls, value: dict[str, float] | None) -> dict[str, float] | None:
         for name, number in (value or {}).items():
             if not math.isfinite(number):
-                raise ValueError(f"the score of '{name}' is not finite; give scores as numbers between 0 and 1")
+                raise ValueError(f"the score of '{name}' is not finite (scores are probabilities, 0 to 1)")
             if not 0.0 <= number <= 1.0:
-                raise ValueError(f"score {number:g} of '{name}' is outside 0 to 1; give scores as probabilities "
-                                 "between 0 and 1")
+                raise ValueError(f"score {number:g} of '{name}' is outside 0 to 1 (scores are probabilities)")
         return value
 
     @model_validator(mode="after")
@@ -129,12 +129,12 @@ class Utterance(BaseModel):
             "meta": self.meta,
             "codes": [code.to_record() for code in self.codes],
         }
+        if self.model_extra:
+            record.update(self.model_extra)
         for name in TAG_FIELDS:
             value = getattr(self, name)
             if value is not None:
                 record[name] = value
-        if self.model_extra:
-            record.update(self.model_extra)
         return record
 
     def to_json(self) -> str:
@@ -179,10 +179,16 @@ def write_jsonl(transcripts: Iterable[Transcript], path: str | Path) -> None:
     Path(path).write_text(dumps_jsonl(transcripts), encoding="utf-8")
 
 
-def _first_error(error: ValidationError) -> str:
+def _first_error(error: ValidationError) -> tuple[str, str]:
+    """The first problem of a record, and what to do about it."""
     detail = error.errors()[0]
     where = ".".join(str(part) for part in detail["loc"]) or "record"
-    return f"field '{where}': {detail['msg']}"
+    message = detail["msg"].removeprefix("Value error, ")
+    if detail["loc"] and detail["loc"][0] in TAG_FIELDS:
+        return (f"field '{where}': {message}",
+                f"{', '.join(TAG_FIELDS)} hold the tags `rupturekit tag` and `weak-label` write: fix the field, "
+                "or give a field of your own another name")
+    return f"field '{where}': {message}", "fix the record, or read the file as a table with --format table"
 
 
 def json_objects(text: str, file: str, first_line: int = 1) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -212,8 +218,8 @@ def loads_jsonl(text: str, file: str = "<string>", first_line: int = 1) -> list[
         try:
             utterance = Utterance.model_validate(record)
         except ValidationError as exc:
-            raise InputError(file, f"not a canonical utterance record ({_first_error(exc)})",
-                             "fix the record, or read the file as a table with --format table",
+            problem, hint = _first_error(exc)
+            raise InputError(file, f"not a canonical utterance record ({problem})", hint,
                              location=f"line {line_number}") from None
         key = (utterance.transcript_id, utterance.utterance_id)
         if key in seen:

@@ -180,7 +180,7 @@ def read_codes(paths: list[Path], corpus: list[Transcript], codebook: Codebook, 
     for path in paths:
         kind = format_name or code_format(path)
         if kind not in CODE_FORMATS:
-            raise ValueError(f"unknown code format '{kind}'; use one of {', '.join(CODE_FORMATS)}")
+            raise InputError(str(path), f"unknown code format '{kind}'", f"use one of {', '.join(CODE_FORMATS)}")
         if kind in ("eaf", "labelstudio"):
             reviewed = read_reviewed([path], corpus, codebook, "elan" if kind == "eaf" else "labelstudio", rater,
                                      review_tier)

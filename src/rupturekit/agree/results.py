@@ -717,4 +717,7 @@ class AgreementResult:
 
     @property
     def notes(self) -> list[str]:
-        return list(self.agreement.notes)
+        """How the comparison was set up, and the dimensions left out as not predicted."""
+        left_out = self.agreement.not_predicted
+        extra = [f"not predicted: {', '.join(left_out.dimensions)}: {left_out.note}"] if left_out else []
+        return [*self.agreement.notes, *extra]

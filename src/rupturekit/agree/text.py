@@ -24,7 +24,7 @@ from rupturekit.agree.results import (
     finite,
 )
 
-__all__ = ["CONSOLE_COLUMNS", "NOTE", "ConsoleTable", "ci_text", "console_lines", "console_notes", "console_tables",
+__all__ = ["CONSOLE_COLUMNS", "NOTE", "ConsoleTable", "ci_text", "console_lines", "console_tables",
            "inputs_lines", "level_title", "num", "prefix", "summary_markdown"]
 
 NOTE = "Research tool, not a clinical instrument."
@@ -247,10 +247,3 @@ def console_lines(a: Agreement) -> list[str]:
         if parts:
             lines.append(f"{name} ({lvl}): human Fleiss' κ: {', '.join(parts)}")
     return lines + [s.text for s in a.sentences]
-
-
-def console_notes(a: Agreement) -> list[str]:
-    """The notes, and the dimensions left out as not predicted."""
-    extra = ([f"not predicted: {', '.join(a.not_predicted.dimensions)}: {a.not_predicted.note}"]
-             if a.not_predicted else [])
-    return [*a.notes, *extra]

@@ -46,7 +46,6 @@ def agree_command(
     """Agreement of tags (or a rater) with human codes: per-label P/R/F1 with CIs, kappa, alpha, AC1, ICC,
     the model as one more rater, and a self-contained HTML report."""
     from rupturekit.agree.run import report_folder_foreign, run_agreement
-    from rupturekit.agree.text import console_notes
     from rupturekit.safe_output import Output
 
     guard([reference, predicted, file_or_none(codebook), file_or_none(crosswalk_from)],
@@ -66,7 +65,7 @@ def agree_command(
     for warning in result.warnings:
         err.print(f"[yellow]warning:[/] {warning}", markup=True)
     _print_summary(result, unit)
-    for note in console_notes(result.agreement):
+    for note in result.notes:
         err.print(f"note: {note}")
     err.print(f"wrote {', '.join(str(p) for p in result.paths.values())}")
 

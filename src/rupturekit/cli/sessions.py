@@ -50,7 +50,7 @@ def sessions_command(
     from rupturekit.segment import SegmentSpec
 
     guard([corpus_path, mapping, file_or_none(codebook)],
-           Output(output, folder=True, foreign=entries_other_than(SESSION_FILES)))
+          Output(output, folder=True, foreign=entries_other_than(SESSION_FILES)))
     rule = episode_rule(gap, return_turns, require_repair)
     book = load_book(codebook, codebook_dir)
     try:

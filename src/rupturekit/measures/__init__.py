@@ -8,43 +8,8 @@ one set of definitions without the tagger importing a later stage. Pure function
 
 from __future__ import annotations
 
-from rupturekit.measures.agreement import (
-    ChanceCorrected,
-    cohen_kappa,
-    confusion_table,
-    fleiss_kappa,
-    fleiss_table,
-    gwet_ac1,
-    gwet_ac2,
-    icc,
-    krippendorff_alpha,
-    label_report,
-    multilabel_confusion_table,
-    pabak,
-    percent_agreement,
-    score_report,
-    weight_matrix,
-    weighted_kappa,
-)
-from rupturekit.measures.bootstrap import BootstrapCI, bootstrap_ci
+from rupturekit.measures import agreement, bootstrap
+from rupturekit.measures.agreement import *  # noqa: F403 - the names of its __all__
+from rupturekit.measures.bootstrap import *  # noqa: F403 - the names of its __all__
 
-__all__ = [
-    "BootstrapCI",
-    "ChanceCorrected",
-    "bootstrap_ci",
-    "cohen_kappa",
-    "confusion_table",
-    "fleiss_kappa",
-    "fleiss_table",
-    "gwet_ac1",
-    "gwet_ac2",
-    "icc",
-    "krippendorff_alpha",
-    "label_report",
-    "multilabel_confusion_table",
-    "pabak",
-    "percent_agreement",
-    "score_report",
-    "weight_matrix",
-    "weighted_kappa",
-]
+__all__ = [*agreement.__all__, *bootstrap.__all__]

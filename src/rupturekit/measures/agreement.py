@@ -30,7 +30,9 @@ import pandas as pd
 from scipy import stats as _sps
 from sklearn import metrics as _skm
 
-# the public names are those `rupturekit.measures` imports; the rest start with an underscore
+__all__ = ["ChanceCorrected", "cohen_kappa", "confusion_table", "fleiss_kappa", "fleiss_table", "gwet_ac1", "gwet_ac2",
+           "icc", "krippendorff_alpha", "label_report", "multilabel_confusion_table", "pabak", "percent_agreement",
+           "score_report", "weight_matrix", "weighted_kappa"]
 
 WeightKind = Literal["identity", "linear", "quadratic", "ordinal"]
 

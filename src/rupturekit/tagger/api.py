@@ -30,6 +30,11 @@ class Tagger(Protocol):
     The decision members come from `rupturekit.tagger.decisions.UsesDecisions`."""
 
     @property
+    def runtime(self) -> str:
+        """The encoder's runtime in use, "torch" or "onnx" (a baseline, without an encoder: "torch")."""
+        ...
+
+    @property
     def operating_points(self) -> list[str]:
         """Names of the stored operating points ([] for a model without hierarchical decisions)."""
         ...

@@ -418,6 +418,12 @@ class BaselineTagger(UsesDecisions):
     the trainer from cross-validated scores; without it, multi-label tasks use per-label thresholds.
     """
 
+    @property
+    def runtime(self) -> str:
+        """No encoder to run: "torch", the runtime every engine accepts for a baseline (a resumed run
+        and the Ray actors compare runtimes)."""
+        return "torch"
+
     def __init__(self, config: BaselineConfig, codebook: Codebook, tasks: list[Task], seed: int = 13):
         self.config = config
         self.codebook = codebook

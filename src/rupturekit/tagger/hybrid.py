@@ -29,7 +29,7 @@ import numpy as np
 
 from rupturekit import __version__
 from rupturekit.codebook import Codebook
-from rupturekit.records import Transcript
+from rupturekit.records import TAG_FIELDS, Transcript
 from rupturekit.tagger.baseline import FEATURE_CLIP, BaselineTagger, Inputs, prepare_inputs
 from rupturekit.tagger.config import TrainConfig
 from rupturekit.tagger.dataset import Examples, group_map
@@ -129,10 +129,11 @@ def _cache_dir() -> Path:
 
 
 def _transcripts_digest(transcripts: Sequence[Transcript]) -> str:
-    """sha256 of the transcripts as the cue features see them (everything but the codes)."""
+    """sha256 of the transcripts as the cue features see them (everything but the codes and tags; the
+    tag fields are left out as they were when they were pydantic extras of untagged data)."""
     digest = hashlib.sha256(f"rupturekit-hybrid-{CACHE_VERSION}".encode())
     for transcript in transcripts:
-        digest.update(transcript.model_dump_json(exclude={"utterances": {"__all__": {"codes"}}}).encode())
+        digest.update(transcript.model_dump_json(exclude={"utterances": {"__all__": {"codes", *TAG_FIELDS}}}).encode())
     return digest.hexdigest()
 
 

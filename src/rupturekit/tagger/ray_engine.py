@@ -518,14 +518,12 @@ def check_model(model: str, options: RayOptions) -> str:
     instead of by every actor at the same time. Returns the runtime every actor is to use ("auto"
     resolved: torch on GPU workers, else what the tagger chose on this CPU)."""
     from rupturekit.tagger.api import load_tagger
-    from rupturekit.tagger.baseline import BaselineTagger
 
     runtime = "torch" if options.runtime == "auto" and options.gpus_per_worker > 0 else options.runtime
     tagger = load_tagger(model, runtime=runtime, device="cpu")
     if options.operating_point is not None:
         use_operating_point(tagger, options.operating_point)
-    # a baseline has no encoder to run: its actors are told "torch", which it accepts
-    return "torch" if isinstance(tagger, BaselineTagger) else tagger.runtime
+    return tagger.runtime
 
 
 def use_operating_point(tagger: Tagger, name: str) -> None:

@@ -74,7 +74,6 @@ from rupturekit.tagger.encoder import (
     windows,
 )
 from rupturekit.tagger.model_files import (
-    CHECKPOINT_DIR,  # noqa: F401 - re-exported: the trainer keeps its checkpoint there
     FILES_KEY,
     MANIFEST,
     ModelFiles,

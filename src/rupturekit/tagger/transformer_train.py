@@ -82,8 +82,8 @@ from rupturekit.tagger.encoder import (
     tokenize,
 )
 from rupturekit.tagger.hybrid import JointInputs, joint_scores
+from rupturekit.tagger.model_files import CHECKPOINT_DIR
 from rupturekit.tagger.transformer import (
-    CHECKPOINT_DIR,
     CUDA_DIALOGUE_SLOTS,
     FORMAT,
     FORMAT_VERSION,
