@@ -85,7 +85,8 @@ def tag_command(
     problems = Problems(all_warnings)
     units = streaming.plan(inputs, settings, problems)
     # the runtime actually in use: an "auto" run resumed on another machine must not mix int8 and torch tags
-    run = {"model": model_identity(model), "runtime": tagger.runtime, "threshold": threshold,
+    # (getattr: a stand-in tagger of the tests, and a lab's own duck-typed one, may not say)
+    run = {"model": model_identity(model), "runtime": getattr(tagger, "runtime", runtime), "threshold": threshold,
            "operating_point": operating_point, "format": kind, "ingest": settings.model_dump(mode="json")}
 
     def transform(transcripts):
