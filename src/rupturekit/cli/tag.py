@@ -107,7 +107,7 @@ def _tag_setup(inputs, output, model, kind, threshold, runtime, operating_point,
     """Check the tag command's options and load its tagger; anything wrong exits 2 before work starts."""
     from rupturekit.export.output import STREAMED_FORMATS, output_format
     from rupturekit.safe_output import Output
-    from rupturekit.tagger.api import load_tagger
+    from rupturekit.tagger.api import RUNTIMES, configure, load_tagger
     from rupturekit.tagger.tag_files import TAG_FORMATS
 
     if kind not in TAG_FORMATS:
@@ -119,21 +119,12 @@ def _tag_setup(inputs, output, model, kind, threshold, runtime, operating_point,
         raise fail(RESUME_NEEDS_A_FILE)
     if operating_point is not None and threshold is not None:
         raise fail("--threshold and --operating-point both set the decision threshold: give one of them")
-    if runtime not in ("auto", "torch", "onnx"):
-        raise fail(f"--runtime: '{runtime}' is not one of auto, torch, onnx")
+    if runtime not in RUNTIMES:
+        raise fail(f"--runtime: '{runtime}' is not one of {', '.join(RUNTIMES)}")
     with one_line(), err.status("loading the model"):
         tagger = load_tagger(model, runtime=runtime, progress=err.print)
-    if operating_point is not None:
-        from rupturekit.tagger.decisions import OPERATING_POINTS
-
-        if operating_point not in OPERATING_POINTS:
-            raise fail(f"--operating-point: '{operating_point}' is not one of {', '.join(OPERATING_POINTS)}")
-        try:
-            tagger.set_operating_point(operating_point)
-        except ValueError as exc:
-            raise fail(f"--operating-point: {exc}") from None
-    if threshold is not None:
-        tagger.set_threshold(threshold)
+    with one_line():
+        configure(tagger, operating_point, threshold)
     return tagger
 
 

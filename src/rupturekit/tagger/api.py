@@ -18,6 +18,10 @@ if TYPE_CHECKING:  # the streaming runner is imported when a run streams (it loa
     from rupturekit.reading import IngestConfig
     from rupturekit.streaming import FileTarget, Listener, Stop, Transform
 
+# The encoder runtimes `load_tagger` takes: "auto" is ONNX Runtime int8 on a CPU (about 2x torch's speed
+# there, see BENCHMARKS.md), torch on a CUDA GPU.
+RUNTIMES = ("auto", "torch", "onnx")
+
 # Utterances per call to a tagger: length-sorted batches then span transcripts (one transcript per
 # call was 2-3x slower), and memory stays bounded.
 TAG_CHUNK = 2000
@@ -110,12 +114,14 @@ def model_kind(folder: Path) -> str:
 
 
 def load_tagger(model: str | Path = "default", codebook: str | None = None, runtime: str = "auto",
-                progress: Callable[[str], None] | None = None, device: str | None = None) -> Tagger:
+                progress: Callable[[str], None] | None = None, device: str | None = None,
+                threads: int | None = None) -> Tagger:
     """A tagger from a model folder, or the shipped default model; `codebook` checks it matches.
 
     `runtime` of a transformer's encoder: "auto" (ONNX Runtime int8 on a CPU, torch on a CUDA GPU),
-    "onnx" or "torch"; `device` (a transformer's; default: its config's). `progress` hears the
-    one-time ONNX export, when there is one."""
+    "onnx" or "torch"; `device` (a transformer's; default: its config's); `threads`, ONNX Runtime's
+    intra-op threads (default: every usable core). `progress` hears the one-time ONNX export, when
+    there is one."""
     folder = default_model_dir() if str(model) == "default" else Path(model)
     if model_kind(folder) == "baseline":
         if runtime == "onnx":
@@ -125,7 +131,32 @@ def load_tagger(model: str | Path = "default", codebook: str | None = None, runt
         return BaselineTagger.load(folder, codebook=codebook)
     from rupturekit.tagger.transformer import TransformerTagger
 
-    return TransformerTagger.load(folder, codebook=codebook, device=device, runtime=runtime, progress=progress)
+    return TransformerTagger.load(folder, codebook=codebook, device=device, runtime=runtime, progress=progress,
+                                  threads=threads)
+
+
+def configure(tagger: Tagger, operating_point: str | None = None, threshold: float | None = None) -> None:
+    """Decide with a stored operating point, or with a threshold of one's own (not both): the check
+    `rupturekit tag` makes on either engine, before any work. Bad settings are one line (InputError)."""
+    from rupturekit.tagger.decisions import OPERATING_POINTS
+
+    if operating_point is not None and threshold is not None:
+        raise InputError("--threshold", "--threshold and --operating-point both set the decision threshold",
+                         "give one of them")
+    if operating_point is not None:
+        if operating_point not in OPERATING_POINTS:
+            raise InputError("--operating-point", f"'{operating_point}' is not one of {', '.join(OPERATING_POINTS)}",
+                             "choose one")
+        try:
+            tagger.set_operating_point(operating_point)
+        except ValueError as exc:
+            raise InputError("--operating-point", str(exc), "choose another operating point, or leave it out") \
+                from None
+    if threshold is not None:
+        try:
+            tagger.set_threshold(threshold)
+        except ValueError as exc:
+            raise InputError("--threshold", str(exc), "give a number from 0 to 1") from None
 
 
 def tag(transcripts: str | Path | Transcript | list[Transcript], model: str | Path | Tagger = "default",

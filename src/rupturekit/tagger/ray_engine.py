@@ -42,7 +42,7 @@ from typing import IO, Any
 from rupturekit.errors import InputError, Problem
 from rupturekit.ingest.units import UNIT_BYTES, Unit, plan_units
 from rupturekit.reading import IngestConfig, IngestResult, IngestRun, expand_inputs, read_unit
-from rupturekit.tagger.api import Tagger
+from rupturekit.tagger.api import RUNTIMES
 
 try:  # the [ray] extra is optional: `require_ray` says how to install it
     import ray
@@ -59,7 +59,6 @@ MANIFEST = "manifest.json"
 INDEX = "index.jsonl"
 SHARDS = "shards"
 SHARD_FORMATS = ("jsonl", "parquet")
-RUNTIMES = ("auto", "torch", "onnx")
 _POLL_SECONDS = 1.0
 
 
@@ -141,9 +140,6 @@ def check_options(options: RayOptions) -> None:
     if options.shard_format not in SHARD_FORMATS:
         raise InputError("--format", f"--engine ray writes shards as {' or '.join(SHARD_FORMATS)}, "
                                      f"not {options.shard_format}", "give --format jsonl or --format parquet")
-    if options.operating_point is not None and options.threshold is not None:
-        raise InputError("--threshold", "--threshold and --operating-point both set the decision threshold",
-                         "give one of them")
 
 
 # ============================================================================ the actors
@@ -152,24 +148,15 @@ def check_options(options: RayOptions) -> None:
 def load_configured_tagger(spec: dict[str, Any]):
     """The tagger of `spec` (model, runtime, operating point, threshold), limited to `spec["threads"]`
     intra-op threads (torch and ONNX Runtime), so that N actors on N cores do not oversubscribe."""
-    from rupturekit.tagger.api import load_tagger
+    from rupturekit.tagger.api import configure, load_tagger
 
     threads = max(1, int(spec.get("threads") or 1))
     os.environ["RAYON_NUM_THREADS"] = str(threads)  # the tokenizer's thread pool, created on first use
     import torch
 
     torch.set_num_threads(threads)
-    tagger = load_tagger(spec["model"], runtime=spec.get("runtime", "auto"))
-    if spec.get("operating_point") is not None:
-        use_operating_point(tagger, spec["operating_point"])
-    if spec.get("threshold") is not None:
-        tagger.set_threshold(spec["threshold"])
-    encoder = getattr(getattr(tagger, "model", None), "encoder", None)
-    if encoder is not None and type(encoder).__name__ == "OnnxEncoder" and encoder.threads != threads:
-        from rupturekit.tagger.onnx_runtime import OnnxEncoder
-
-        tagger.model.encoder = OnnxEncoder(encoder.path, config=encoder.config, threads=threads,
-                                           precision=encoder.precision)
+    tagger = load_tagger(spec["model"], runtime=spec.get("runtime", "auto"), threads=threads)
+    configure(tagger, spec.get("operating_point"), spec.get("threshold"))
     return tagger
 
 
@@ -517,25 +504,12 @@ def check_model(model: str, options: RayOptions) -> str:
     line (an actor that fails to load it is a Ray traceback), and an ONNX export is built once here
     instead of by every actor at the same time. Returns the runtime every actor is to use ("auto"
     resolved: torch on GPU workers, else what the tagger chose on this CPU)."""
-    from rupturekit.tagger.api import load_tagger
+    from rupturekit.tagger.api import configure, load_tagger
 
     runtime = "torch" if options.runtime == "auto" and options.gpus_per_worker > 0 else options.runtime
     tagger = load_tagger(model, runtime=runtime, device="cpu")
-    if options.operating_point is not None:
-        use_operating_point(tagger, options.operating_point)
+    configure(tagger, options.operating_point, options.threshold)
     return tagger.runtime
-
-
-def use_operating_point(tagger: Tagger, name: str) -> None:
-    """`tagger.set_operating_point(name)`, one line (InputError) for a point it does not have."""
-    from rupturekit.tagger.decisions import OPERATING_POINTS
-
-    if name not in OPERATING_POINTS:
-        raise InputError("--operating-point", f"'{name}' is not one of {', '.join(OPERATING_POINTS)}", "choose one")
-    try:
-        tagger.set_operating_point(name)
-    except ValueError as exc:
-        raise InputError("--operating-point", str(exc), "choose another operating point, or leave it out") from None
 
 
 @contextlib.contextmanager

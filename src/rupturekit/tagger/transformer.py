@@ -99,9 +99,6 @@ TOKENIZER_DIR = "tokenizer"
 BASE_DIR = "base"  # a non-default base encoder, copied into the model folder (config.json, safetensors)
 EVIDENCE_TOP = 5
 ROLE_INDEX = {role: i for i, role in enumerate(ROLES)}
-# What runs the encoder at inference (`TransformerTagger.load(runtime=...)`); "auto" is ONNX Runtime
-# int8 on a CPU (about 2x torch's speed there, see BENCHMARKS.md) and torch on a GPU.
-RUNTIMES = ("auto", "torch", "onnx")
 
 
 # ============================================================================ model
@@ -771,7 +768,8 @@ class _Placement:
         return cls(runtime, automatic, chosen)
 
 
-def _cached_export(folder: Path, manifest: _Manifest, parts: _FolderParts) -> tuple[str | None, Any]:
+def _cached_export(folder: Path, manifest: _Manifest, parts: _FolderParts,
+                   threads: int | None) -> tuple[str | None, Any]:
     """(the key of the encoder's source files, their cached ONNX export or None): a cached export of
     these very files needs no torch encoder at all. Anything unreadable gives no export, and the
     torch path that follows says what is wrong."""
@@ -784,7 +782,7 @@ def _cached_export(folder: Path, manifest: _Manifest, parts: _FolderParts) -> tu
     encoder_config = _encoder_config(parts.files, manifest.encoder, parts.base)
     encoder = None
     if source is not None and encoder_config is not None:
-        encoder = onnx_runtime.cached_encoder(source, config=encoder_config)
+        encoder = onnx_runtime.cached_encoder(source, config=encoder_config, threads=threads)
     if encoder is not None:
         _check_base(manifest.data, encoder, folder)
     return source, encoder
@@ -850,7 +848,7 @@ def _dialogue_model(folder: Path, manifest: _Manifest, parts: _FolderParts,
 
 
 def _export_onnx(tagger: TransformerTagger, source: str | None, automatic: bool,
-                 progress: Callable[[str], None] | None) -> None:
+                 progress: Callable[[str], None] | None, threads: int | None) -> None:
     """Export the tagger's encoder to ONNX Runtime int8 and swap it in (the first run with a model),
     remembering the export for `source`; with "auto", a failure warns and leaves torch in place."""
     from rupturekit.tagger import onnx_runtime
@@ -859,7 +857,7 @@ def _export_onnx(tagger: TransformerTagger, source: str | None, automatic: bool,
         progress("first run with this model: exporting its encoder to ONNX Runtime int8 (a few seconds, "
                  f"once; cached in {onnx_runtime.cache_root() / 'onnx'})")
     try:
-        path = onnx_runtime.attach(tagger).path
+        path = onnx_runtime.attach(tagger, threads=threads).path
     except Exception as exc:  # noqa: BLE001 - with "auto", any failure of the fast path falls back
         if not automatic:
             raise
@@ -1018,12 +1016,15 @@ class TransformerTagger(UsesDecisions):
     @classmethod
     def load(cls, directory: str | Path, codebook: str | Codebook | None = None,
              device: str | None = None, runtime: str = "torch", precision: str = "auto",
-             progress: Callable[[str], None] | None = None) -> TransformerTagger:
+             progress: Callable[[str], None] | None = None, threads: int | None = None) -> TransformerTagger:
         """Load a model folder offline. `codebook` (name, path or Codebook) must match the model's.
         `runtime`: "torch", "onnx" (the encoder in ONNX Runtime, int8; see `use_onnx`), or "auto"
         (onnx on a CPU when onnxruntime is installed, else torch). `precision`: the encoder's weights
         (`set_precision`; auto: bf16 on a GPU with bf16). `progress` hears, in one line, when the
-        encoder is exported to ONNX (the first run; later runs load the cached file)."""
+        encoder is exported to ONNX (the first run; later runs load the cached file). `threads`: ONNX
+        Runtime's intra-op threads (default: every usable core; a Ray actor sharing the cores gives fewer)."""
+        from rupturekit.tagger.api import RUNTIMES  # here: api imports this module lazily, and so does this
+
         if runtime not in RUNTIMES:
             raise InputError("runtime", f"unknown runtime {runtime!r}", f"use one of {', '.join(RUNTIMES)}")
         folder = Path(directory)
@@ -1031,7 +1032,8 @@ class TransformerTagger(UsesDecisions):
         check_codebook(str(folder), manifest.codebook, manifest.main_tasks, codebook)
         parts = _FolderParts.of(folder, manifest)
         placement = _Placement.choose(runtime, device, manifest.config)
-        source, encoder = _cached_export(folder, manifest, parts) if placement.runtime == "onnx" else (None, None)
+        source, encoder = (_cached_export(folder, manifest, parts, threads) if placement.runtime == "onnx"
+                           else (None, None))
         # with a cached export nothing else needs transformers: the tokenizer is read without it
         tokenizer = _tokenizer(parts.files, plain=encoder is not None)
         if encoder is None:
@@ -1043,7 +1045,7 @@ class TransformerTagger(UsesDecisions):
             tagger.hybrid = Hybrid(parts.joint, _hybrid_baseline(parts.files, folder, manifest.codebook, parts.joint,
                                                                  manifest.tasks))
         if placement.runtime == "onnx" and tagger.runtime != "onnx":
-            _export_onnx(tagger, source, placement.automatic, progress)
+            _export_onnx(tagger, source, placement.automatic, progress, threads)
         return tagger
 
     @property
