@@ -77,14 +77,15 @@ def single_process(workspace: dict, unit_bytes: int, threads: int, runtime: str)
     sums in another order, which can move a score in its 6th decimal."""
     import torch
 
-    from rupturekit.tagger.api import tag_unit
+    from rupturekit.tagger.api import load_tagger, tag_unit
 
     config = IngestConfig()
     plan = plan_units(expand_inputs(workspace["inputs"], IngestResult()), unit_bytes)
     before = torch.get_num_threads()
     try:
-        tagger = ray_engine.load_configured_tagger({"model": workspace["model"], "threads": threads,
-                                                    "runtime": runtime})
+        # the local command's loader, not the actors' (whose setup the comparison checks)
+        torch.set_num_threads(threads)
+        tagger = load_tagger(workspace["model"], runtime=runtime, threads=threads)
         return "".join(dumps_jsonl(tag_unit(tagger, read_unit(unit, config).transcripts)) for unit in plan)
     finally:
         torch.set_num_threads(before)
@@ -184,7 +185,7 @@ def test_duplicate_rows_are_found_and_dropped(tmp_path):
     (["--num-workers", "2", "-o", "{out}"], "--num-workers needs --engine ray"),
     (["--engine", "ray", "-o", "{out}", "--runtime", "onnx", "--gpus-per-worker", "1"],
      "the ONNX runtime runs on the CPU only"),
-    (["--engine", "ray", "-o", "{out}", "--num-workers", "0"], "--num-workers"),
+    (["--engine", "ray", "-o", "{out}", "--num-workers", "0"], "--num-workers: 0 workers"),
     (["--engine", "ray", "-o", "{out}", "--resume"], "--resume continues a local run's file"),
 ])
 def test_cli_bad_options_are_one_line_and_exit_2(workspace, cli, tmp_path, args, message):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from rupturekit.bounded import loads_json
 from rupturekit.errors import InputError
 from rupturekit.records import Transcript
-from rupturekit.tagger.model_files import MANIFEST
+from rupturekit.tagger.model_files import MANIFEST, manifest_text
 
 if TYPE_CHECKING:  # the streaming runner is imported when a run streams (it loads the ingest stage)
     from rupturekit.ingest.units import Unit
@@ -98,7 +98,7 @@ def model_kind(folder: Path) -> str:
         raise InputError(str(folder), "no such model folder",
                          "give a folder written by `rupturekit train`, or 'default'")
     try:
-        kind = loads_json(manifest.read_text(encoding="utf-8")).get("kind")
+        kind = loads_json(manifest_text(manifest)).get("kind")
     except FileNotFoundError:
         raise InputError(str(folder), "not a rupturekit model (no model.json)",
                          "give a folder written by `rupturekit train`") from None
@@ -186,7 +186,7 @@ def model_identity(model: str) -> str:
 
     folder = default_model_dir() if model == "default" else Path(model)
     try:
-        digest = hashlib.sha256((folder / "model.json").read_bytes()).hexdigest()[:16]
+        digest = hashlib.sha256((folder / MANIFEST).read_bytes()).hexdigest()[:16]
     except OSError:
         digest = "?"
     return f"{folder.resolve()}#{digest}"

@@ -42,6 +42,7 @@ import json
 import math
 import warnings
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -634,7 +635,8 @@ class BaselineTagger(UsesDecisions):
         decision = model.decision(matrix)
         probability = model.calibrate(decision)
         # rows are in corpus order: each session's turns in order
-        tags, guesses = self.decide_rows(task.name, task.labels, probability, model.predict(probability, decision),
+        tags, guesses = self.decide_rows(task.name, task.labels, probability,
+                                         partial(model.predict, probability, decision),
                                          [str(inputs.keys[row][0]) for row in rows])
         index = {label: j for j, label in enumerate(task.labels)}
         for r, row in enumerate(rows):

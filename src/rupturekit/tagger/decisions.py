@@ -24,7 +24,7 @@ Three operating points are stored with the precision, recall and flag rate they 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -432,14 +432,16 @@ class UsesDecisions:
     def _set_label_thresholds(self, threshold: float) -> None:
         raise NotImplementedError
 
-    def decide_rows(self, key: str, labels: Sequence[str], probability: np.ndarray, indicators: np.ndarray,
+    def decide_rows(self, key: str, labels: Sequence[str], probability: np.ndarray,
+                    indicators: Callable[[], np.ndarray],
                     sessions: Sequence[str]) -> tuple[list[list[str]], list[dict[str, str]]]:
         """Per row of one task: its tags and {family: subtype guess}. The task's hierarchical decision
         (`key`) where the model has one (`sessions`: each row's session, a session's rows in turn
-        order), else the labels the task's own 0/1 `indicators` mark (no guesses)."""
+        order), else the labels the task's own 0/1 `indicators()` mark (no guesses; computed only then)."""
         decision = self.decisions.get(key)
         if decision is not None:
             return decision.decide(probability, sessions)
+        indicators = indicators()
         rows = range(len(probability))
         return [[label for j, label in enumerate(labels) if indicators[r, j]] for r in rows], [{} for _ in rows]
 

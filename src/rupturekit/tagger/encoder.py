@@ -341,8 +341,6 @@ def batch_order(lengths: np.ndarray, budget_tokens: int) -> list[np.ndarray]:
 
 def pad_batch(windows_: Sequence[Window], pad_id: int):
     """input_ids, attention_mask and pooling mask tensors for a list of windows (right padding)."""
-    import itertools
-
     import torch
 
     # One vectorised scatter instead of a tensor per row: on a GPU, building batches row by row

@@ -63,13 +63,19 @@ def refuse_pickles(folder: Path, skip: Iterable[str] = (CHECKPOINT_DIR,)) -> Non
                 raise InputError(str(path), f"the model folder holds a pickle file ({path.suffix})", PICKLE_HINT)
 
 
+def manifest_text(path: Path) -> str:
+    """The text of a model.json, refused (one line) when larger than any manifest: a stray multi-GB file
+    is not read into memory. OSError and UnicodeDecodeError go to the caller, which words them."""
+    size = path.stat().st_size
+    if size > MAX_MANIFEST_BYTES:
+        raise InputError(str(path), f"model.json is {size:,} bytes, more than a manifest can be", RETRAIN)
+    return path.read_text(encoding="utf-8")
+
+
 def read_manifest(path: Path, folder: Path) -> dict[str, Any]:
     """model.json as a dict: bounded in size and nesting, one line for anything wrong."""
     try:
-        size = path.stat().st_size
-        if size > MAX_MANIFEST_BYTES:
-            raise InputError(str(path), f"model.json is {size:,} bytes, more than a manifest can be", RETRAIN)
-        data = loads_json(path.read_text(encoding="utf-8"))
+        data = loads_json(manifest_text(path))
     except FileNotFoundError:
         raise InputError(str(folder), "not a rupturekit model folder (no model.json)",
                          "give the folder written by `rupturekit train`") from None

@@ -42,6 +42,7 @@ from typing import IO, Any
 from rupturekit.errors import InputError, Problem
 from rupturekit.ingest.units import UNIT_BYTES, Unit, plan_units
 from rupturekit.reading import IngestConfig, IngestResult, IngestRun, expand_inputs, read_unit
+from rupturekit.safe_output import atomic_write
 from rupturekit.tagger.api import RUNTIMES
 
 try:  # the [ray] extra is optional: `require_ray` says how to install it
@@ -250,8 +251,8 @@ def write_shard(table: Any, folder: Path, shard_format: str, task_index: int) ->
     if rows.num_rows == 0:
         return summary
     name = shard_name(task_index, shard_format)
-    temporary = folder / f".{name}.{os.getpid()}.tmp"
-    try:
+
+    def write(temporary: Path) -> None:
         if shard_format == "parquet":
             import pyarrow.parquet as pq
 
@@ -259,10 +260,8 @@ def write_shard(table: Any, folder: Path, shard_format: str, task_index: int) ->
         else:
             with open(temporary, "w", encoding="utf-8", newline="\n") as handle:
                 handle.writelines(text + "\n" for text in rows.column("record").to_pylist())
-        os.replace(temporary, folder / name)
-    finally:
-        with contextlib.suppress(OSError):
-            os.remove(temporary)
+
+    atomic_write(folder / name, write)
     for tid, unit in zip(rows.column("transcript_id").to_pylist(), rows.column("unit").to_pylist(), strict=True):
         entry = summary["transcripts"].setdefault(tid, [unit, 0])
         entry[1] += 1
@@ -309,7 +308,6 @@ def _rewrite_shard(path: Path, shard_format: str, suspects: set[str], kept: set[
         kept.add((tid, uid))
         return True
 
-    temporary = path.with_name(f".{path.name}.rewrite.tmp")
     if shard_format == "parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -317,12 +315,13 @@ def _rewrite_shard(path: Path, shard_format: str, suspects: set[str], kept: set[
         table = pq.read_table(path)
         mask = [keep(t, u) for t, u in zip(table.column("transcript_id").to_pylist(),
                                            table.column("utterance_id").to_pylist(), strict=True)]
-        pq.write_table(table.filter(pa.array(mask)), temporary, compression="zstd")
+        atomic_write(path, lambda temporary: pq.write_table(table.filter(pa.array(mask)), temporary,
+                                                            compression="zstd"))
     else:
         lines = path.read_text(encoding="utf-8").split("\n")
         kept_lines = [line for line in lines if line and keep(*_ids(line))]
-        temporary.write_text("".join(line + "\n" for line in kept_lines), encoding="utf-8")
-    os.replace(temporary, path)
+        atomic_write(path, lambda temporary: temporary.write_text("".join(line + "\n" for line in kept_lines),
+                                                                  encoding="utf-8"))
 
 
 def _ids(line: str) -> tuple[str, int]:

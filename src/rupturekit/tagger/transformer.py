@@ -39,6 +39,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, NamedTuple
@@ -1224,7 +1225,8 @@ class TransformerTagger(UsesDecisions):
             if not len(rows):
                 continue
             p = probs[task.key][rows]
-            tags, guesses = self.decide_rows(task.key, task.labels, p, decide(task, p), [session_of[i] for i in rows])
+            tags, guesses = self.decide_rows(task.key, task.labels, p, partial(decide, task, p),
+                                             [session_of[i] for i in rows])
             for r, row in enumerate(rows):
                 if entries[row].add(task.labels, p[r], tags[r], guesses[r], said=bool(utterances[row].text.strip())) \
                         and tags[r]:
