@@ -102,6 +102,20 @@ EVIDENCE_TOP = 5
 ROLE_INDEX = {role: i for i, role in enumerate(ROLES)}
 
 
+def role_indices(roles: Sequence[str]) -> np.ndarray:
+    """Each role's index for the dialogue layer's role embedding (an unknown role as "unknown")."""
+    return np.asarray([ROLE_INDEX.get(r, ROLE_INDEX["unknown"]) for r in roles], dtype=np.int64)
+
+
+def flatten_sessions(sessions: Sequence[SessionInput]) -> tuple[list[Window], np.ndarray, np.ndarray]:
+    """The windows of `sessions` in order, each window's utterance (sessions concatenated) and weight."""
+    windows_ = [w for session in sessions for w in session.windows]
+    starts = np.cumsum([0, *(s.n for s in sessions)])
+    owner = (np.concatenate([s.owner + start for s, start in zip(sessions, starts, strict=False)]) if sessions
+             else np.zeros(0, dtype=np.int64))
+    return windows_, owner, np.asarray([w.weight for w in windows_], dtype=np.float32)
+
+
 # ============================================================================ model
 
 
@@ -354,8 +368,7 @@ def session_input(token_ids: Sequence[Sequence[int]], roles: Sequence[str], conf
         for window in windows(ids, specials, config.max_length, config.window_stride, context):
             all_windows.append(window)
             owner.append(i)
-    role_index = np.asarray([ROLE_INDEX.get(r, ROLE_INDEX["unknown"]) for r in roles], dtype=np.int64)
-    return SessionInput(role_index, all_windows, np.asarray(owner, dtype=np.int64), 0,
+    return SessionInput(role_indices(roles), all_windows, np.asarray(owner, dtype=np.int64), 0,
                         int(sum(len(w.ids) for w in all_windows)))
 
 
@@ -369,18 +382,11 @@ def run_sessions(model: DialogueModel, sessions: Sequence[SessionInput], pad_id:
     `per_session` (as at inference) each session on its own, one at a time, or with
     `dialogue_slots` several per masked batch (`contextualize_grouped`); else padded together
     as one batch (training). `extra`: a hybrid model's inputs, rows in the same order."""
-    all_windows: list[Window] = []
-    owners: list[np.ndarray] = []
-    start = 0
-    for session in sessions:
-        all_windows.extend(session.windows)
-        owners.append(session.owner + start)
-        start += session.n
-    total = start
+    all_windows, owners, window_weights = flatten_sessions(sessions)
     window_vectors = encode_windows(model.encoder, all_windows, pad_id, budget_tokens, device, autocast_dtype)
-    owner = torch.as_tensor(np.concatenate(owners) if owners else np.zeros(0, np.int64), dtype=torch.long)
-    weights = torch.tensor([w.weight for w in all_windows], dtype=torch.float32)
-    vectors = utterance_vectors(window_vectors, owner, weights, total)
+    owner = torch.as_tensor(owners, dtype=torch.long)
+    weights = torch.as_tensor(window_weights, dtype=torch.float32)
+    vectors = utterance_vectors(window_vectors, owner, weights, sum(s.n for s in sessions))
     if per_session:
         contextual = contextualize_grouped(model, vectors, sessions, extra, dialogue_slots)
     else:
@@ -1134,17 +1140,12 @@ class TransformerTagger(UsesDecisions):
         pin = self.device.type == "cuda"
         if self.config.context == "concat":
             sessions = self._session_inputs(transcripts, ids)
-            windows_ = [w for session in sessions for w in session.windows]
-            starts = np.cumsum([0, *(s.n for s in sessions)])
-            owner = np.concatenate([s.owner + start for s, start in zip(sessions, starts, strict=False)]) \
-                if sessions else np.zeros(0, dtype=np.int64)
-            weights = np.asarray([w.weight for w in windows_], dtype=np.float32)
+            windows_, owner, weights = flatten_sessions(sessions)
             return PreparedGroup(sessions, host_batches(windows_, self.specials.pad, self._budget, pin), owner, weights)
         batches, owner, weights = plain_batches(ids, self.specials, self.config.max_length, self.config.window_stride,
                                                 self._budget, self.specials.pad, pin)
-        unknown = ROLE_INDEX["unknown"]
-        sessions = [SessionInput(np.asarray([ROLE_INDEX.get(u.role, unknown) for u in t.utterances], dtype=np.int64),
-                                 [], np.zeros(0, dtype=np.int64)) for t in transcripts]
+        sessions = [SessionInput(role_indices([u.role for u in t.utterances]), [], np.zeros(0, dtype=np.int64))
+                    for t in transcripts]
         return PreparedGroup(sessions, batches, owner, weights)
 
     def _pipelined_logits(self, transcripts: Sequence[Transcript], extra: torch.Tensor | None,
