@@ -363,6 +363,22 @@ def mean_pool(hidden, pool_mask):
     return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-6)
 
 
+def _pooled(encoder, ids, attention_mask, pool, device, autocast_dtype):
+    """The encoder's mean-pooled vectors of one padded batch (float32), under autocast when asked."""
+    import torch
+
+    context = (torch.autocast(device_type=device.type, dtype=autocast_dtype) if autocast_dtype is not None
+               else contextlib.nullcontext())
+    with context:
+        hidden = encoder(input_ids=ids, attention_mask=attention_mask).last_hidden_state
+    return mean_pool(hidden.float(), pool)
+
+
+def _pinned(tensors: tuple, pin: bool) -> tuple:
+    """The tensors in pinned host memory when `pin` (for non-blocking copies to a CUDA device)."""
+    return tuple(t.pin_memory() for t in tensors) if pin else tensors
+
+
 def encode_windows(encoder, windows_: Sequence[Window], pad_id: int, budget_tokens: int, device,
                    autocast_dtype=None):
     """Pooled vectors (len(windows_) x hidden, float32) in the input order, computed in
@@ -376,11 +392,7 @@ def encode_windows(encoder, windows_: Sequence[Window], pad_id: int, budget_toke
     for batch in window_batches([len(w.ids) for w in windows_], budget_tokens):
         ids, attention, pool = pad_batch([windows_[i] for i in batch], pad_id)
         ids, attention, pool = ids.to(device), attention.to(device), pool.to(device)
-        context = (torch.autocast(device_type=device.type, dtype=autocast_dtype) if autocast_dtype is not None
-                   else contextlib.nullcontext())
-        with context:
-            hidden = encoder(input_ids=ids, attention_mask=attention).last_hidden_state
-        pieces.append(mean_pool(hidden.float(), pool))
+        pieces.append(_pooled(encoder, ids, attention, pool, device, autocast_dtype))
         order.extend(batch)
     vectors = torch.cat(pieces, 0)
     inverse = torch.empty(len(order), dtype=torch.long, device=vectors.device)
@@ -418,9 +430,7 @@ def host_batches(windows_: Sequence[Window], pad_id: int, budget_tokens: int, pi
     everything `encode_windows` does on the CPU, so that it can run in another thread."""
     out = []
     for batch in window_batches([len(w.ids) for w in windows_], budget_tokens):
-        tensors = pad_batch([windows_[i] for i in batch], pad_id)
-        if pin:
-            tensors = tuple(t.pin_memory() for t in tensors)
+        tensors = _pinned(pad_batch([windows_[i] for i in batch], pad_id), pin)
         out.append(HostBatch(np.asarray(batch, dtype=np.int64), *tensors))
     return out
 
@@ -475,10 +485,8 @@ def _padded(batch: np.ndarray, tokens: np.ndarray, starts: np.ndarray, sizes: np
     ids = np.full(attention.shape, pad_id, dtype=np.int64)
     within = np.arange(int(size.sum())) - np.repeat(np.cumsum(size) - size, size)
     ids[attention] = tokens[np.repeat(starts[batch], size) + within]
-    tensors = (torch.from_numpy(ids), torch.from_numpy(attention.astype(np.int64)),
-               torch.from_numpy(attention.astype(np.float32)))
-    if pin:
-        tensors = tuple(t.pin_memory() for t in tensors)
+    tensors = _pinned((torch.from_numpy(ids), torch.from_numpy(attention.astype(np.int64)),
+                       torch.from_numpy(attention.astype(np.float32))), pin)
     return HostBatch(np.asarray(batch, dtype=np.int64), *tensors)
 
 
@@ -492,11 +500,8 @@ def encode_host_batches(encoder, batches: Sequence[HostBatch], count: int, devic
     out = torch.zeros((count, hidden_size(encoder)), device=device)
     for batch in batches:
         ids, attention, pool = (to_device(t, device) for t in (batch.ids, batch.attention, batch.pool))
-        context = (torch.autocast(device_type=device.type, dtype=autocast_dtype) if autocast_dtype is not None
-                   else contextlib.nullcontext())
-        with context:
-            hidden = encoder(input_ids=ids, attention_mask=mask_for(encoder, attention)).last_hidden_state
-        out.index_copy_(0, to_device(batch.index, device), mean_pool(hidden.float(), pool))
+        vectors = _pooled(encoder, ids, mask_for(encoder, attention), pool, device, autocast_dtype)
+        out.index_copy_(0, to_device(batch.index, device), vectors)
     return out
 
 
