@@ -41,6 +41,12 @@ class ProblemLog:
     warnings: list[Problem] = field(default_factory=list)
     _keys: set[tuple[str, str]] = field(default_factory=set)
 
+    @classmethod
+    def sharing(cls, keys: set[tuple[str, str]]) -> ProblemLog:
+        """An empty log whose `once` warnings are said once across every log sharing `keys` (a file
+        read in several byte ranges, each into its own log)."""
+        return cls(_keys=keys)
+
     def warn(self, file: str, message: str, location: str | None = None, once: str | None = None) -> None:
         """Record a warning; with `once`, only the first warning with that key per file counts."""
         if once is not None:
