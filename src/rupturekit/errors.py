@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class InputError(Exception):
@@ -55,3 +56,11 @@ class ProblemLog:
                 return
             self._keys.add(key)
         self.warnings.append(Problem(file, message, location))
+
+
+def first_problem(error: Any) -> tuple[str, str]:
+    """(where, what) of the first problem in a pydantic ValidationError: the field's dotted path
+    ("" for the object itself) and the message, without the "Value error, " pydantic puts before a
+    validator's own words (they are written to be read as they are)."""
+    detail = error.errors()[0]
+    return ".".join(str(part) for part in detail["loc"]), detail["msg"].removeprefix("Value error, ")
