@@ -246,3 +246,76 @@ def test_agree_bad_input_is_one_line(cli, tmp_path):
     result = cli("agree", "-r", corpus, "-p", corpus, "--predicted-rater", "a", "-o", tmp_path / "o")
     assert result.exit_code == 2
     assert len(result.error_lines) == 1 and "withdrawal.denail" in result.error_lines[0]
+
+
+# ------------------------------------------------------------------ rich markup in what is printed
+
+
+@pytest.mark.parametrize(("raised", "status", "line"), [
+    ("input", 2, "error: dir/a[/b].txt:line 3: a [laughs] turn; fix it"),
+    ("internal", 1, "internal error: RuntimeError: dir/a[/b].txt [laughs] (rerun with RUPTUREKIT_DEBUG=1 for the "
+                    "traceback, and report it)"),
+])
+def test_an_error_past_a_command_is_one_line_even_with_brackets(monkeypatch, capsys, raised, status, line):
+    """A path such as a[/b].txt, or a quoted [laughs], is printed as it is: not read as rich markup
+    (a closing tag with nothing open raised MarkupError inside the handler, a traceback)."""
+    import rupturekit.cli as cli_module
+    from rupturekit.errors import InputError
+
+    def app():
+        if raised == "input":
+            raise InputError("dir/a[/b].txt", "a [laughs] turn", "fix it", location="line 3")
+        raise RuntimeError("dir/a[/b].txt [laughs]")
+
+    monkeypatch.setattr(cli_module, "app", app)
+    monkeypatch.setattr("rupturekit.safe_output.install_signal_handlers", lambda: None)  # not in pytest's process
+    monkeypatch.delenv("RUPTUREKIT_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as stop:
+        cli_module.main()
+    assert stop.value.code == status
+    assert capsys.readouterr().err.splitlines() == [line]
+
+
+def test_a_bracketed_file_name_is_printed_as_it_is(cli, tmp_path):
+    folder = tmp_path / "a["
+    folder.mkdir()
+    source = write(folder / "b].txt", GOOD_TEXT)
+    out = folder / "out].jsonl"
+    result = cli("ingest", source, "-o", out)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines()[-1] == f"wrote 2 utterances in 1 transcripts from 1 file to {out}"
+    missing = cli("ingest", folder / "gone [laughs].txt", "-o", tmp_path / "o.jsonl")
+    assert missing.stderr.splitlines() == [f"error: {folder / 'gone [laughs].txt'}: no files match this pattern; "
+                                           "check the pattern"]
+    assert missing.exit_code == 2
+
+
+def test_problems_error_prints_brackets_as_they_are(capsys):
+    from rupturekit.cli._util import Problems
+
+    Problems().error("dir/a[/b].txt: [laughs]")
+    assert capsys.readouterr().err == "error: dir/a[/b].txt: [laughs]\n"
+
+
+# ------------------------------------------------------------------ tag --engine ray: --all-warnings
+
+
+@pytest.mark.parametrize("every", [False, True])
+def test_tag_on_ray_prints_every_warning_with_all_warnings(cli, tmp_path, monkeypatch, every):
+    from rupturekit.errors import Problem
+    from rupturekit.tagger import ray_engine
+
+    output = tmp_path / "shards"
+    monkeypatch.setattr(ray_engine, "cli_options", lambda *args: None)
+    monkeypatch.setattr(ray_engine, "tag_with_ray", lambda *args: ray_engine.RayTagResult(
+        output, written=True, warnings=[Problem("s.txt", f"warning {n}") for n in range(35)]))
+    monkeypatch.setattr(ray_engine, "summary", lambda result: "tagged on Ray")
+    result = cli("tag", tmp_path / "s.txt", "-o", output, "--engine", "ray", *(["--all-warnings"] if every else []))
+    assert result.exit_code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[-1] == "tagged on Ray"
+    if every:
+        assert lines[:-1] == [f"warning: s.txt: warning {n}" for n in range(35)]
+    else:
+        assert lines[:-1] == [f"warning: s.txt: warning {n}" for n in range(30)] + [
+            "warning: … 5 more warnings (rerun with --all-warnings to see them)"]

@@ -315,3 +315,12 @@ def test_cli_consensus_views_refuse_soft(cli, tmp_path):
 
     with pytest.raises(InputError, match="--codes soft: soft .* is a training target"):
         choose_source(coded, BOOK, "soft", "corpus.jsonl")
+
+
+def test_codes_import_checks_format_before_reading_anything(cli, tmp_path):
+    # neither the codes nor the corpus exist: the bad --format is said first, before any is read
+    result = cli("codes", "import", tmp_path / "codes.csv", "--into", tmp_path / "missing.jsonl",
+                 "-o", tmp_path / "out.jsonl", "--format", "nope")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == ["error: --format: unknown code format 'nope'; use one of long, eaf, "
+                                          "labelstudio, ingest"]

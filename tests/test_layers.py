@@ -12,8 +12,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "rupturekit"
 ORDER: dict[str, int] = {
     # the shared bottom layer
     "errors": 0, "formats": 0, "measures": 0, "templating": 0,
-    "bounded": 1, "source": 1, "safe_output": 1, "resumable": 1,
-    "records": 2, "codebook": 2,
+    "bounded": 1, "source": 1, "safe_output": 1,
+    "records": 2, "codebook": 2, "resumable": 2,  # resumable writes its journal with safe_output
     "codes": 3,
     # the pipeline
     "ingest": 4, "export": 4,

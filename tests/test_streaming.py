@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from rupturekit.cli._util import RESUME_NEEDS_A_FILE
 from rupturekit.ingest.units import Part, Unit, plan_units, transcript_blocks
 from rupturekit.reading import IngestConfig, IngestResult, IngestRun, read_unit
 from rupturekit.records import Code, Transcript, Utterance, read_jsonl, write_jsonl
@@ -115,11 +116,36 @@ def test_resumable_output_cuts_back_to_the_journal_and_skips_done_units(tmp_path
         handle.write('{"unit": 2, "by')  # a torn journal line
     assert not out.exists()
     with ResumableOutput(out, {"run": 1}, resume=True) as sink:
-        assert sink.done == {0, 1} and sink.resumed_from == 2
+        assert sink.done == {0, 1} and sink.units_done == 2
         sink.write(2, "c\n")
         sink.commit()
     assert out.read_text() == "a\nb\nc\n"
     assert not partial.exists() and not journal.exists()
+
+
+def test_units_done_leaves_out_the_csv_header(tmp_path):
+    out = tmp_path / "out.csv"
+    with ResumableOutput(out, {"run": 1}) as sink:
+        sink.write(-1, "a,b\n")  # the header: the pseudo-unit -1
+        sink.write(0, "1,2\n")
+        sink.write(1, "3,4\n")
+        assert sink.done == {-1, 0, 1} and sink.units_done == 2
+    with ResumableOutput(out, {"run": 1}, resume=True) as sink:
+        assert sink.units_done == 2
+
+
+def test_resume_rewrites_the_journal_atomically(tmp_path):
+    out = tmp_path / "out.jsonl"
+    with ResumableOutput(out, {"run": 1}) as sink:
+        sink.write(0, "a\n")
+    partial, journal = partial_paths(out)
+    with open(journal, "a", encoding="utf-8") as handle:
+        handle.write('{"unit": 1, "by')  # a torn line: the journal is rewritten without it
+    with ResumableOutput(out, {"run": 1}, resume=True) as sink:
+        assert sink.units_done == 1
+    assert journal.read_text(encoding="utf-8").splitlines()[1:] == [
+        '{"unit": 0, "bytes": 2, "transcripts": 0, "utterances": 0}']
+    assert sorted(p.name for p in tmp_path.iterdir()) == [partial.name, journal.name]  # no scratch file left
 
 
 def test_resume_keeps_only_the_units_whose_bytes_the_partial_holds(tmp_path):
@@ -225,7 +251,10 @@ def test_an_interrupted_tag_resumes_without_losing_or_repeating_a_transcript(cli
 
     monkeypatch.setattr(api, "tag_unit", stops_on_the_fourth_unit)
     stopped = cli("tag", corpus, "-o", out, "--model", model)  # click turns Ctrl-C into exit 1, "Aborted!"
-    assert stopped.exit_code != 0 and "rerun the same command with --resume" in stopped.stderr
+    assert stopped.exit_code != 0
+    # three units, the CSV header not counted (the journal holds it as unit -1)
+    assert "3 of the units were written before the stop; rerun the same command with --resume to continue" \
+        in stopped.stderr
     assert out.read_text(encoding="utf-8") == "an older output\n"  # untouched until the run is complete
     partial, journal = partial_paths(out)
     assert partial.is_file() and journal.is_file()
@@ -246,7 +275,9 @@ def test_resume_with_other_settings_exits_2(cli, tmp_path, model, small_units):
     assert result.exit_code == 2
     assert result.error_lines == [f"error: {out}: --resume: the partial output was made by a run with other "
                                   "inputs, model or settings; rerun that command, or leave out --resume to start over"]
-    assert cli("tag", corpus, "-o", out, "--model", model, "--format", "html", "--resume").exit_code == 2
+    html = cli("tag", corpus, "-o", out, "--model", model, "--format", "html", "--resume")
+    assert html.exit_code == 2
+    assert html.error_lines == [f"error: {RESUME_NEEDS_A_FILE}"] and html.stderr.strip() == html.error_lines[0]
 
 
 def test_ingest_streams_and_resumes(cli, tmp_path, small_units):
@@ -345,6 +376,32 @@ def test_a_resumed_run_still_reports_an_input_the_interrupted_run_could_not_read
     assert result.exit_code == 2
     assert "1 input of those could not be read" in result.stderr
     assert [t.transcript_id for t in read_jsonl(out)] == ["a", "c"]
+
+
+def test_a_resumed_ingest_counts_the_files_the_interrupted_run_read(cli, tmp_path, monkeypatch):
+    monkeypatch.setattr("rupturekit.ingest.units.UNIT_BYTES", 10)  # one file per unit
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a", "b", "c"):
+        write_jsonl([session(name)], folder / f"{name}.jsonl")
+    out = tmp_path / "out.csv"
+    import rupturekit.reading as batch
+
+    real = batch.read_unit
+
+    def stops_at_c(unit, config, run=None):
+        if unit.parts[0].path.endswith("c.jsonl"):
+            raise KeyboardInterrupt
+        return real(unit, config, run)
+
+    monkeypatch.setattr(batch, "read_unit", stops_at_c)
+    stopped = cli("ingest", folder, "-o", out)
+    assert stopped.exit_code != 0 and "2 of the units were written before the stop" in stopped.stderr
+    monkeypatch.setattr(batch, "read_unit", real)
+    result = cli("ingest", folder, "-o", out, "--resume")
+    assert result.exit_code == 0, result.stderr
+    assert "resuming: 2 units already written" in result.stderr
+    assert "wrote 12 utterances in 3 transcripts from 3 files to" in result.stderr
 
 
 def test_a_resumed_run_renames_clashing_ids_as_a_straight_run_does(cli, tmp_path, monkeypatch):

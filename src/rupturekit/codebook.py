@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rupturekit.bounded import load_yaml, read_text_file
-from rupturekit.errors import InputError
+from rupturekit.errors import InputError, first_problem
 
 _LABEL_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 ENV_CODEBOOKS = "RUPTUREKIT_CODEBOOKS"
@@ -220,9 +220,7 @@ def parse_codebook(text: str, file: str) -> Codebook:
     try:
         return Codebook.model_validate(data)
     except ValidationError as exc:
-        detail = exc.errors()[0]
-        where = ".".join(str(part) for part in detail["loc"])
-        message = detail["msg"].removeprefix("Value error, ")
+        where, message = first_problem(exc)
         raise InputError(file, f"invalid codebook ({where + ': ' if where else ''}{message})",
                          "fix the codebook file; see configs/codebooks/3rs.yaml for the layout") from None
 

@@ -138,11 +138,15 @@ class IngestRun:
         self.once_keys: set[tuple[str, str]] = set()
         self._splitter: SentenceSplitter | None = None  # one for the run: it builds a spaCy pipeline
 
+    def new_result(self) -> IngestResult:
+        """An empty result to `read` into, whose once-per-file warnings are the run's."""
+        return IngestResult(log=ProblemLog.sharing(self.once_keys))
+
     def read(self, part: Part, result: IngestResult) -> list[Transcript]:
-        """Read one file (or a byte range of a canonical JSONL file) into `result`; a failure is
-        kept in `result.failures`. Returns the transcripts read."""
-        source = Source(Path(part.path), log=ProblemLog(_keys=self.once_keys))
-        result.log._keys = self.once_keys
+        """Read one file (or a byte range of a canonical JSONL file) into `result` (made by
+        `new_result`, so that a file read in ranges says its once-per-file warnings once); a failure
+        is kept in `result.failures`. Returns the transcripts read."""
+        source = Source(Path(part.path), log=ProblemLog.sharing(self.once_keys))
         try:
             if part.whole:
                 format_name = self.config.format or detect_format(source)
@@ -188,8 +192,8 @@ class IngestRun:
 def ingest(inputs: Iterable[str], config: IngestConfig,
            progress: Callable[[Iterable[Path]], Iterable[Path]] | None = None) -> IngestResult:
     """Read every input; failures are kept per file in `result.failures`."""
-    result = IngestResult()
     run = IngestRun(config)
+    result = run.new_result()
     paths = expand_inputs(inputs, result)
     for path in progress(paths) if progress else paths:
         run.read(Part(str(path)), result)
@@ -201,7 +205,7 @@ def read_unit(unit: Unit, config: IngestConfig, run: IngestRun | None = None) ->
     """The transcripts of one planned unit (see `units.plan_units`), read as `ingest` reads them.
     Pass one `run` for all units of a corpus so that transcript ids clashing across files are caught."""
     run = run or IngestRun(config)
-    result = IngestResult()
+    result = run.new_result()
     for part in unit.parts:
         run.read(part, result)
     return result
@@ -212,17 +216,24 @@ def iter_units(units: Iterable[Unit], config: IngestConfig, skip: Collection[int
     """Each unit read in turn (`read_unit`, one run across all, so that clashing ids are caught),
     except those in `skip` (done by an interrupted run): those are read again but not yielded, so
     that ids taken and speakers seen are what a run from the start would have (a clash is renamed
-    or refused the same way). The last item's result also holds the warnings that need every file
-    read first."""
+    or refused the same way). The files they read are added to the next item's `files_read` (a
+    resumed run's "from N files" counts them), their warnings are not. The last item's result also
+    holds the warnings that need every file read first."""
     run = IngestRun(config)
     pending: tuple[Unit, IngestResult] | None = None
+    skipped_files: list[str] = []  # files the skipped units read: part of this run's "from N files"
     for unit in units:
         if unit.index in skip:
-            read_unit(unit, config, run)  # its warnings were printed by the interrupted run
+            # its warnings were printed by the interrupted run; the files it read still count
+            skipped_files.extend(read_unit(unit, config, run).files_read)
             continue
         if pending is not None:
             yield pending
-        pending = (unit, read_unit(unit, config, run))
+        result = read_unit(unit, config, run)
+        if skipped_files:
+            result.files_read[:0] = [name for name in dict.fromkeys(skipped_files) if name not in result.files_read]
+            skipped_files = []
+        pending = (unit, result)
     if pending is not None:
         run.finish(pending[1])
         yield pending

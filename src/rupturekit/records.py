@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rupturekit.bounded import loads_json
-from rupturekit.errors import InputError
+from rupturekit.errors import InputError, first_problem
 
 Role = Literal["therapist", "client", "other", "unknown"]
 ROLES: tuple[str, ...] = ("therapist", "client", "other", "unknown")
@@ -181,10 +181,9 @@ def write_jsonl(transcripts: Iterable[Transcript], path: str | Path) -> None:
 
 def _first_error(error: ValidationError) -> tuple[str, str]:
     """The first problem of a record, and what to do about it."""
-    detail = error.errors()[0]
-    where = ".".join(str(part) for part in detail["loc"]) or "record"
-    message = detail["msg"].removeprefix("Value error, ")
-    if detail["loc"] and detail["loc"][0] in TAG_FIELDS:
+    where, message = first_problem(error)
+    where = where or "record"
+    if where.split(".")[0] in TAG_FIELDS:
         return (f"field '{where}': {message}",
                 f"{', '.join(TAG_FIELDS)} hold the tags `rupturekit tag` and `weak-label` write: fix the field, "
                 "or give a field of your own another name")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from rupturekit.errors import InputError
+from rupturekit.safe_output import atomic_write
 
 _VERSION = 1
 
@@ -58,8 +59,7 @@ class ResumableOutput:
         self.path = Path(path)
         self.partial, self.journal = partial_paths(self.path)
         self.fingerprint = {"version": _VERSION, **fingerprint}
-        self.done: set[int] = set()
-        self.resumed_from: int = 0  # units already written by the interrupted run
+        self.done: set[int] = set()  # unit indexes journaled (a CSV header is the pseudo-unit -1)
         self.failures_before: int = 0  # inputs of those units that could not be read
         self.transcripts_before: int = 0  # transcripts those units wrote
         self.utterances_before: int = 0
@@ -67,6 +67,12 @@ class ResumableOutput:
         self._data: IO[bytes] | None = None
         self._log: IO[str] | None = None
         self._open(resume)
+
+    @property
+    def units_done(self) -> int:
+        """Units written so far (a resumed run's: the interrupted run's to begin with), the header not
+        counted."""
+        return sum(1 for unit in self.done if unit >= 0)
 
     def _open(self, resume: bool) -> None:
         try:
@@ -93,17 +99,21 @@ class ResumableOutput:
     def _continue(self, entries: list[dict[str, int]]) -> None:
         """Reopen an interrupted run's partial, cut back to its last journaled unit, and rewrite the
         journal with the entries kept (so that a torn line does not swallow the next one)."""
+        lines = [json.dumps(self.fingerprint, sort_keys=True)] + [json.dumps(entry) for entry in entries]
+        text = "\n".join(lines) + "\n"
+        try:
+            atomic_write(self.journal, lambda path: path.write_text(text, encoding="utf-8"))
+        except InputError as error:  # named by the output, as every other failure to write it here
+            raise InputError(str(self.path), error.message, "check the path, its permissions and the free disk "
+                             "space") from None
+        # The journal first: kept entries never name bytes past the partial's end, so a crash
+        # between the two leaves a partial that the next --resume cuts back the same way.
         length = entries[-1]["bytes"] if entries else 0
         self._data = open(self.partial, "r+b")  # noqa: SIM115 - closed in close()
         self._data.truncate(length)
         self._data.seek(length)
-        lines = [json.dumps(self.fingerprint, sort_keys=True)] + [json.dumps(entry) for entry in entries]
-        scratch = self.journal.with_name(self.journal.name + ".new")
-        scratch.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        os.replace(scratch, self.journal)
         self._log = open(self.journal, "a", encoding="utf-8")  # noqa: SIM115
         self.done = {entry["unit"] for entry in entries}
-        self.resumed_from = sum(1 for entry in entries if entry["unit"] >= 0)
         self.failures_before = sum(entry.get("failures", 0) for entry in entries)
         self.transcripts_before = sum(entry.get("transcripts", 0) for entry in entries)
         self.utterances_before = sum(entry.get("utterances", 0) for entry in entries)

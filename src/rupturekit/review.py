@@ -120,17 +120,11 @@ def _reviewed_eaf_rows(path: Path, corpus: dict[str, Transcript], tier: str, rat
     return rows
 
 
-def import_reviewed(paths: list[Path], corpus: list[Transcript], codebook: Codebook, tool: ReviewTool,
-                    rater: str | None = None, review_tier: str = DEFAULT_REVIEW_TIER) -> list[CodeRow]:
-    """Codes from reviewed ELAN files (the review tier) or a Label Studio export; attach them with
-    `codes.attach_codes`, which refuses rows for utterances the corpus does not have."""
-    return read_reviewed(paths, corpus, codebook, tool, rater, review_tier).rows
-
-
 def read_reviewed(paths: list[Path], corpus: list[Transcript], codebook: Codebook, tool: ReviewTool,
                   rater: str | None = None, review_tier: str = DEFAULT_REVIEW_TIER) -> ReviewedCodes:
-    """`import_reviewed` with the (rater, transcript) pairs the files cover, for
-    `codes.attach_codes(..., covered=...)`: a replace touches only those."""
+    """Codes from reviewed ELAN files (the review tier) or a Label Studio export, with the (rater,
+    transcript) pairs the files cover; attach them with `codes.attach_codes(..., covered=...)`, which
+    refuses rows for utterances the corpus does not have (a replace touches only the pairs covered)."""
     by_id = {t.transcript_id: t for t in corpus}
     by_stem = {safe_file_stem(tid): tid for tid in by_id}
     result = ReviewedCodes()

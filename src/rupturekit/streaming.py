@@ -133,8 +133,8 @@ def resumable(target: FileTarget, listener: Listener) -> Iterator[ResumableOutpu
         sink = ResumableOutput(target.path, target.fingerprint, resume=target.resume)
     except InputError as error:
         raise Stop(str(error)) from None
-    if sink.resumed_from:
-        listener.say(f"resuming: {sink.resumed_from} unit{'s' * (sink.resumed_from != 1)} already written")
+    if sink.units_done:
+        listener.say(f"resuming: {sink.units_done} unit{'s' * (sink.units_done != 1)} already written")
         if sink.failures_before:
             listener.error(f"{sink.failures_before} input{'s' * (sink.failures_before != 1)} of those could not "
                            "be read (see the interrupted run)")
@@ -146,7 +146,7 @@ def resumable(target: FileTarget, listener: Listener) -> Iterator[ResumableOutpu
     except Stop:
         raise
     except BaseException:  # an error, Ctrl-C or SIGTERM: the partial stays for --resume
-        listener.say(f"{len(sink.done)} of the units were written before the stop; rerun the same command with "
+        listener.say(f"{sink.units_done} of the units were written before the stop; rerun the same command with "
                      "--resume to continue")
         raise
 
@@ -167,12 +167,18 @@ def stream(units: list[Unit], config: IngestConfig, listener: Listener, transfor
     return written
 
 
+def any_transcript(written: Written) -> bool:
+    return bool(written.transcripts)
+
+
 def to_file(units: list[Unit], config: IngestConfig, listener: Listener, transform: Transform,
             serialize: Callable[[list[Transcript]], str], target: FileTarget, header: str = "",
-            strict: bool = False, tagging: bool = False) -> Written:
+            strict: bool = False, description: str = "reading",
+            keep: Callable[[Written], bool] = any_transcript) -> Written:
     """Write unit by unit into a resumable file: `transform` a unit's transcripts, then `serialize`
-    them; `header` first. With `strict`, any problem discards the partial (nothing is written). When
-    there is no transcript (`tagging`: no utterance), nothing is written and the caller says why."""
+    them; `header` first; `description` labels the progress bar. With `strict`, any problem discards
+    the partial (nothing is written). When `keep` refuses what was written (by default: no
+    transcript), nothing is written and the caller says why."""
     with resumable(target, listener) as sink:
         listener.failures += sink.failures_before
 
@@ -189,11 +195,11 @@ def to_file(units: list[Unit], config: IngestConfig, listener: Listener, transfo
         if header and -1 not in sink.done:
             sink.write(-1, header)
         written = stream(units, config, listener, transform, write, {i for i in sink.done if i >= 0},
-                         "tagging" if tagging else "reading")
+                         description)
         stop_if_strict()
         written.transcripts += sink.transcripts_before
         written.utterances += sink.utterances_before
-        if written.utterances if tagging else written.transcripts:
+        if keep(written):
             sink.commit()
         else:
             sink.discard()

@@ -1,5 +1,5 @@
 """Self-contained HTML pages for `rupturekit alliance` and `rupturekit meta` (Jinja2, inline CSS,
-figures as data: URIs): a page is a title and a list of typed blocks (heading, paragraph, note,
+figures as data: URIs): a page is a title and a list of typed blocks (heading, note,
 warning, sentence, figure, figures, table), rendered by `templates/analysis_page.html.j2`."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 from rupturekit.analysis.table_files import cell
 from rupturekit.templating import render as render_template
 
-__all__ = ["Block", "Cell", "Figure", "Figures", "Heading", "Note", "Page", "Paragraph", "Sentence", "TableBlock",
-           "Warn", "render"]
+__all__ = ["Block", "Cell", "Figure", "Figures", "Heading", "Note", "Page", "Sentence", "TableBlock", "Warn",
+           "render"]
 
 
 class Block:
@@ -29,9 +29,6 @@ class _Text(Block):
 
 
 class Heading(_Text): ...  # a section heading (h2)
-
-
-class Paragraph(_Text): ...
 
 
 class Note(_Text): ...  # small grey print

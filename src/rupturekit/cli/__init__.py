@@ -12,7 +12,9 @@ import importlib
 import os
 import sys
 
-from rupturekit.cli._util import EXIT_BAD_INPUT, app, err
+from rich.markup import escape
+
+from rupturekit.cli._util import EXIT_BAD_INPUT, app, err, fail
 from rupturekit.errors import InputError
 
 __all__ = ["app", "main"]
@@ -32,7 +34,7 @@ def main() -> None:
     try:
         app()
     except InputError as error:  # a stage raised past its command: still one line
-        err.print(f"[bold red]error:[/] {error}", markup=True)
+        fail(str(error))  # escaped: a path such as a[/b].txt is not markup
         sys.exit(EXIT_BAD_INPUT)
     except KeyboardInterrupt:
         remove_temporaries()
@@ -45,6 +47,6 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - the promise is one line, never a traceback
         if os.environ.get("RUPTUREKIT_DEBUG"):
             raise
-        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} "
+        err.print(f"[bold red]internal error:[/] {escape(f'{type(exc).__name__}: {exc}')} "
                   "(rerun with RUPTUREKIT_DEBUG=1 for the traceback, and report it)", markup=True)
         sys.exit(1)

@@ -9,7 +9,7 @@ import typer
 from rich.progress import track
 
 from rupturekit.cli._util import EXIT_BAD_INPUT, err, fail, one_line, print_problems
-from rupturekit.errors import InputError
+from rupturekit.errors import InputError, first_problem
 
 
 def _load_config(path: Path | None):
@@ -36,9 +36,7 @@ def _load_config(path: Path | None):
         problem = getattr(exc, "problem", None)
         raise fail(f"{path}{where}: not valid YAML{f' ({problem})' if problem else ''}; fix the config") from None
     except ValidationError as exc:
-        detail = exc.errors()[0]
-        field = ".".join(str(p) for p in detail["loc"])
-        message = detail["msg"].removeprefix("Value error, ")
+        field, message = first_problem(exc)
         raise fail(f"{path}: '{field}': {message}; see configs/ingest.yaml for the fields") from None
 
 

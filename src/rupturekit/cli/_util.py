@@ -22,7 +22,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# No markup unless a line asks for it (markup=True, the input it quotes escaped): a plain line naming
+# a path such as a[/b].jsonl is printed as it is, not read as a closing tag.
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 out = Console(highlight=False)
 
 EXIT_BAD_INPUT = 2
@@ -128,7 +130,7 @@ class Problems:
         err.print(line)
 
     def error(self, line: str) -> None:
-        err.print(f"[bold red]error:[/] {line}", markup=True)
+        err.print(f"[bold red]error:[/] {escape(line)}", markup=True)
 
     @contextlib.contextmanager
     def progress(self, total: int, completed: int, description: str) -> Iterator[Callable[[], None]]:

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from rupturekit.cli._inputs import load_book
 from rupturekit.cli._options import CodebookDirOption, CodebookOption, flag, text_option
-from rupturekit.cli._util import app, err, fail, file_or_none, guard, one_line, out
+from rupturekit.cli._util import app, err, fail, file_or_none, guard, one_line, out, warn_lines
 
 
 @app.command("agree")
@@ -62,8 +62,7 @@ def agree_command(
                                level=level, allow_partial=allow_partial, n_bootstrap=bootstrap, seed=seed,
                                crosswalk_from=source_book, transcripts=transcripts, figures=not no_figures,
                                exhaustive=exhaustive)
-    for warning in result.warnings:
-        err.print(f"[yellow]warning:[/] {warning}", markup=True)
+    warn_lines(result.warnings)
     _print_summary(result, unit)
     for note in result.notes:
         err.print(f"note: {note}")

@@ -43,11 +43,11 @@ def codes_import(
     if rater is not None and is_machine_rater(rater):
         raise fail(f"--rater: '{rater}' is reserved for machine codes (model:NAME, weak:NAME); "
                    "give the human rater's own name")
+    if format_name and format_name not in CODE_FORMATS:
+        raise fail(f"--format: unknown code format '{format_name}'; use one of {', '.join(CODE_FORMATS)}")
     guard([*inputs, into, file_or_none(codebook)], Output(output))
     book = load_book(codebook, codebook_dir)
     corpus = read_corpus(into)
-    if format_name and format_name not in CODE_FORMATS:
-        raise fail(f"--format: unknown code format '{format_name}'; use one of {', '.join(CODE_FORMATS)}")
     files = ", ".join(str(p) for p in inputs)
     with one_line():
         read = read_codes(inputs, corpus, book, format_name, rater, tier)

@@ -74,7 +74,7 @@ def tag_command(
                                                    "gpus_per_worker": gpus_per_worker, "format": out_format,
                                                    "resume": resume},
                            {"runtime": runtime, "operating_point": operating_point, "threshold": threshold},
-                           config, {"format": format_name, "roles": roles})
+                           config, {"format": format_name, "roles": roles}, all_warnings)
     from rupturekit import streaming
     from rupturekit.export.output import STREAMED_FORMATS
     from rupturekit.tagger.api import model_identity, tag_to_file, tag_unit, tag_whole
@@ -129,7 +129,7 @@ def _tag_setup(inputs, output, model, kind, threshold, runtime, operating_point,
 
 
 def _tag_on_ray(inputs: list[str], output: Path | None, model: str, engine: dict, tagging: dict,
-                config_path: Path | None, overrides: dict) -> None:
+                config_path: Path | None, overrides: dict, all_warnings: bool = False) -> None:
     """`tag --engine ray`: the options checked and the run done by `rupturekit.tagger.ray_engine`."""
     from rupturekit.tagger import ray_engine
 
@@ -137,7 +137,7 @@ def _tag_on_ray(inputs: list[str], output: Path | None, model: str, engine: dict
         options = ray_engine.cli_options(output, engine, tagging, ray_engine.print_progress(sys.stderr))
         config = ingest_config(config_path, overrides)
         result = ray_engine.tag_with_ray(inputs, model, output, options, config)
-    print_problems(result)
+    print_problems(result, all_warnings)
     if not result.written:
         raise typer.Exit(EXIT_BAD_INPUT) if result.failures else fail(
             f"{', '.join(map(str, inputs))}: no utterances to tag; check the input")

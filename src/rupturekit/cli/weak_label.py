@@ -9,7 +9,7 @@ import typer
 
 from rupturekit.cli._inputs import load_book, read_inputs
 from rupturekit.cli._options import CodebookOption, ConfigOption, FormatOption, RolesOption
-from rupturekit.cli._util import app, err, fail, fail_if_unread, file_or_none, guard, input_files, one_line
+from rupturekit.cli._util import app, err, fail, fail_if_unread, file_or_none, guard, input_files, one_line, warn_lines
 
 
 @app.command("weak-label")
@@ -49,8 +49,8 @@ def weak_label_command(
     legacy = sorted({c.rater for t in result.transcripts for u in t.utterances for c in u.codes
                      if c.rater.strip().casefold() in ("weak", "model")})
     if legacy:  # older versions wrote machine codes under these plain names; a human may have used them
-        err.print(f"[yellow]warning:[/] codes by rater {', '.join(repr(r) for r in legacy)} are kept as they are; "
-                  f"the weak labels are codes by '{weak_rater(label_model)}'", markup=True)
+        warn_lines([f"codes by rater {', '.join(repr(r) for r in legacy)} are kept as they are; "
+                    f"the weak labels are codes by '{weak_rater(label_model)}'"])
     text = dumps_jsonl(labelled)
     with one_line():
         atomic_write(output, lambda p: p.write_text(text, encoding="utf-8"))

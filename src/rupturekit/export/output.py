@@ -11,8 +11,7 @@ from rupturekit.formats import safe_file_stem
 from rupturekit.records import Transcript, dumps_jsonl
 from rupturekit.safe_output import atomic_write, entries_other_than, staged_folder
 
-__all__ = ["OUTPUT_FORMATS", "STREAMED_FORMATS", "FilePieces", "atomic_write", "output_format", "output_names",
-           "safe_file_stem", "write_transcripts"]
+__all__ = ["OUTPUT_FORMATS", "STREAMED_FORMATS", "FilePieces", "output_format", "output_names", "write_transcripts"]
 
 OUTPUT_FORMATS: tuple[str, ...] = ("jsonl", "csv", "eaf", "vtt")
 # Written a unit at a time (resumable); the others (a folder, eaf, vtt, a tags page) are built whole.

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from rupturekit.bounded import allow_csv_fields
-from rupturekit.errors import InputError, ProblemLog
+from rupturekit.errors import InputError, ProblemLog, first_problem
 from rupturekit.formats import format_clock
 from rupturekit.ingest.options import ReadOptions, TableColumns
 from rupturekit.ingest.timestamps import TimestampError, parse_clock
@@ -306,9 +306,8 @@ def _utterance(file: str, line: int, **fields: Any) -> Utterance:
     try:
         return Utterance(**fields)
     except ValidationError as exc:
-        detail = exc.errors()[0]
-        where = ".".join(str(part) for part in detail["loc"]) or "row"
-        raise InputError(file, f"not a valid utterance ({where}: {detail['msg']})",
+        where, message = first_problem(exc)
+        raise InputError(file, f"not a valid utterance ({where or 'row'}: {message})",
                          "fix the row", location=f"line {line}") from None
 
 

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from rupturekit.bounded import loads_json
 from rupturekit.errors import InputError
 from rupturekit.records import Transcript
+from rupturekit.streaming import Written
 from rupturekit.tagger.model_files import MANIFEST, manifest_text
 
-if TYPE_CHECKING:  # the streaming runner is imported when a run streams (it loads the ingest stage)
+if TYPE_CHECKING:
     from rupturekit.ingest.units import Unit
     from rupturekit.reading import IngestConfig
     from rupturekit.streaming import FileTarget, Listener, Stop, Transform
@@ -193,12 +194,10 @@ def model_identity(model: str) -> str:
 
 
 @dataclass
-class TagCounts:
+class TagCounts(Written):
     """What a tag run wrote (a resumed run: the interrupted run's part included), and the labels
     this run gave."""
 
-    transcripts: int = 0
-    utterances: int = 0
     labels: int = 0
 
 
@@ -232,7 +231,9 @@ def tag_to_file(units: list[Unit], config: IngestConfig, listener: Listener, tra
         labels += _labels_of(tagged)
         return pieces.text(tagged)
 
-    written = to_file(units, config, listener, transform, serialize, target, pieces.header, tagging=True)
+    # kept when an utterance was tagged: transcripts without any are a stop the caller explains
+    written = to_file(units, config, listener, transform, serialize, target, pieces.header, description="tagging",
+                      keep=lambda counts: bool(counts.utterances))
     if not written.utterances:
         raise _nothing_tagged(units, listener, written.transcripts)
     return TagCounts(written.transcripts, written.utterances, labels)

@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rupturekit.bounded import load_yaml, read_text_file
-from rupturekit.errors import InputError
+from rupturekit.errors import InputError, first_problem
 
 # Seeds go to numpy and torch, which take 0 <= seed < 2**32.
 Seed = Annotated[int, Field(ge=0, lt=2**32)]
@@ -280,9 +280,8 @@ def load_train_config(path: str | Path, overrides: list[str] | None = None) -> T
         return TrainConfig.model_validate(data)
     except ValueError as exc:
         if isinstance(exc, ValidationError):
-            detail = exc.errors()[0]
-            where = ".".join(str(part) for part in detail["loc"])
-            message = f"'{where}': {detail['msg'].removeprefix('Value error, ')}"
+            where, problem = first_problem(exc)
+            message = f"'{where}': {problem}"
         else:
             message = str(exc)
         raise InputError(file, f"invalid training config ({message})",
