@@ -138,6 +138,22 @@ def test_asking_only_for_a_dimension_the_model_does_not_predict(files, tmp_path)
                           n_bootstrap=0)
 
 
+def test_a_rater_without_codes_in_a_dimension_gives_no_code(files, tmp_path):
+    """A rater side says "code" (not "label or score") both in the note and when nothing is left to compare."""
+    reference, _ = files
+    rater = tmp_path / "rater.jsonl"
+    rater.write_text("".join(_line(k, codes=[{"rater": "p", "label": _model(k)[0][0]}])
+                             for k in sorted([*THERAPIST, *CLIENT])), encoding="utf-8")
+    result = compute_agreement(reference, rater, load_codebook("annomi"), n_bootstrap=0)
+    assert result.agreement.not_predicted is not None
+    assert result.agreement.not_predicted.dimensions == ["reflection_subtype", "question_subtype"]
+    assert "(rater p) gives no code in these dimensions" in result.agreement.not_predicted.note
+    with pytest.raises(InputError, match="rater p gives no code in reflection_subtype") as caught:
+        compute_agreement(reference, rater, load_codebook("annomi"), dimensions=["reflection_subtype"],
+                          n_bootstrap=0)
+    assert "label or score" not in str(caught.value)
+
+
 def test_cli_reports_only_the_predicted_dimensions(cli, files, tmp_path):
     reference, tags = files
     done = cli("agree", "-r", reference, "-p", tags, "--codebook", "annomi", "-o", tmp_path / "report",

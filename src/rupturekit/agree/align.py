@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -258,18 +259,24 @@ class _Corpus:
                 corpus.position[key] = i
         return corpus
 
+    # read by the overlap and the alignment: built once (`of` fills the corpus before either)
+    @cached_property
     def index(self) -> dict[Key, int]:
+        """Each utterance's place in corpus order."""
         return {k: i for i, k in enumerate(self.utterances)}
 
+    @cached_property
+    def keys(self) -> set[Key]:
+        return set(self.utterances)
 
-def _overlap(corpus: _Corpus, ref_coded: set[Key], pred_keys: set[Key],
+
+def _overlap(corpus: _Corpus, ref_coded: set[Key], pred_keys: set[Key], shared: set[Key],
              pred_utterances: dict[Key, Utterance]) -> Overlap:
-    """How the two sides overlap (counts, and the first examples of each kind)."""
-    order_index = corpus.index()
-    shared = ref_coded & pred_keys
+    """How the two sides overlap (counts, and the first examples of each kind); `shared` is coded on both."""
+    order_index = corpus.index
     reference_only = sorted(ref_coded - pred_keys, key=order_index.__getitem__)
-    predicted_only = sorted(pred_keys - set(corpus.utterances), key=lambda k: (natural_key(k[0]), k[1]))
-    uncoded = (pred_keys & set(corpus.utterances)) - ref_coded  # predicted, in the reference file, never coded
+    predicted_only = sorted(pred_keys - corpus.keys, key=lambda k: (natural_key(k[0]), k[1]))
+    uncoded = (pred_keys & corpus.keys) - ref_coded  # predicted, in the reference file, never coded
     text_mismatch = [k for k in sorted(shared, key=order_index.__getitem__)
                      if " ".join(corpus.utterances[k].text.split()) != " ".join(pred_utterances[k].text.split())]
     return Overlap(
@@ -359,14 +366,14 @@ def align(reference: Path, predicted: Path, codebook: Codebook, *,
     ref_codes = {k: v for k, v in ref_codes.items() if v}
     pred_utterances = {(u.transcript_id, u.utterance_id): u for t in pred_transcripts for u in t.utterances}
     pred_keys = set(pred_utterances) if side.kind == "model" else set(side.codes)
-    overlap = _overlap(corpus, set(ref_codes), pred_keys, pred_utterances)
+    ref_coded = set(ref_codes)
+    shared = ref_coded & pred_keys
+    overlap = _overlap(corpus, ref_coded, pred_keys, shared, pred_utterances)
     _check_overlap(overlap, side, predicted, allow_partial, notes, warnings)
 
     # Tables are built over every utterance both sides have; coverage decides what is compared
     # (an utterance without reference codes counts only under exhaustive coding).
-    order_index = corpus.index()
-    order = sorted(pred_keys & set(corpus.utterances), key=order_index.__getitem__)
-    shared = set(ref_codes) & pred_keys
+    order = sorted(pred_keys & corpus.keys, key=corpus.index.__getitem__)
     shared_tids = {k[0] for k in shared}
     counts = SideCounts(
         reference_transcripts=len(ref_transcripts), predicted_transcripts=len({k[0] for k in pred_keys}),

@@ -6,6 +6,8 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 
+import numpy as np
+
 from rupturekit.agree.align import Aligned
 from rupturekit.agree.results import Disagreement, TimelineSession, TimelineTrack
 from rupturekit.agree.tables import Table, consensus
@@ -73,10 +75,9 @@ def disagreements(aligned: Aligned, tables: Sequence[Table]) -> list[Disagreemen
     return rows
 
 
-def _tracks(aligned: Aligned, table: Table, tid: str) -> list[TimelineTrack]:
-    """The predicted side's labels above the reference consensus, over the utterance index."""
+def _tracks(aligned: Aligned, table: Table, cons: np.ndarray, tid: str) -> list[TimelineTrack]:
+    """The predicted side's labels above the reference consensus (`cons`), over the utterance index."""
     none = aligned.codebook.none_label
-    cons = consensus(table)
     pred_marks: list[tuple[int, str]] = []
     ref_marks: list[tuple[int, str]] = []
     for i, key in enumerate(table.keys):
@@ -96,6 +97,9 @@ def _tracks(aligned: Aligned, table: Table, tid: str) -> list[TimelineTrack]:
 
 def timeline_sessions(aligned: Aligned, tables: list[Table], limit: int) -> list[TimelineSession]:
     """The first `limit` shared transcripts, one pair of tracks per dimension."""
+    shown = aligned.transcript_order[: max(0, limit)]
+    # the consensus of a table is the same for every transcript: once per table
+    pairs = [(table, consensus(table)) for table in tables] if shown else []
     return [TimelineSession(id=tid, length=aligned.transcript_lengths.get(tid, 0),
-                            tracks=[track for table in tables for track in _tracks(aligned, table, tid)])
-            for tid in aligned.transcript_order[: max(0, limit)]]
+                            tracks=[track for table, cons in pairs for track in _tracks(aligned, table, cons, tid)])
+            for tid in shown]

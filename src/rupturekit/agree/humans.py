@@ -77,11 +77,9 @@ def _agreement(reference: pd.DataFrame, predicted: Sequence[Any], categories: Se
 
 
 def _binary_frame(table: Table, category: str) -> pd.DataFrame:
-    """Subjects x raters 0/1 presence of one category (None where not covered)."""
+    """Subjects x raters 0/1 presence of one category (None where not covered) in a multi-label table."""
     def conv(v: Any) -> Any:
-        if v is None:
-            return None
-        return int(category in v) if table.multi_label else int(v == category)
+        return None if v is None else int(category in v)
     return table.reference.map(conv) if len(table) else table.reference
 
 

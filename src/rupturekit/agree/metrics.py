@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -76,11 +77,12 @@ class _Decisions:
                    _indicator(pred, cats, table.multi_label), table.groups[idx],
                    None if table.scores is None else table.scores[idx], list(table.score_categories))
 
-    @property
+    # read once per label: summed once (the decisions do not change)
+    @cached_property
     def support(self) -> np.ndarray:
         return self.truth.sum(axis=0)
 
-    @property
+    @cached_property
     def supported(self) -> list[int]:
         return [j for j, s in enumerate(self.support) if s > 0]
 
@@ -167,8 +169,7 @@ class _Vector:
         return np.concatenate([per.ravel(), micro, macro, [kappa]])
 
 
-def _bootstrap_many(vector: _Vector, groups: np.ndarray, n_resamples: int, seed: int,
-                    names: Sequence[str] | None = None) -> dict[str, BootstrapCI]:
+def _bootstrap_many(vector: _Vector, groups: np.ndarray, n_resamples: int, seed: int) -> dict[str, BootstrapCI]:
     """`bootstrap_ci` for every entry of `vector`, computing each resample's vector once.
 
     Each `bootstrap_ci` call with the same seed draws the same resamples in the same order; the
@@ -199,10 +200,8 @@ def _bootstrap_many(vector: _Vector, groups: np.ndarray, n_resamples: int, seed:
 
         return statistic
 
-    wanted = names if names is not None else vector.names
-    position = {n: j for j, n in enumerate(vector.names)}
-    return {n: bootstrap_ci(statistic_for(position[n]), groups, n_resamples=n_resamples, seed=seed)
-            for n in wanted}
+    return {n: bootstrap_ci(statistic_for(j), groups, n_resamples=n_resamples, seed=seed)
+            for j, n in enumerate(vector.names)}
 
 
 # --------------------------------------------------------------------------- statistics
@@ -231,8 +230,8 @@ def classification_metrics(table: Table, *, n_bootstrap: int, seed: int, predict
     if n_bootstrap > 0:
         cis = _bootstrap_many(_Vector(d.truth, d.guess, d.categories, single=not d.multi_label),
                               d.groups.astype(str), n_bootstrap, seed)
-    aucs = _aucs(d, d.scores) if d.scores is not None else {}
-    level.scores = _score_summary(d, d.scores, aucs) if d.scores is not None and aucs else None
+    aucs = _aucs(d) if d.scores is not None else {}
+    level.scores = _score_summary(d, aucs) if aucs else None
     level.labels = [_label_metrics(d, j, report.loc[cat], cis, aucs.get(cat)) for j, cat in enumerate(d.categories)]
     level.micro, level.macro = _averages(d, report.loc["micro avg"], macro, cis)
     label_kappas = [e.kappa for e in level.labels if e.support > 0 and finite(e.kappa)]
@@ -328,8 +327,10 @@ def _class_agreement(level: ClassificationLevel, d: _Decisions, kappa_ci: CI | N
 
 
 # --------------------------------------------------------------------------- scores
-def _aucs(d: _Decisions, scores: np.ndarray) -> dict[str, LabelAuc]:
+def _aucs(d: _Decisions) -> dict[str, LabelAuc]:
     """ROC-AUC, PR-AUC and n per label, each over the subjects where the model gave that label a score."""
+    scores = d.scores
+    assert scores is not None  # the caller checks
     out = {}
     for j, name in enumerate(d.score_categories):
         if name not in d.categories:
@@ -344,8 +345,10 @@ def _aucs(d: _Decisions, scores: np.ndarray) -> dict[str, LabelAuc]:
     return out
 
 
-def _score_summary(d: _Decisions, scores: np.ndarray, aucs: dict[str, LabelAuc]) -> ScoreAucs:
+def _score_summary(d: _Decisions, aucs: dict[str, LabelAuc]) -> ScoreAucs:
     """The per-label AUCs, their mean (labels with a defined ROC-AUC) and the AUCs of all scores pooled."""
+    scores = d.scores
+    assert scores is not None  # aucs come from the scores
     pooled_t, pooled_s = [], []
     for j, name in enumerate(d.score_categories):
         if name in d.categories:

@@ -10,7 +10,6 @@ the template lays out the rest.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +17,7 @@ import numpy as np
 from rupturekit.agree import plots
 from rupturekit.agree.align import PREDICTED
 from rupturekit.agree.results import (
+    Agreement,
     AgreementResult,
     ClassificationLevel,
     CountSubject,
@@ -141,8 +141,9 @@ def _sections(count_unit: bool, ratings: bool) -> list[tuple[str, str]]:
             ("timeline", "Session timeline"), ("disagreements", "Disagreements"), ("method", "Method")]
 
 
-def _finite_values(values: Iterable[float | None]) -> list[float]:
-    return [v for v in values if finite(v)]
+def _timeline_categories(a: Agreement) -> list[str]:
+    """The categories the timeline colours: those of every level with classification statistics."""
+    return sorted({c for _, _, block in a.levels() if isinstance(block, ClassificationLevel) for c in block.categories})
 
 
 def render_page(result: AgreementResult, *, figures: bool = True) -> str:
@@ -153,11 +154,11 @@ def render_page(result: AgreementResult, *, figures: bool = True) -> str:
     count_unit = not a.inputs.unit.startswith("utterance")
     levels = [_view(name, lvl, block, who, have_plots, count_unit) for name, lvl, block in a.levels()]
     ratings = any(isinstance(v.block, ClassificationLevel) and v.block.ratings for v in levels)
-    timeline = Figure(plots.timeline(result.timeline, result.timeline_categories) if have_plots else None,
+    timeline = Figure(plots.timeline(result.timeline, _timeline_categories(a)) if have_plots else None,
                       "session timeline")
     return render("agreement.html.j2", a=a, who=who, levels=levels, inputs=inputs_lines(a), figures=figures,
                   have_plots=have_plots, count_unit=count_unit, ratings=ratings,
                   sections=_sections(count_unit, ratings), timeline=timeline, n_timeline=len(result.timeline),
                   skipped=skipped_text(a), num=num, ci_text=ci_text, count_cells=count_cells,
-                  short=plots.short_label, finite_values=_finite_values, rating_iccs=_rating_iccs,
+                  short=plots.short_label, finite=finite, rating_iccs=_rating_iccs,
                   rater_names=_rater_names)

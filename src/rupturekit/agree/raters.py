@@ -116,10 +116,10 @@ def _compare(a: np.ndarray, b: np.ndarray) -> tuple[float, float, int]:
 
 
 def _nan_stats(values: Sequence[float]) -> tuple[float, float, float]:
-    finite = [v for v in values if math.isfinite(v)]
-    if not finite:
+    measured = [v for v in values if math.isfinite(v)]
+    if not measured:
         return math.nan, math.nan, math.nan
-    return float(min(finite)), float(np.median(finite)), float(max(finite))
+    return float(min(measured)), float(np.median(measured)), float(max(measured))
 
 
 def model_as_rater(

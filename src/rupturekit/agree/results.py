@@ -58,6 +58,7 @@ __all__ = [
     "SummaryRow",
     "TimelineSession",
     "TimelineTrack",
+    "defined",
     "finite",
     "to_jsonable",
 ]
@@ -83,6 +84,14 @@ def finite(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and math.isfinite(float(value))
 
 
+def defined(value: Any) -> Any:
+    """None for an undefined number (NaN / inf, as metrics.json writes it), numpy floats as float;
+    any other value as it is."""
+    if isinstance(value, (float, np.floating)):
+        return float(value) if finite(value) else None
+    return value
+
+
 def to_jsonable(value: Any) -> Any:
     """Records -> dicts (see the module docstring); numpy scalars -> Python, NaN / inf -> None, sets ->
     sorted lists, tuples -> lists, keys -> str."""
@@ -101,7 +110,7 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, (int, np.integer)):
         return int(value)
     if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(float(value)) else None
+        return defined(value)
     if value is None or isinstance(value, str):
         return value
     return str(value)
@@ -352,6 +361,11 @@ class ModelAsRaterSummary:
     def pair_kappa(self, a: str, b: str) -> float | None:
         """Cohen's kappa of two reference raters, in either order (None: not a pair)."""
         return next((p.kappa for p in self.pairwise if {p.rater_a, p.rater_b} == {a, b}), None)
+
+    @property
+    def measured_pair_kappas(self) -> list[float]:
+        """The pairwise kappas that are defined (the page's range leaves NaN out)."""
+        return [p.kappa for p in self.pairwise if finite(p.kappa)]
 
 
 @dataclass(kw_only=True)
@@ -686,7 +700,7 @@ class AgreementResult:
     * ``agreement``: the typed results (metrics.json);
     * ``all_disagreements``: every disagreement (disagreements.csv; metrics.json and the page show
       the first ``max_disagreements``);
-    * ``timeline``: the page's session timeline; ``timeline_categories``: the categories it colours;
+    * ``timeline``: the page's session timeline;
     * ``paths``: "metrics", "summary", "html", "disagreements" -> the files written.
 
     ``metrics``, ``summary_rows``, ``sentences``, ``warnings`` and ``notes`` read the same as the
@@ -696,7 +710,6 @@ class AgreementResult:
     agreement: Agreement
     all_disagreements: list[Disagreement]
     timeline: list[TimelineSession]
-    timeline_categories: list[str]
     paths: dict[str, Path] = field(default_factory=dict)
 
     @cached_property

@@ -18,12 +18,9 @@ Research tool, not a clinical instrument.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
-
-import numpy as np
 
 from rupturekit.agree.align import Aligned, align
 from rupturekit.agree.counts import count_metrics, rating_metrics
@@ -46,6 +43,7 @@ from rupturekit.agree.results import (
     PredictedSide,
     Sentence,
     SummaryRow,
+    defined,
     to_jsonable,
 )
 from rupturekit.agree.tables import (
@@ -157,10 +155,8 @@ def compute_agreement(
         disagreements=Disagreements(total=len(rows), shown=min(len(rows), max_disagreements),
                                     rows=rows[:max_disagreements]),
         summary_rows=summary_rows, sentences=sentences)
-    categories = sorted({c for t in compared.unit_tables.values() for c in t.categories})
     return AgreementResult(agreement=agreement, all_disagreements=rows,
-                           timeline=timeline_sessions(aligned, primary, timeline_transcripts),
-                           timeline_categories=categories)
+                           timeline=timeline_sessions(aligned, primary, timeline_transcripts))
 
 
 def _grouping(aligned: Aligned, unit: Unit, notes: list[str]) -> GroupOf | None:
@@ -182,17 +178,18 @@ class _Compared:
     skipped: dict[str, str]  # dimension -> why it is not compared
     not_predicted: list[str]  # dimensions with reference codes where the predicted side has nothing
     utterance_tables: dict[tuple[str, str], Table]  # (dimension, level) -> the utterance table
-    unit_tables: dict[tuple[str, str], Table]  # (dimension, level) -> the table the classification ran on
     uncovered: dict[str, int]  # rater -> utterances left without codes in multi-label dimensions
 
 
 def _compare(aligned: Aligned, projs: list[Projection], skipped: dict[str, dict[str, str]], unit: Unit,
              group_of: GroupOf | None, *, n_bootstrap: int, seed: int, exhaustive: bool) -> _Compared:
     """Every (dimension, level) table measured, or the reason it is not."""
-    out = _Compared({}, {}, [], {}, {}, {})
+    out = _Compared({}, {}, [], {}, {})
     entries: dict[str, DimensionResult] = {}
     uncovered: dict[str, dict[str, int]] = {}  # coverage is the same at every level: the first one counts
-    predicted = {p.name: predicts(aligned, p.dimension) for p in projs}
+    # one check per dimension (a dimension has a projection per level)
+    dimensions = {p.name: p.dimension for p in projs}
+    predicted = {name: predicts(aligned, dimension) for name, dimension in dimensions.items()}
     for proj in projs:
         table = build_table(aligned, proj, exhaustive=exhaustive)
         uncovered.setdefault(proj.name, dict(table.uncovered))
@@ -206,10 +203,8 @@ def _compare(aligned: Aligned, projs: list[Projection], skipped: dict[str, dict[
                 out.not_predicted.append(proj.name)
         else:
             out.utterance_tables[(proj.name, proj.level)] = table
-            entry.levels[proj.level], unit_table = _measure(aligned, proj, table, unit, group_of,
-                                                            n_bootstrap=n_bootstrap, seed=seed)
-            if unit_table is not None:
-                out.unit_tables[(proj.name, proj.level)] = unit_table
+            entry.levels[proj.level] = _measure(aligned, proj, table, unit, group_of, n_bootstrap=n_bootstrap,
+                                                seed=seed)
     for name, entry in entries.items():
         if entry.levels:
             out.dimensions[name] = entry
@@ -226,11 +221,11 @@ def _compare(aligned: Aligned, projs: list[Projection], skipped: dict[str, dict[
 
 
 def _measure(aligned: Aligned, proj: Projection, table: Table, unit: Unit, group_of: GroupOf | None, *,
-             n_bootstrap: int, seed: int) -> tuple[Level, Table | None]:
-    """One level's result in the chosen unit, and the table its classification statistics ran on."""
+             n_bootstrap: int, seed: int) -> Level:
+    """One level's result in the chosen unit."""
     kind = aligned.predicted_kind
     if group_of is None:
-        return classification_metrics(table, n_bootstrap=n_bootstrap, seed=seed, predicted_kind=kind), table
+        return classification_metrics(table, n_bootstrap=n_bootstrap, seed=seed, predicted_kind=kind)
     none = aligned.codebook.none_label
     if unit.kind == "segment":
         seg_table, counts = aggregate(table, group_of, "segment", none)
@@ -238,20 +233,20 @@ def _measure(aligned: Aligned, proj: Projection, table: Table, unit: Unit, group
         result.n_utterances = len(table)
         result.counts = count_metrics(counts, aligned.reference_raters)
         result.ratings = rating_metrics(aligned, proj, table, group_of)
-        return result, seg_table
+        return result
     _, counts = aggregate(table, group_of, "session", none)
     return CountsLevel(n_utterances=len(table), unit="session",
                        n_subjects=len(next(iter(counts.values()))) if counts else 0,
                        categories=[c for c in table.categories if c != none],
-                       counts=count_metrics(counts, aligned.reference_raters)), None
+                       counts=count_metrics(counts, aligned.reference_raters))
 
 
 def _refuse_nothing_compared(compared: _Compared, aligned: Aligned) -> None:
     if compared.dimensions:
         return
     if compared.not_predicted:
-        raise InputError(aligned.predicted_path, f"{aligned.predicted_name} gives no label or score in "
-                                                 f"{', '.join(compared.not_predicted)}",
+        raise InputError(aligned.predicted_path, f"{aligned.predicted_name} gives no {_what_it_gives(aligned)} "
+                                                 f"in {', '.join(compared.not_predicted)}",
                          "choose dimensions the predicted side codes (--dimension)")
     raise InputError(aligned.reference_path, "no dimension has reference codes to compare"
                      + (f" ({'; '.join(f'{k}: {v}' for k, v in compared.skipped.items())})"
@@ -277,25 +272,23 @@ def _coverage_notes(compared: _Compared, aligned: Aligned, notes: list[str], *, 
                      "resamples) and should be read with care")
 
 
+def _what_it_gives(aligned: Aligned) -> str:
+    """What the predicted side gives in a dimension: a model labels or scores, a rater codes."""
+    return "label or score" if aligned.predicted_kind == "model" else "code"
+
+
 def _not_predicted(names: list[str], aligned: Aligned) -> NotPredicted | None:
     if not names:
         return None
-    what = "label or score" if aligned.predicted_kind == "model" else "code"
-    return NotPredicted(dimensions=names, note=f"The predicted side ({aligned.predicted_name}) gives no {what} in "
-                                               "these dimensions, so they are not compared (every reference code "
-                                               "would count as missed).")
+    return NotPredicted(dimensions=names, note=f"The predicted side ({aligned.predicted_name}) gives no "
+                                               f"{_what_it_gives(aligned)} in these dimensions, so they are not "
+                                               "compared (every reference code would count as missed).")
 
 
 # --------------------------------------------------------------------------- summary rows
-def _defined(value: Any) -> Any:
-    """A summary cell: None for a missing or undefined number, else the value (numpy floats as float)."""
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    return value
-
-
 def _row(**values: Any) -> SummaryRow:
-    return SummaryRow(**{k: _defined(v) for k, v in values.items()})
+    """A summary row: None for a missing or undefined number, numpy floats as float."""
+    return SummaryRow(**{k: defined(v) for k, v in values.items()})
 
 
 def _level_rows(name: str, lvl: str, block: Level) -> list[SummaryRow]:

@@ -102,9 +102,9 @@ def _families_of(dimension: Dimension) -> list[str]:
 
 def projections(aligned: Aligned, dimensions: Sequence[str] | None, level: str
                 ) -> tuple[list[Projection], dict[str, dict[str, str]]]:
-    """The (dimension, level) pairs to compare, and per dimension the levels skipped with the reason."""
-    if level not in ("subtype", "family", "both"):
-        raise InputError("--level", f"level '{level}' not understood", "use subtype, family or both")
+    """The (dimension, level) pairs to compare, and per dimension the levels skipped with the reason.
+
+    `level` is subtype, family or both (`compute_agreement` checks it)."""
     codebook = aligned.codebook
     known = [d.name for d in codebook.dimensions]
     if dimensions:

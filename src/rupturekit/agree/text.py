@@ -21,6 +21,7 @@ from rupturekit.agree.results import (
     RaterBlock,
     RatingMetrics,
     SummaryRow,
+    defined,
     finite,
 )
 
@@ -48,11 +49,6 @@ def ci_text(ci: CI | None, digits: int = 2) -> str:
     if not ci or not finite(ci[0]) or not finite(ci[1]):
         return ""
     return f"[{num(ci[0], digits)}, {num(ci[1], digits)}]"
-
-
-def defined(value: float | None) -> float | None:
-    """The value, or None where it is missing or undefined (as metrics.json writes it)."""
-    return value if finite(value) else None
 
 
 def prefix(name: str, labels: Sequence[str]) -> str | None:
@@ -109,7 +105,7 @@ def summary_markdown(a: Agreement) -> str:
     out.append("")
     who = a.predicted.name
     for name, lvl, block in a.levels():
-        out += [f"## {name} — {lvl} ({block.unit})", ""]
+        out += [f"## {level_title(name, lvl, block)}", ""]
         if isinstance(block, ClassificationLevel):
             out += _md_classification(block, who)
             out += _md_raters(block.raters, who)
