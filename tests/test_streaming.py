@@ -352,6 +352,21 @@ def test_ingest_result_has_no_transcripts_for_a_missing_file(tmp_path):
     assert not result.transcripts and "cannot read the file" in str(result.failures[0])
 
 
+def _stop_reading_at(monkeypatch, name: str):
+    """Make reading stop (as Ctrl-C does) at the unit of the file `name`; returns the real reader."""
+    import rupturekit.reading as reading
+
+    real = reading.read_unit
+
+    def stops(unit, config, run=None):
+        if unit.parts[0].path.endswith(name):
+            raise KeyboardInterrupt
+        return real(unit, config, run)
+
+    monkeypatch.setattr(reading, "read_unit", stops)
+    return real
+
+
 def test_a_resumed_run_still_reports_an_input_the_interrupted_run_could_not_read(cli, tmp_path, monkeypatch):
     monkeypatch.setattr("rupturekit.ingest.units.UNIT_BYTES", 10)  # one file per unit
     folder = tmp_path / "in"
@@ -360,18 +375,9 @@ def test_a_resumed_run_still_reports_an_input_the_interrupted_run_could_not_read
     (folder / "b.jsonl").write_text("not json\n", encoding="utf-8")
     write_jsonl([session("c")], folder / "c.jsonl")
     out = tmp_path / "out.jsonl"
-    import rupturekit.reading as batch
-
-    real = batch.read_unit
-
-    def stops_at_c(unit, config, run=None):
-        if unit.parts[0].path.endswith("c.jsonl"):
-            raise KeyboardInterrupt
-        return real(unit, config, run)
-
-    monkeypatch.setattr(batch, "read_unit", stops_at_c)
+    real = _stop_reading_at(monkeypatch, "c.jsonl")
     assert cli("ingest", folder, "-o", out).exit_code != 0
-    monkeypatch.setattr(batch, "read_unit", real)
+    monkeypatch.setattr("rupturekit.reading.read_unit", real)
     result = cli("ingest", folder, "-o", out, "--resume")
     assert result.exit_code == 2
     assert "1 input of those could not be read" in result.stderr
@@ -385,19 +391,10 @@ def test_a_resumed_ingest_counts_the_files_the_interrupted_run_read(cli, tmp_pat
     for name in ("a", "b", "c"):
         write_jsonl([session(name)], folder / f"{name}.jsonl")
     out = tmp_path / "out.csv"
-    import rupturekit.reading as batch
-
-    real = batch.read_unit
-
-    def stops_at_c(unit, config, run=None):
-        if unit.parts[0].path.endswith("c.jsonl"):
-            raise KeyboardInterrupt
-        return real(unit, config, run)
-
-    monkeypatch.setattr(batch, "read_unit", stops_at_c)
+    real = _stop_reading_at(monkeypatch, "c.jsonl")
     stopped = cli("ingest", folder, "-o", out)
     assert stopped.exit_code != 0 and "2 of the units were written before the stop" in stopped.stderr
-    monkeypatch.setattr(batch, "read_unit", real)
+    monkeypatch.setattr("rupturekit.reading.read_unit", real)
     result = cli("ingest", folder, "-o", out, "--resume")
     assert result.exit_code == 0, result.stderr
     assert "resuming: 2 units already written" in result.stderr
@@ -424,7 +421,7 @@ def test_a_resumed_run_renames_clashing_ids_as_a_straight_run_does(cli, tmp_path
 
     monkeypatch.setattr(batch, "read_unit", stops_at_the_second)
     assert cli("ingest", tmp_path / "in", "-o", out).exit_code != 0
-    monkeypatch.setattr(batch, "read_unit", real)
+    monkeypatch.setattr("rupturekit.reading.read_unit", real)
     result = cli("ingest", tmp_path / "in", "-o", out, "--resume")
     assert result.exit_code == 0, result.stderr
     assert [t.transcript_id for t in read_jsonl(out)] == ["s1", "b_s1"]
